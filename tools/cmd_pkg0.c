@@ -1,0 +1,242 @@
+/* dmsec pkg0 build | decode: package #0 of a server-alerted session. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmsec/auth.h"
+#include "dmsec/encoding.h"
+#include "dmsec/errors.h"
+#include "dmsec/notify.h"
+#include "tool.h"
+
+static const char *const ui_names[] = {"unspecified", "background", "informative", "interactive"};
+
+static int parse_ui(const char *s, dmsec_ui_mode_t *ui)
+{
+    for (int i = 0; i < 4; i++) {
+        if (!strcmp(s, ui_names[i])) {
+            *ui = (dmsec_ui_mode_t)i;
+            return 0;
+        }
+    }
+    tool_error("--ui must be unspecified, background, informative or interactive");
+    return -1;
+}
+
+/* A number in decimal or 0x-hex, within [min, max]. */
+static int parse_number(const char *what, const char *s, unsigned long min, unsigned long max,
+                        unsigned long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    int base = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
+    if (s[0] == '-' || s[0] == '+' || s[0] == ' ' || s[0] == '\0') {
+        tool_error("%s: '%s' is not a number", what, s);
+        return -1;
+    }
+    unsigned long v = strtoul(s, &end, base);
+    if (errno || !end || *end || end == s + (base == 16 ? 2 : 0)) {
+        tool_error("%s: '%s' is not a number", what, s);
+        return -1;
+    }
+    if (v < min || v > max) {
+        tool_error("%s: %lu is outside %lu..%lu", what, v, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int pkg0_build(int argc, char **argv)
+{
+    static const char *const known[] = {"server-id",  "secret", "secret-file", "nonce-hex",
+                                        "session-id", "ui",     "initiator",   "version",
+                                        "vendor-hex", NULL};
+    tool_opts_t o;
+    if (opts_parse(&o, argc, argv, known, NULL))
+        return TOOL_EXIT_USAGE;
+    const char *server_id = opt_need(&o, "server-id");
+    const char *nonce_hex = opt_need(&o, "nonce-hex");
+    const char *sid = opt_need(&o, "session-id");
+    if (!server_id || !nonce_hex || !sid)
+        return TOOL_EXIT_USAGE;
+    dmsec_pkg0_params_t p = {.version = DMSEC_PKG0_VERSION,
+                             .ui = DMSEC_UI_BACKGROUND,
+                             .initiator = DMSEC_INITIATOR_SERVER,
+                             .server_id = server_id};
+    unsigned long v = 0;
+    if (parse_number("--session-id", sid, 1, 0xFFFF, &v))
+        return TOOL_EXIT_USAGE;
+    p.session_id = (uint16_t)v;
+    const char *s;
+    if ((s = opt_get(&o, "ui")) && parse_ui(s, &p.ui))
+        return TOOL_EXIT_USAGE;
+    if ((s = opt_get(&o, "initiator"))) {
+        if (!strcmp(s, "server"))
+            p.initiator = DMSEC_INITIATOR_SERVER;
+        else if (!strcmp(s, "user"))
+            p.initiator = DMSEC_INITIATOR_USER;
+        else {
+            tool_error("--initiator must be server or user");
+            return TOOL_EXIT_USAGE;
+        }
+    }
+    if ((s = opt_get(&o, "version"))) {
+        if (parse_number("--version", s, 0, 1023, &v))
+            return TOOL_EXIT_USAGE;
+        p.version = (unsigned)v;
+        if (v == 0) {
+            tool_error("--version: 0 is not a version");
+            return TOOL_EXIT_USAGE;
+        }
+    }
+    size_t nonce_len = 0;
+    uint8_t *nonce = hex_arg("--nonce-hex", nonce_hex, &nonce_len);
+    if (!nonce)
+        return TOOL_EXIT_FAIL;
+    uint8_t *vendor = NULL;
+    if ((s = opt_get(&o, "vendor-hex")) && !(vendor = hex_arg("--vendor-hex", s, &p.vendor_len))) {
+        free(nonce);
+        return TOOL_EXIT_FAIL;
+    }
+    p.vendor = vendor;
+    char *secret = secret_from_opts(&o, "secret", "secret-file");
+    int rc = TOOL_EXIT_USAGE;
+    if (secret) {
+        size_t cap = dmsec_pkg0_size(&p);
+        uint8_t *msg = malloc(cap ? cap : 1);
+        char *hex = malloc(2 * cap + 1);
+        size_t len = 0;
+        int err = msg && hex ? dmsec_pkg0_build(&p, (const uint8_t *)secret, strlen(secret), nonce,
+                                                nonce_len, msg, cap, &len)
+                             : DMSEC_ERR_NO_MEMORY;
+        if (!err)
+            err = dmsec_hex_encode(msg, len, hex, 2 * cap + 1);
+        rc = err ? tool_fail("pkg0 build", err) : (puts(hex), 0);
+        free(msg);
+        free(hex);
+    }
+    secret_free(secret);
+    free(vendor);
+    free(nonce);
+    return rc;
+}
+
+/* A JSON string of arbitrary bytes: ASCII as is, the rest escaped as
+ * \u00XX (bytes read as Latin-1, so nothing is lost or invalid). */
+static void json_bytes(const uint8_t *p, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static int pkg0_decode(int argc, char **argv)
+{
+    static const char *const known[] = {"hex", "secret", "secret-file", "nonce-hex", NULL};
+    static const char *const flags[] = {"try-session-id", "try-field-readings", NULL};
+    tool_opts_t o;
+    if (opts_parse(&o, argc, argv, known, flags))
+        return TOOL_EXIT_USAGE;
+    const char *hex = opt_need(&o, "hex");
+    if (!hex)
+        return TOOL_EXIT_USAGE;
+    int want_verify = opt_get(&o, "secret") || opt_get(&o, "secret-file");
+    const char *nonce_hex = opt_get(&o, "nonce-hex");
+    if (nonce_hex && !want_verify) {
+        tool_error("--nonce-hex needs --secret or --secret-file");
+        return TOOL_EXIT_USAGE;
+    }
+    size_t len = 0;
+    uint8_t *msg = hex_arg("--hex", hex, &len);
+    if (!msg)
+        return TOOL_EXIT_FAIL;
+    dmsec_pkg0_t pkg;
+    int err = dmsec_pkg0_parse(msg, len, &pkg);
+    if (err) {
+        free(msg);
+        return tool_fail("pkg0 decode", err);
+    }
+    int rc = 0;
+    int digest_ok = 0;
+    dmsec_nonce_used_t used = DMSEC_NONCE_NONE;
+    if (want_verify) {
+        uint8_t *nonce = NULL;
+        size_t nonce_len = 0;
+        char *secret = NULL;
+        char *server_id = malloc(pkg.server_id_len + 1);
+        if (nonce_hex && !(nonce = hex_arg("--nonce-hex", nonce_hex, &nonce_len)))
+            rc = TOOL_EXIT_FAIL;
+        else if (!(secret = secret_from_opts(&o, "secret", "secret-file")) || !server_id)
+            rc = TOOL_EXIT_USAGE;
+        else if (memchr(pkg.server_id, 0, pkg.server_id_len)) {
+            /* A NUL cannot be in a server id we hold a secret for. */
+            used = DMSEC_NONCE_NONE;
+        } else {
+            memcpy(server_id, pkg.server_id, pkg.server_id_len);
+            server_id[pkg.server_id_len] = '\0';
+            dmsec_prehash_t ph;
+            unsigned options =
+                (opt_flag(&o, "try-session-id") ? DMSEC_PKG0_TRY_SESSION_ID : 0) |
+                (opt_flag(&o, "try-field-readings") ? DMSEC_PKG0_TRY_FIELD_READINGS : 0);
+            err = dmsec_prehash_compute(server_id, (const uint8_t *)secret, strlen(secret), &ph);
+            if (!err)
+                err = dmsec_pkg0_verify(&pkg, ph.md5, nonce ? nonce : (const uint8_t *)"",
+                                        nonce_len, options, &used);
+            dmsec_prehash_wipe(&ph);
+            if (!err)
+                digest_ok = 1;
+            else if (err != DMSEC_ERR_PKG0_DIGEST)
+                rc = tool_fail("pkg0 verify", err);
+        }
+        free(server_id);
+        secret_free(secret);
+        free(nonce);
+    }
+    if (rc) {
+        free(msg);
+        return rc;
+    }
+    char sid_text[5] = "";
+    dmsec_pkg0_session_id_text(pkg.session_id, sid_text);
+    if (pkg.future)
+        tool_error("warning: future-use bits are not zero (0x%07x)", (unsigned)pkg.future);
+    printf("{\"version\":%u,\"ui\":\"%s\",\"initiator\":\"%s\",\"future_bits\":%u,"
+           "\"session_id\":%u,\"session_id_text\":\"%s\",\"server_id\":",
+           pkg.version, ui_names[pkg.ui], pkg.initiator ? "server" : "user", (unsigned)pkg.future,
+           (unsigned)pkg.session_id, sid_text);
+    json_bytes(pkg.server_id, pkg.server_id_len);
+    printf(",\"vendor_hex\":\"");
+    for (size_t i = 0; i < pkg.vendor_len; i++)
+        printf("%02x", pkg.vendor[i]);
+    putchar('"');
+    if (want_verify) {
+        printf(",\"digest_ok\":%s,\"nonce_used\":", digest_ok ? "true" : "false");
+        if (digest_ok)
+            printf("\"%s\"", dmsec_nonce_used_name(used));
+        else
+            printf("null");
+    }
+    printf("}\n");
+    free(msg);
+    return 0;
+}
+
+int cmd_pkg0(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "build"))
+        return pkg0_build(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "decode"))
+        return pkg0_decode(argc - 2, argv + 2);
+    tool_error("usage: dmsec pkg0 build|decode [OPTIONS] (see dmsec --help)");
+    return TOOL_EXIT_USAGE;
+}

@@ -1,0 +1,61 @@
+/* dmsec: the command-line face of libdmsec, for scripts and operators. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tool.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+};
+
+static const struct command commands[] = {
+    {"cred", cmd_cred,
+     "cred --scheme basic|md5|sha256 --user U (--secret S | --secret-file F)\n"
+     "         [--nonce-hex H | --nonce-b64 B]            Cred Data value (base64)"},
+    {"hmac12", cmd_hmac12,
+     "hmac12 --user U (--secret S | --secret-file F) --nonce-hex H --body FILE\n"
+     "         DM 1.2 x-syncml-hmac mac (base64)"},
+    {"hmac13", cmd_hmac13,
+     "hmac13 (--secret S | --secret-file F) --timestamp T --body FILE\n"
+     "         DM 1.3 HMAC-SHA256 x-syncml-hmac mac (base64)"},
+    {"pkg0", cmd_pkg0,
+     "pkg0 build --server-id ID (--secret S | --secret-file F) --nonce-hex H --session-id N\n"
+     "         [--ui unspecified|background|informative|interactive] [--initiator server|user]\n"
+     "         [--version V] [--vendor-hex X]            package #0 in hex\n"
+     "       pkg0 decode --hex X [(--secret S | --secret-file F) --nonce-hex H]\n"
+     "         [--try-session-id] [--try-field-readings]  JSON description"},
+    {"bootstrap", cmd_bootstrap,
+     "bootstrap mac --keytype NETWORKID|USERPIN|USERPIN_NETWORKID\n"
+     "         [--imsi DIGITS | --network-id RAW] [--pin P] --wbxml FILE   HMAC-SHA1 (hex)"},
+    {"gba-kdf", cmd_gba_kdf, "gba-kdf --ks-naf-hex K --key dmbik|dmbek     the key in hex"},
+    {"wbxml", cmd_wbxml, "wbxml encode FILE.xml | wbxml decode FILE.wbxml   SyncML XML <-> WBXML"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dmsec COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %s\n", commands[i].usage);
+    fprintf(f, "\nResults go to stdout; errors to stderr with a non-zero exit.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return TOOL_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "dmsec: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return TOOL_EXIT_USAGE;
+}

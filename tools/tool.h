@@ -1,0 +1,63 @@
+/*
+ * tools/tool.h - shared plumbing of the dmsec command-line tool.
+ *
+ * Every command prints its result alone on stdout and exits 0; on error it
+ * prints "dmsec: <what>" on stderr and exits non-zero (2 for usage errors,
+ * 1 for bad input or failed verification). Secrets never reach stderr.
+ */
+#ifndef DMSEC_TOOL_H
+#define DMSEC_TOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOOL_EXIT_FAIL 1
+#define TOOL_EXIT_USAGE 2
+
+/* Command entry points: argv[0] is the command name. */
+int cmd_cred(int argc, char **argv);
+int cmd_hmac12(int argc, char **argv);
+int cmd_hmac13(int argc, char **argv);
+int cmd_pkg0(int argc, char **argv);
+int cmd_bootstrap(int argc, char **argv);
+int cmd_gba_kdf(int argc, char **argv);
+int cmd_wbxml(int argc, char **argv);
+
+/* Options are "--name value" pairs, or "--flag" alone when listed in flags.
+ * opts_parse fills up to 32 entries and returns 0, or prints the problem
+ * and returns TOOL_EXIT_USAGE. Values point into argv. */
+typedef struct tool_opts {
+    int n;
+    const char *name[32];
+    const char *value[32];
+    int used[32];
+} tool_opts_t;
+
+int opts_parse(tool_opts_t *o, int argc, char **argv, const char *const *known,
+               const char *const *flags);
+/* The value of --name, or NULL. */
+const char *opt_get(tool_opts_t *o, const char *name);
+/* 1 when the flag --name was given. */
+int opt_flag(tool_opts_t *o, const char *name);
+/* Like opt_get, but prints "missing --name" and returns NULL when absent. */
+const char *opt_need(tool_opts_t *o, const char *name);
+
+/* The secret from --secret S or --secret-file F (first line, without the
+ * newline). Returns a malloc'd buffer the caller wipes and frees with
+ * secret_free, or NULL after printing why. */
+char *secret_from_opts(tool_opts_t *o, const char *opt_name, const char *file_opt_name);
+void secret_free(char *s);
+
+/* Reads a whole file ("-" is stdin) into a malloc'd buffer; NULL after
+ * printing why. Files over 64 MiB are refused. */
+uint8_t *read_file(const char *path, size_t *len);
+
+/* Hex text to bytes into a malloc'd buffer (NULL after printing why). */
+uint8_t *hex_arg(const char *what, const char *hex, size_t *len);
+
+/* Prints "dmsec: <fmt...>" on stderr. */
+void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "dmsec: <what>: <dmsec_strerror(err)> (<name>)" and returns TOOL_EXIT_FAIL. */
+int tool_fail(const char *what, int err);
+
+#endif

@@ -1,0 +1,205 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmsec/encoding.h"
+#include "dmsec/errors.h"
+#include "tool.h"
+
+void tool_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("dmsec: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int tool_fail(const char *what, int err)
+{
+    tool_error("%s: %s (%s)", what, dmsec_strerror(err), dmsec_errname(err));
+    return TOOL_EXIT_FAIL;
+}
+
+static int in_list(const char *const *list, const char *name)
+{
+    for (; list && *list; list++) {
+        if (!strcmp(*list, name))
+            return 1;
+    }
+    return 0;
+}
+
+int opts_parse(tool_opts_t *o, int argc, char **argv, const char *const *known,
+               const char *const *flags)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            tool_error("unexpected argument '%s'", a);
+            return TOOL_EXIT_USAGE;
+        }
+        const char *name = a + 2;
+        int is_flag = in_list(flags, name);
+        if (!is_flag && !in_list(known, name)) {
+            tool_error("unknown option '--%s'", name);
+            return TOOL_EXIT_USAGE;
+        }
+        for (int j = 0; j < o->n; j++) {
+            if (!strcmp(o->name[j], name)) {
+                tool_error("option '--%s' given twice", name);
+                return TOOL_EXIT_USAGE;
+            }
+        }
+        if (o->n == 32) {
+            tool_error("too many options");
+            return TOOL_EXIT_USAGE;
+        }
+        const char *value = "";
+        if (!is_flag) {
+            if (i + 1 >= argc) {
+                tool_error("option '--%s' needs a value", name);
+                return TOOL_EXIT_USAGE;
+            }
+            value = argv[++i];
+        }
+        o->name[o->n] = name;
+        o->value[o->n] = value;
+        o->n++;
+    }
+    return 0;
+}
+
+const char *opt_get(tool_opts_t *o, const char *name)
+{
+    for (int i = 0; i < o->n; i++) {
+        if (!strcmp(o->name[i], name)) {
+            o->used[i] = 1;
+            return o->value[i];
+        }
+    }
+    return NULL;
+}
+
+int opt_flag(tool_opts_t *o, const char *name)
+{
+    return opt_get(o, name) != NULL;
+}
+
+const char *opt_need(tool_opts_t *o, const char *name)
+{
+    const char *v = opt_get(o, name);
+    if (!v)
+        tool_error("missing --%s", name);
+    return v;
+}
+
+uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        tool_error("cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096;
+    size_t n = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+        if (n == cap) {
+            if (cap >= (size_t)64 << 20) {
+                tool_error("'%s' is larger than 64 MiB", path);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf && ferror(f)) {
+        tool_error("cannot read '%s'", path);
+        free(buf);
+        buf = NULL;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (buf)
+        *len = n;
+    return buf;
+}
+
+char *secret_from_opts(tool_opts_t *o, const char *opt_name, const char *file_opt_name)
+{
+    const char *s = opt_get(o, opt_name);
+    const char *file = opt_get(o, file_opt_name);
+    if (s && file) {
+        tool_error("give --%s or --%s, not both", opt_name, file_opt_name);
+        return NULL;
+    }
+    if (s)
+        return strdup(s);
+    if (!file) {
+        tool_error("missing --%s or --%s", opt_name, file_opt_name);
+        return NULL;
+    }
+    size_t n = 0;
+    uint8_t *buf = read_file(file, &n);
+    if (!buf)
+        return NULL;
+    size_t line = 0;
+    while (line < n && buf[line] != '\n' && buf[line] != '\r')
+        line++;
+    char *out = malloc(line + 1);
+    if (out) {
+        memcpy(out, buf, line);
+        out[line] = '\0';
+        if (memchr(out, '\0', line))
+            tool_error("secret file '%s' holds a NUL byte", file);
+    }
+    memset(buf, 0, n);
+    free(buf);
+    if (out && memchr(out, '\0', line)) {
+        secret_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+void secret_free(char *s)
+{
+    if (!s)
+        return;
+    volatile char *p = s;
+    while (*p)
+        *p++ = '\0';
+    free(s);
+}
+
+uint8_t *hex_arg(const char *what, const char *hex, size_t *len)
+{
+    size_t n = strlen(hex);
+    uint8_t *out = malloc(n / 2 + 1);
+    if (!out)
+        return NULL;
+    int rc = dmsec_hex_decode(hex, n, out, n / 2 + 1, len);
+    if (rc) {
+        tool_fail(what, rc);
+        free(out);
+        return NULL;
+    }
+    return out;
+}
