@@ -44,6 +44,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
+        fprintf(stderr, "dmsec: missing command\n");
         usage(stderr);
         return TOOL_EXIT_USAGE;
     }

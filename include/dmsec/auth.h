@@ -67,16 +67,18 @@ int dmsec_cred_build_prehashed(dmsec_auth_scheme_t scheme, const dmsec_prehash_t
                                size_t *out_len);
 
 /* Verifies the received Data (data[0..len), base64 text) against the stored
- * pre-hash. Basic: Data must decode to "user:password" with user equal to
- * the expected user, and its hash must equal the pre-hash (SHA-256 when
- * present, else MD5). Returns 0, DMSEC_ERR_AUTH_FAILED,
+ * pre-hash. Basic: Data must decode to user ":" password with user equal
+ * to the expected user (matched as a prefix: user ids may hold ':'), and its hash must equal the
+ * pre-hash (SHA-256 when present, else MD5). Returns 0, DMSEC_ERR_AUTH_FAILED,
  * DMSEC_ERR_AUTH_FORMAT (not base64, no ':' for basic, wrong length),
  * DMSEC_ERR_AUTH_NO_PREHASH (the store lacks this scheme's pre-hash). */
 int dmsec_cred_verify(dmsec_auth_scheme_t scheme, const char *user, const dmsec_prehash_t *ph,
                       const uint8_t *nonce, size_t nonce_len, const char *data, size_t len);
 
-/* The user id carried in a basic Data value: copies it into out
- * (NUL-terminated). Lets a server find the account before verifying. */
+/* The text before the first ':' of a basic Data value, copied into out
+ * (NUL-terminated). Device ids may hold ':' themselves ("IMEI:..."), so a
+ * server should find the account from Source/LocURI or LocName and use
+ * this only as a hint. */
 int dmsec_cred_basic_user(const char *data, size_t len, char *out, size_t cap);
 
 #ifdef __cplusplus

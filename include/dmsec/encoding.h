@@ -17,9 +17,9 @@ extern "C" {
 #endif
 
 /* Characters needed to base64-encode n bytes, without the terminating NUL. */
-#define DMSEC_B64_LEN(n) ((((n) + 2) / 3) * 4)
+#define DMSEC_B64_LEN(n) ((((size_t)(n)) + 2) / 3 * 4)
 /* Upper bound of bytes decoded from n base64 characters. */
-#define DMSEC_B64_DECODED_MAX(n) (((n) / 4) * 3)
+#define DMSEC_B64_DECODED_MAX(n) (((size_t)(n)) / 4 * 3)
 
 /* Encodes in[0..len) into out (cap bytes, NUL-terminated). *out_len, if
  * not NULL, receives the text length. DMSEC_ERR_BUFFER_TOO_SMALL when

@@ -75,6 +75,12 @@ int dmsec_pkg0_build(const dmsec_pkg0_params_t *params, const uint8_t *secret, s
                      const uint8_t *nonce, size_t nonce_len, uint8_t *out, size_t cap,
                      size_t *out_len);
 
+/* The same from the MD5 pre-hash of server-id ":" password, as a server
+ * that stores pre-hashes rather than secrets builds it. */
+int dmsec_pkg0_build_prehashed(const dmsec_pkg0_params_t *params, const uint8_t md5_prehash[16],
+                               const uint8_t *nonce, size_t nonce_len, uint8_t *out, size_t cap,
+                               size_t *out_len);
+
 /* Parses msg[0..len) (untrusted). Versions 11 and 12 are accepted.
  * Errors: DMSEC_ERR_PKG0_TRUNCATED, DMSEC_ERR_PKG0_VERSION,
  * DMSEC_ERR_PKG0_SERVERID_OVERRUN, DMSEC_ERR_PKG0_SESSION_ID (id 0). */

@@ -161,8 +161,6 @@ int dmsec_cred_build(dmsec_auth_scheme_t scheme, const char *user, const uint8_t
         return DMSEC_ERR_INVALID_ARG;
     if (scheme == DMSEC_AUTH_BASIC) {
         size_t ulen = strlen(user);
-        if (memchr(user, ':', ulen))
-            return DMSEC_ERR_INVALID_ARG; /* basic cannot carry a ':' in the user id */
         if (ulen > 4096 || secret_len > 4096)
             return DMSEC_ERR_TOO_LARGE;
         if (cap < DMSEC_B64_LEN(ulen + 1 + secret_len) + 1)
@@ -224,15 +222,15 @@ static int verify_basic(const char *user, const dmsec_prehash_t *ph, const char 
     if (dmsec_b64_decode(data, len, plain, sizeof plain, &n))
         return DMSEC_ERR_AUTH_FORMAT;
     int rc = DMSEC_OK;
-    const uint8_t *colon = memchr(plain, ':', n);
     size_t ulen = strlen(user);
-    if (!colon) {
+    if (!memchr(plain, ':', n)) {
         rc = DMSEC_ERR_AUTH_FORMAT;
         goto done;
     }
-    /* The pre-hash already binds the user; the explicit check makes a wrong
-     * user fail even under a colliding password. */
-    int user_ok = (size_t)(colon - plain) == ulen && dm_ct_equal(plain, user, ulen);
+    /* Device ids hold colons ("IMEI:..."), so the user is matched as a
+     * prefix rather than split at the first ':'. The pre-hash binds the
+     * user too; the explicit check keeps a wrong user from passing. */
+    int user_ok = n > ulen && plain[ulen] == ':' && dm_ct_equal(plain, user, ulen);
     uint8_t h[DM_MAX_MD_LEN];
     dm_part_t part = {plain, n};
     int use_sha = (ph->flags & DMSEC_PREHASH_SHA256) != 0;

@@ -60,7 +60,7 @@ static int b64_value(char c)
 
 int dmsec_b64_decode(const char *text, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
-    if ((!text && len) || (!out && cap) || !out_len)
+    if ((!text && len) || !out || !out_len)
         return DMSEC_ERR_INVALID_ARG;
     *out_len = 0;
     if (len % 4 != 0)
@@ -142,7 +142,7 @@ static int hex_value(char c)
 
 int dmsec_hex_decode(const char *text, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
-    if ((!text && len) || (!out && cap) || !out_len)
+    if ((!text && len) || !out || !out_len)
         return DMSEC_ERR_INVALID_ARG;
     *out_len = 0;
     for (size_t i = 0; i < len; i++) {

@@ -174,12 +174,12 @@ int dmsec_hmac_header_parse(const char *text, size_t len, dmsec_hmac_header_t *o
     if (dmsec_b64_decode(out->mac, strlen(out->mac), raw, sizeof raw, &raw_len))
         return DMSEC_ERR_HMAC_SYNTAX;
     if (out->alg == DMSEC_HMAC_MD5) {
-        if (!seen[P_USERNAME])
+        if (!seen[P_USERNAME] || !out->username[0])
             return DMSEC_ERR_HMAC_NO_USERNAME;
     } else {
-        if (!seen[P_SERVERID])
+        if (!seen[P_SERVERID] || !out->server_id[0])
             return DMSEC_ERR_HMAC_NO_SERVERID;
-        if (!seen[P_TIMESTAMP])
+        if (!seen[P_TIMESTAMP] || !out->timestamp[0])
             return DMSEC_ERR_HMAC_NO_TIMESTAMP;
     }
     return DMSEC_OK;
@@ -407,7 +407,8 @@ int dmsec_hmac13_timestamp_parse(const char *ts, time_t *out)
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo == 2 && d == 29 && !leap)
         return DMSEC_ERR_HMAC_TIMESTAMP;
-    *out = (time_t)(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s);
+    *out =
+        (time_t)(days_from_civil(y, mo, d) * 86400 + (long long)h * 3600 + (long long)mi * 60 + s);
     return DMSEC_OK;
 }
 
@@ -432,8 +433,8 @@ int dmsec_hmac13_timestamp_format(time_t t, char out[21])
         return DMSEC_ERR_INVALID_ARG;
     int sec = (int)rem;
     char tmp[64];
-    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, (int)m, (int)d,
-             sec / 3600, sec / 60 % 60, sec % 60);
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, (int)m, (int)d, sec / 3600,
+             sec / 60 % 60, sec % 60);
     memcpy(out, tmp, 21);
     return DMSEC_OK;
 }

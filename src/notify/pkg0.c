@@ -1,7 +1,6 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "dmsec/auth.h"
 #include "dmsec/encoding.h"
 #include "dmsec/errors.h"
 #include "dmsec/notify.h"
@@ -36,11 +35,11 @@ static int pkg0_digest(const uint8_t md5_prehash[16], const uint8_t *nonce, size
     return rc;
 }
 
-int dmsec_pkg0_build(const dmsec_pkg0_params_t *p, const uint8_t *secret, size_t secret_len,
-                     const uint8_t *nonce, size_t nonce_len, uint8_t *out, size_t cap,
-                     size_t *out_len)
+int dmsec_pkg0_build_prehashed(const dmsec_pkg0_params_t *p, const uint8_t md5_prehash[16],
+                               const uint8_t *nonce, size_t nonce_len, uint8_t *out, size_t cap,
+                               size_t *out_len)
 {
-    if (!p || !p->server_id || (!secret && secret_len) || (!nonce && nonce_len) || !out ||
+    if (!p || !p->server_id || !md5_prehash || (!nonce && nonce_len) || !out ||
         (!p->vendor && p->vendor_len))
         return DMSEC_ERR_INVALID_ARG;
     size_t sid_len = strlen(p->server_id);
@@ -63,17 +62,27 @@ int dmsec_pkg0_build(const dmsec_pkg0_params_t *p, const uint8_t *secret, size_t
     memcpy(out + DMSEC_PKG0_HEADER_LEN, p->server_id, sid_len);
     if (p->vendor_len)
         memcpy(out + DMSEC_PKG0_HEADER_LEN + sid_len, p->vendor, p->vendor_len);
-
-    dmsec_prehash_t ph;
-    int rc = dmsec_prehash_compute(p->server_id, secret, secret_len, &ph);
-    if (!rc)
-        rc = pkg0_digest(ph.md5, nonce, nonce_len, out + 16, total - 16, out);
-    dmsec_prehash_wipe(&ph);
+    int rc = pkg0_digest(md5_prehash, nonce, nonce_len, out + 16, total - 16, out);
     if (rc)
         return rc;
     if (out_len)
         *out_len = total;
     return DMSEC_OK;
+}
+
+int dmsec_pkg0_build(const dmsec_pkg0_params_t *p, const uint8_t *secret, size_t secret_len,
+                     const uint8_t *nonce, size_t nonce_len, uint8_t *out, size_t cap,
+                     size_t *out_len)
+{
+    if (!p || !p->server_id || (!secret && secret_len))
+        return DMSEC_ERR_INVALID_ARG;
+    uint8_t prehash[16];
+    dm_part_t parts[3] = {{p->server_id, strlen(p->server_id)}, {":", 1}, {secret, secret_len}};
+    int rc = dm_digest(DM_MD5, parts, 3, prehash);
+    if (!rc)
+        rc = dmsec_pkg0_build_prehashed(p, prehash, nonce, nonce_len, out, cap, out_len);
+    dm_wipe(prehash, sizeof prehash);
+    return rc;
 }
 
 int dmsec_pkg0_parse(const uint8_t *msg, size_t len, dmsec_pkg0_t *out)

@@ -8,10 +8,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$corpus"/. "$work"/ 2>/dev/null || true
 "$harness" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -print_final_stats=1 -artifact_prefix="$work/" "$work" 2>&1 | tail -n 12
+    -print_final_stats=1 -artifact_prefix="$PWD/$(basename "$harness")-" "$work" 2>&1 | tail -n 12
 status=${PIPESTATUS[0]}
-if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* >/dev/null 2>&1; then
-    echo "fuzz: $harness found a failing input" >&2
+name=$(basename "$harness")
+if ls "$name"-crash-* "$name"-leak-* "$name"-timeout-* >/dev/null 2>&1; then
+    echo "fuzz: $name found a failing input, kept in $PWD" >&2
     exit 1
 fi
 exit "$status"

@@ -195,10 +195,21 @@ static void build_errors(void **state)
     assert_int_equal(dmsec_cred_build(DMSEC_AUTH_MD5, "u", (const uint8_t *)"p", 1,
                                       (const uint8_t *)"n", 1, out, sizeof out, NULL),
                      DMSEC_ERR_BUFFER_TOO_SMALL);
+    /* A user id holding ':' (IMEI:...) works with basic: the verifier
+     * matches the user as a prefix. */
     char big[64];
-    assert_int_equal(dmsec_cred_build(DMSEC_AUTH_BASIC, "a:b", (const uint8_t *)"p", 1, NULL, 0,
-                                      big, sizeof big, NULL),
-                     DMSEC_ERR_INVALID_ARG);
+    dmsec_prehash_t ph;
+    assert_int_equal(dmsec_cred_build(DMSEC_AUTH_BASIC, "IMEI:1", (const uint8_t *)"p:q", 3, NULL,
+                                      0, big, sizeof big, NULL),
+                     DMSEC_OK);
+    assert_string_equal(big, "SU1FSToxOnA6cQ==");
+    assert_int_equal(dmsec_prehash_compute("IMEI:1", (const uint8_t *)"p:q", 3, &ph), DMSEC_OK);
+    assert_int_equal(dmsec_cred_verify(DMSEC_AUTH_BASIC, "IMEI:1", &ph, NULL, 0, big, strlen(big)),
+                     DMSEC_OK);
+    dmsec_prehash_t other;
+    assert_int_equal(dmsec_prehash_compute("IMEI", (const uint8_t *)"p:q", 3, &other), DMSEC_OK);
+    assert_int_equal(dmsec_cred_verify(DMSEC_AUTH_BASIC, "IMEI", &other, NULL, 0, big, strlen(big)),
+                     DMSEC_ERR_AUTH_FAILED);
     assert_int_equal(dmsec_cred_build((dmsec_auth_scheme_t)9, "u", (const uint8_t *)"p", 1, NULL, 0,
                                       big, sizeof big, NULL),
                      DMSEC_ERR_AUTH_SCHEME);

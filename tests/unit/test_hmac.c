@@ -47,6 +47,11 @@ static const struct {
     /* errors */
     {"algorithm=MD5, mac=urdCeS3JUmjFgi8SX3webw==", DMSEC_ERR_HMAC_NO_USERNAME},
     {"algorithm=MD5, username=\"u\"", DMSEC_ERR_HMAC_NO_MAC},
+    {"username=\"\", mac=urdCeS3JUmjFgi8SX3webw==", DMSEC_ERR_HMAC_NO_USERNAME},
+    {"algorithm=HMAC-SHA256, ServerId=\"\", Timestamp=t, mac=urdCeS3JUmjFgi8SX3webw==",
+     DMSEC_ERR_HMAC_NO_SERVERID},
+    {"algorithm=HMAC-SHA256, ServerId=s, Timestamp=\"\", mac=urdCeS3JUmjFgi8SX3webw==",
+     DMSEC_ERR_HMAC_NO_TIMESTAMP},
     {"username=\"u\", mac=\"\"", DMSEC_ERR_HMAC_NO_MAC},
     {"", DMSEC_ERR_HMAC_NO_MAC},
     {"algorithm=HMAC-SHA256, Timestamp=\"t\", mac=urdCeS3JUmjFgi8SX3webw==",

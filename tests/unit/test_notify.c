@@ -63,6 +63,18 @@ static void build_vectors(void **state)
                                           sizeof msg, &len),
                          DMSEC_OK);
         assert_int_equal(len, dmsec_pkg0_size(&build_rows[i].p));
+        dmsec_prehash_t ph;
+        assert_int_equal(dmsec_prehash_compute(build_rows[i].p.server_id, (const uint8_t *)secret,
+                                               strlen(secret), &ph),
+                         DMSEC_OK);
+        uint8_t again[128];
+        size_t again_len = 0;
+        assert_int_equal(dmsec_pkg0_build_prehashed(&build_rows[i].p, ph.md5, build_rows[i].nonce,
+                                                    build_rows[i].nonce_len, again, sizeof again,
+                                                    &again_len),
+                         DMSEC_OK);
+        assert_int_equal(again_len, len);
+        assert_memory_equal(again, msg, len);
         char hex[257];
         assert_int_equal(dmsec_hex_encode(msg, len, hex, sizeof hex), DMSEC_OK);
         assert_string_equal(hex, build_rows[i].hex);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what dmsec needs from Debian 12's packages (apt-get), only when
+# something is missing. usage: scripts/deps.sh build|test
+set -euo pipefail
+
+build_pkgs=(build-essential cmake ninja-build pkg-config
+    libssl-dev openssl libexpat1-dev)
+# Tests add clang with its sanitizer and libFuzzer runtimes, the format and
+# lint tools, cmocka, libwbxml2's tools (WBXML interop), and the command-line
+# tools the tool tests compare against (openssl, xxd, jq).
+test_pkgs=(clang clang-format clang-tidy libclang-rt-14-dev
+    libcmocka-dev libwbxml2-utils xxd jq)
+
+case "${1:-build}" in
+build) pkgs=("${build_pkgs[@]}") ;;
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+*)
+    echo "usage: $0 build|test" >&2
+    exit 2
+    ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+echo "deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
