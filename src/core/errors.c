@@ -91,6 +91,18 @@ static const struct err_entry errs[] = {
     E(DMSEC_ERR_CODEC_OPAQUE, 400, "codec: opaque data where text is required"),
     E(DMSEC_ERR_CODEC_BINARY, 500, "codec: data cannot be written in this encoding"),
     E(DMSEC_ERR_CODEC_CONTENT_TYPE, 415, "codec: content type is not SyncML XML or WBXML"),
+    E(DMSEC_ERR_SESSION_STATE, 500, "session: call not allowed in this state"),
+    E(DMSEC_ERR_SESSION_ID, 400, "session: SessionID does not match the session"),
+    E(DMSEC_ERR_SESSION_MSGID, 400, "session: MsgID out of order (replayed or lost message)"),
+    E(DMSEC_ERR_SESSION_UNKNOWN_PEER, 401, "session: no account for this peer"),
+    E(DMSEC_ERR_SESSION_ENDED, 500, "session: the session has ended"),
+    E(DMSEC_ERR_SESSION_HMAC_MISSING, 401, "session: x-syncml-hmac expected but missing"),
+    E(DMSEC_ERR_SESSION_REPLAY, 401, "session: message mac seen before (replay)"),
+    E(DMSEC_ERR_SESSION_SCHEME, 401, "session: challenge answered with another scheme"),
+    E(DMSEC_ERR_SESSION_PROTOCOL, 400, "session: message breaks the protocol"),
+    E(DMSEC_ERR_SESSION_PEER_REFUSED, 401, "session: the peer refused our credentials"),
+    E(DMSEC_ERR_SESSION_UNAUTHENTICATED, 401, "session: command from an unauthenticated peer"),
+    E(DMSEC_ERR_SESSION_LIMIT, 413, "session: too many commands or messages"),
 };
 
 static const struct err_entry *find(int err)

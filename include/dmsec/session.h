@@ -1,0 +1,233 @@
+/*
+ * dmsec/session.h - the sans-I/O OMA DM session engine, one engine for
+ * both roles (DM server and DM client).
+ *
+ * The engine is fed each received message (body bytes, content type, the
+ * x-syncml-hmac header, the current time) and answers with the next message
+ * to send (body, content type, header) plus events that change stored
+ * security state. It never opens a socket, reads a clock or a file, or
+ * picks randomness: time comes with each call, randomness through the rng
+ * of the config, account data and the DM tree through callbacks.
+ *
+ * Persistence before sending: after each call, the caller takes the events
+ * (dmsec_session_event) and persists them (a nonce issued, a nonce
+ * accepted, a secret to rotate) BEFORE sending the message out.
+ *
+ * Authentication rules (digest, sections 3, 4 and 6):
+ * - each side verifies the other's Cred from a stored pre-hash, or the
+ *   x-syncml-hmac of every message in HMAC mode;
+ * - a failed credential gets one more challenge (401 + Chal with a fresh
+ *   NextNonce), a second failure ends the session; missing credentials get
+ *   407 + Chal; a challenge answered with another scheme ends the session;
+ * - a NextNonce from a peer not yet authenticated is used for the next
+ *   Cred but not stored;
+ * - nonce resynchronisation: a server accepts client credentials on the
+ *   default nonce only when its callback consumes an outstanding resync
+ *   notification for (device, session id) (Solution 1); the client-nonce
+ *   path (Solution 2) is the normal path. A client whose package #0
+ *   verified only with the default nonce accepts the server's Cred on the
+ *   default nonce in that session only.
+ *
+ * Ownership: the engine copies the config strings and the account it is
+ * given; messages fed in are borrowed for the call; the output body is
+ * owned by the engine until the next call or dmsec_session_free. Decoded
+ * messages handed to callbacks are borrowed for the callback only.
+ */
+#ifndef DMSEC_SESSION_H
+#define DMSEC_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "dmsec/auth.h"
+#include "dmsec/codec.h"
+#include "dmsec/random.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dmsec_role { DMSEC_ROLE_CLIENT = 0, DMSEC_ROLE_SERVER = 1 } dmsec_role_t;
+
+/* How messages are protected on top of (or instead of) Cred. */
+typedef enum dmsec_integrity {
+    DMSEC_INTEGRITY_NONE = 0,
+    DMSEC_INTEGRITY_HMAC_MD5 = 1,    /* DM 1.2 syncml:auth-MAC */
+    DMSEC_INTEGRITY_HMAC_SHA256 = 2, /* DM 1.3 syncml:auth-hmac-sha256 */
+} dmsec_integrity_t;
+
+#define DMSEC_NAME_MAX 128
+#define DMSEC_SECRET_MAX 128
+#define DMSEC_NONCE_MAX 64
+
+/* One side's view of one relationship (a DMAcc): how we authenticate to
+ * the peer ("out") and how the peer authenticates to us ("in"). */
+typedef struct dmsec_account {
+    /* Our credential towards the peer. */
+    dmsec_auth_scheme_t out_scheme;
+    char out_name[DMSEC_NAME_MAX];        /* AAuthName: the user id in our Cred / MAC */
+    uint8_t out_secret[DMSEC_SECRET_MAX]; /* plaintext: needed for basic and HMAC-SHA256 */
+    size_t out_secret_len;
+    dmsec_prehash_t out_prehash;        /* enough for the digest schemes and HMAC-MD5 */
+    uint8_t out_nonce[DMSEC_NONCE_MAX]; /* the nonce the peer issued us */
+    size_t out_nonce_len;
+    /* The peer's credential towards us. */
+    dmsec_auth_scheme_t in_scheme;
+    char in_name[DMSEC_NAME_MAX];
+    dmsec_prehash_t in_prehash;
+    uint8_t in_secret[DMSEC_SECRET_MAX]; /* only for HMAC-SHA256, whose key is the secret */
+    size_t in_secret_len;
+    uint8_t in_nonce[DMSEC_NONCE_MAX]; /* the nonce we issued the peer */
+    size_t in_nonce_len;
+    dmsec_integrity_t integrity;
+    /* Node of the SRVCRED AppAuth in the device's tree, for secret
+     * rotation by the server, e.g. "./DMAcc/dmsec/AppAuth/SRVCRED". */
+    char srvcred_path[DMSEC_NAME_MAX];
+} dmsec_account_t;
+
+/* Wipes every secret of an account. */
+void dmsec_account_wipe(dmsec_account_t *acc);
+
+/* A command result returned by the client's tree callback. */
+typedef struct dmsec_tree_result {
+    int status; /* SyncML status for the command's Status */
+    char *data; /* Get: the value (malloc'd; the engine frees it) */
+    size_t data_len;
+    char format[32]; /* Get: Meta Format ("chr", "node", "b64", ...) */
+    char type[64];   /* Get: Meta Type, may be empty */
+} dmsec_tree_result_t;
+
+/* What the engine asks of its caller. Every callback may be NULL where the
+ * role does not need it. Return 0 or a negative DMSEC_ERR_*. */
+typedef struct dmsec_session_cb {
+    /* Both roles: the account of peer_id (server: the device id from
+     * Source/LocURI; client: the server id of the config).
+     * DMSEC_ERR_SESSION_UNKNOWN_PEER when there is none. */
+    int (*get_account)(void *ctx, const char *peer_id, dmsec_account_t *out);
+    /* Server: 1 when (device, session id) has an outstanding notification
+     * sent on the default nonce, else 0 (read only). */
+    int (*resync_outstanding)(void *ctx, const char *device_id, const char *session_id);
+    /* Server: atomically consumes that outstanding notification: 1 when
+     * this call consumed it, 0 when there was none or it was already
+     * consumed (the once-only rule of Solution 1). */
+    int (*resync_consume)(void *ctx, const char *device_id, const char *session_id);
+    /* DM 1.3 HMAC: 1 when this mac was seen before within the window (the
+     * caller remembers it otherwise), 0 when new. NULL: the engine only
+     * remembers the macs of its own session. */
+    int (*mac_seen)(void *ctx, const char *mac, time_t timestamp);
+    /* Client: executes one server command on the DM tree, as server_id,
+     * for one Item (cmd->type tells which command). */
+    int (*tree_exec)(void *ctx, const char *server_id, const dmsec_cmd_t *cmd,
+                     const dmsec_item_t *item, dmsec_tree_result_t *res);
+    /* Server: every Status, Results, Alert or Replace the authenticated
+     * client sends (for reporting and inventory). */
+    void (*on_client_cmd)(void *ctx, const dmsec_cmd_t *cmd);
+} dmsec_session_cb_t;
+
+typedef struct dmsec_session_config {
+    dmsec_role_t role;
+    dmsec_codec_t codec;        /* the client's encoding; the server answers in the request's */
+    const char *server_id;      /* both roles */
+    const char *server_uri;     /* client: Target LocURI; server: Source LocURI */
+    const char *device_id;      /* client: Source LocURI */
+    const char *session_id;     /* client: SessionID text (from package #0), NULL for a new one */
+    int server_initiated;       /* client: Alert 1200 instead of 1201 */
+    int resync;                 /* client: package #0 verified only with the default nonce */
+    unsigned hmac_window;       /* DM 1.3 timestamps: seconds either way, 0 = 300 */
+    unsigned max_messages;      /* per session, 0 = 32 */
+    const char *const *devinfo; /* client: pairs of (./DevInfo/... URI, value), NULL-ended */
+    dmsec_rng_t rng;            /* .fill NULL = dmsec_rng_os */
+    dmsec_session_cb_t cb;
+    void *cb_ctx;
+} dmsec_session_config_t;
+
+typedef enum dmsec_event_type {
+    /* We issued a nonce for the peer's next credential (in_nonce): store
+     * it as the peer's nonce before sending. */
+    DMSEC_EV_NONCE_ISSUED = 1,
+    /* The authenticated peer gave us a nonce for our next credential
+     * (out_nonce): store it. */
+    DMSEC_EV_NONCE_ACCEPTED,
+    /* The peer's credentials (or MAC) verified. */
+    DMSEC_EV_PEER_AUTHENTICATED,
+    /* The peer accepted our credentials. */
+    DMSEC_EV_SELF_AUTHENTICATED,
+    /* A credential or MAC of the peer failed (err tells why). */
+    DMSEC_EV_AUTH_FAILED,
+    /* Server: the client authenticated on the default nonce through an
+     * outstanding resync notification, now consumed. Client: the server's
+     * Cred verified on the default nonce. */
+    DMSEC_EV_RESYNC,
+    /* Server: a new server secret is being sent (Replace AAuthSecret):
+     * keep it as pending, beside the current one. */
+    DMSEC_EV_SECRET_PENDING,
+    /* Server: the client confirmed the Replace: the pending secret is the
+     * secret now. Client: the server replaced our SRVCRED secret. */
+    DMSEC_EV_SECRET_ROTATED,
+    /* The session is over; err is 0 for success or why it ended. */
+    DMSEC_EV_SESSION_ENDED,
+} dmsec_event_type_t;
+
+typedef struct dmsec_event {
+    dmsec_event_type_t type;
+    int err;
+    dmsec_auth_scheme_t scheme;
+    uint8_t bytes[DMSEC_SECRET_MAX]; /* the nonce or secret */
+    size_t len;
+} dmsec_event_t;
+
+/* The message to send. body is owned by the engine (valid until the next
+ * call); has_message 0 means nothing is to be sent. */
+typedef struct dmsec_session_out {
+    int has_message;
+    const uint8_t *body;
+    size_t len;
+    const char *content_type;
+    char hmac_header[512]; /* empty when none */
+} dmsec_session_out_t;
+
+typedef struct dmsec_session dmsec_session_t;
+
+/* A new engine (NULL on a bad config or no memory). */
+dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg);
+/* Frees the engine and wipes its secrets. NULL is accepted. */
+void dmsec_session_free(dmsec_session_t *s);
+
+/* Client: builds package #1. */
+int dmsec_session_start(dmsec_session_t *s, time_t now, dmsec_session_out_t *out);
+
+/* Feeds one received message. Returns 0 with the answer in out (which may
+ * hold no message when the session is over), or a negative DMSEC_ERR_*
+ * for a message that could not be answered at all (undecodable, wrong
+ * session, out-of-order MsgID): the state is then unchanged. */
+int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
+                       const char *content_type, const char *hmac_header, time_t now,
+                       dmsec_session_out_t *out);
+
+/* Server: queues a command for the client, sent once it is authenticated.
+ * data and format may be NULL. */
+int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *target_uri,
+                        const char *data, const char *format);
+/* Server: queues a Replace of the SRVCRED AAuthSecret with a fresh secret
+ * from the rng (DMSEC_EV_SECRET_PENDING when sent, _ROTATED on 200). */
+int dmsec_session_rotate_secret(dmsec_session_t *s);
+
+/* Events of the last call, 0 <= i < dmsec_session_events(s). */
+size_t dmsec_session_events(const dmsec_session_t *s);
+const dmsec_event_t *dmsec_session_event(const dmsec_session_t *s, size_t i);
+
+/* State. */
+int dmsec_session_done(const dmsec_session_t *s);   /* 1 once ended */
+int dmsec_session_result(const dmsec_session_t *s); /* 0 or why it ended */
+int dmsec_session_peer_authenticated(const dmsec_session_t *s);
+int dmsec_session_self_authenticated(const dmsec_session_t *s);
+const char *dmsec_session_id(const dmsec_session_t *s); /* NULL before known */
+const char *dmsec_session_peer_id(const dmsec_session_t *s);
+/* The account as updated by this session (nonces, rotated secret). */
+const dmsec_account_t *dmsec_session_account(const dmsec_session_t *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1232 @@
+/*
+ * The session engine: one state machine for the DM client and server roles.
+ * Inbound: decode, check session id and MsgID order, authenticate the peer
+ * (Cred or x-syncml-hmac), read the peer's verdict on our credentials, then
+ * handle commands. Outbound: one message with our Cred (until accepted),
+ * the Status for the peer's SyncHdr (with a Chal when due), the Status and
+ * Results for the peer's commands, and our own commands.
+ */
+#include "dmsec/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "dmsec/encoding.h"
+#include "dmsec/errors.h"
+#include "dmsec/hmac.h"
+#include "dmsec/notify.h"
+
+#define MAX_EVENTS 16
+#define MAX_QUEUE 64
+#define MAX_CMDS_IN 256
+#define RECENT_MACS 16
+#define SECRET_LEN 32
+
+static const char chal_mac_md5[] = "syncml:auth-MAC";
+static const char chal_mac_sha256[] = "syncml:auth-hmac-sha256";
+
+struct queued {
+    dmsec_cmd_type_t type;
+    char *target;
+    char *data;
+    char *format;
+    int is_secret;   /* a Replace of the SRVCRED AAuthSecret */
+    char cmd_id[16]; /* when sent, awaiting its Status */
+    unsigned msg_id; /* message it was sent in */
+    int sent;
+};
+
+/* The verdict on the peer's credentials for one inbound message, turned into
+ * the Status we answer its SyncHdr with. */
+struct hdr_verdict {
+    int code;      /* 200, 212, 401, 407 */
+    int chal;      /* attach a Chal */
+    int new_nonce; /* the Chal carries a fresh NextNonce (in_nonce) */
+};
+
+struct dmsec_session {
+    dmsec_role_t role;
+    dmsec_codec_t codec;
+    char *server_id;
+    char *server_uri;
+    char *device_id;
+    char session_id[64];
+    int server_initiated;
+    int resync; /* client: from the config; server: alerted on the default nonce */
+    unsigned hmac_window;
+    unsigned max_messages;
+    char **devinfo;
+    dmsec_rng_t rng;
+    dmsec_session_cb_t cb;
+    void *cb_ctx;
+
+    dmsec_account_t acc;
+    int have_acc;
+    char peer_id[DMSEC_NAME_MAX];
+    char peer_uri[256];
+    char peer_msg_id[16];
+
+    /* The nonce our Cred / MAC is built on in this session, and the one
+     * the peer's is checked against. NextNonce from a 212 is for the next
+     * session and goes to acc only. */
+    uint8_t cur_out_nonce[DMSEC_NONCE_MAX];
+    size_t cur_out_nonce_len;
+    uint8_t cur_in_nonce[DMSEC_NONCE_MAX];
+    size_t cur_in_nonce_len;
+
+    int started;
+    int ended;
+    int result;
+    int peer_authed;
+    int self_authed;
+    int peer_fail;     /* failed credentials of the peer */
+    int peer_missing;  /* messages without credentials */
+    int self_refusals; /* our credentials refused */
+    int challenged;    /* we sent the peer a Chal */
+    dmsec_auth_scheme_t chal_scheme;
+    int resend_pkg1; /* client: the server refused us: send package #1 again */
+    int resync_consumed;
+    unsigned in_count;
+    unsigned out_msg_id;
+    long last_in_msg_id;
+
+    struct queued queue[MAX_QUEUE];
+    size_t n_queue;
+    uint8_t pending_secret[SECRET_LEN + 1];
+    int have_pending_secret;
+
+    char recent_macs[RECENT_MACS][DMSEC_HMAC_MAC_MAX];
+    size_t n_recent;
+
+    dmsec_event_t events[MAX_EVENTS];
+    size_t n_events;
+
+    uint8_t *out_buf;
+};
+
+/* ---- small helpers ---- */
+
+static char *dup_str(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void event(dmsec_session_t *s, dmsec_event_type_t type, int err, const uint8_t *bytes,
+                  size_t len)
+{
+    if (s->n_events >= MAX_EVENTS)
+        return;
+    dmsec_event_t *e = &s->events[s->n_events++];
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    e->err = err;
+    e->scheme = s->acc.in_scheme;
+    if (bytes && len <= sizeof e->bytes) {
+        memcpy(e->bytes, bytes, len);
+        e->len = len;
+    }
+}
+
+static void end_session(dmsec_session_t *s, int err)
+{
+    if (s->ended)
+        return;
+    s->ended = 1;
+    s->result = err;
+    event(s, DMSEC_EV_SESSION_ENDED, err, NULL, 0);
+}
+
+static int fill_random(dmsec_session_t *s, uint8_t *buf, size_t len)
+{
+    return s->rng.fill ? s->rng.fill(s->rng.ctx, buf, len) : dmsec_rng_os_fill(NULL, buf, len);
+}
+
+static int scheme_uses_nonce(dmsec_auth_scheme_t scheme)
+{
+    return scheme == DMSEC_AUTH_MD5 || scheme == DMSEC_AUTH_SHA256;
+}
+
+/* The scheme URI the peer is challenged with. */
+static const char *chal_type(const dmsec_session_t *s)
+{
+    switch (s->acc.integrity) {
+    case DMSEC_INTEGRITY_HMAC_MD5:
+        return chal_mac_md5;
+    case DMSEC_INTEGRITY_HMAC_SHA256:
+        return chal_mac_sha256;
+    case DMSEC_INTEGRITY_NONE:
+        break;
+    }
+    return dmsec_auth_scheme_uri(s->acc.in_scheme);
+}
+
+/* Whether the peer's credential needs a nonce from us. */
+static int peer_uses_nonce(const dmsec_session_t *s)
+{
+    if (s->acc.integrity == DMSEC_INTEGRITY_HMAC_MD5)
+        return 1;
+    if (s->acc.integrity == DMSEC_INTEGRITY_HMAC_SHA256)
+        return 0;
+    return scheme_uses_nonce(s->acc.in_scheme);
+}
+
+/* Issues a fresh nonce for the peer: it becomes acc.in_nonce, and an event
+ * tells the caller to persist it before the message leaves. */
+static int issue_nonce(dmsec_session_t *s, uint8_t nonce[DMSEC_NONCE_LEN])
+{
+    int rc = fill_random(s, nonce, DMSEC_NONCE_LEN);
+    if (rc)
+        return rc;
+    memcpy(s->acc.in_nonce, nonce, DMSEC_NONCE_LEN);
+    s->acc.in_nonce_len = DMSEC_NONCE_LEN;
+    event(s, DMSEC_EV_NONCE_ISSUED, 0, nonce, DMSEC_NONCE_LEN);
+    return DMSEC_OK;
+}
+
+/* ---- lifecycle ---- */
+
+void dmsec_account_wipe(dmsec_account_t *acc)
+{
+    if (acc)
+        dm_wipe(acc, sizeof *acc);
+}
+
+dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg)
+{
+    if (!cfg || !cfg->server_id || !cfg->server_id[0] || !cfg->cb.get_account)
+        return NULL;
+    if (cfg->role == DMSEC_ROLE_CLIENT && (!cfg->device_id || !cfg->server_uri))
+        return NULL;
+    if (cfg->codec != DMSEC_CODEC_XML && cfg->codec != DMSEC_CODEC_WBXML)
+        return NULL;
+    dmsec_session_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->role = cfg->role;
+    s->codec = cfg->codec;
+    s->server_id = dup_str(cfg->server_id);
+    s->server_uri = dup_str(cfg->server_uri ? cfg->server_uri : cfg->server_id);
+    s->device_id = dup_str(cfg->device_id);
+    s->server_initiated = cfg->server_initiated;
+    s->resync = cfg->role == DMSEC_ROLE_CLIENT && cfg->resync;
+    s->hmac_window = cfg->hmac_window ? cfg->hmac_window : 300;
+    s->max_messages = cfg->max_messages ? cfg->max_messages : 32;
+    s->rng = cfg->rng;
+    s->cb = cfg->cb;
+    s->cb_ctx = cfg->cb_ctx;
+    s->last_in_msg_id = 0;
+    if (cfg->session_id)
+        copy_str(s->session_id, sizeof s->session_id, cfg->session_id);
+    if (cfg->devinfo) {
+        size_t n = 0;
+        while (cfg->devinfo[n] && cfg->devinfo[n + 1])
+            n += 2;
+        s->devinfo = calloc(n + 1, sizeof *s->devinfo);
+        for (size_t i = 0; s->devinfo && i < n; i++)
+            s->devinfo[i] = dup_str(cfg->devinfo[i]);
+    }
+    if (!s->server_id || !s->server_uri || (cfg->device_id && !s->device_id) ||
+        (cfg->devinfo && !s->devinfo)) {
+        dmsec_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void free_queue_entry(struct queued *q)
+{
+    free(q->target);
+    if (q->data) {
+        dm_wipe(q->data, strlen(q->data));
+        free(q->data);
+    }
+    free(q->format);
+    memset(q, 0, sizeof *q);
+}
+
+void dmsec_session_free(dmsec_session_t *s)
+{
+    if (!s)
+        return;
+    free(s->server_id);
+    free(s->server_uri);
+    free(s->device_id);
+    if (s->devinfo) {
+        for (size_t i = 0; s->devinfo[i]; i++)
+            free(s->devinfo[i]);
+        free(s->devinfo);
+    }
+    for (size_t i = 0; i < s->n_queue; i++)
+        free_queue_entry(&s->queue[i]);
+    free(s->out_buf);
+    dm_wipe(s, sizeof *s);
+    free(s);
+}
+
+static int load_account(dmsec_session_t *s, const char *peer_id)
+{
+    dmsec_account_t acc;
+    memset(&acc, 0, sizeof acc);
+    int rc = s->cb.get_account(s->cb_ctx, peer_id, &acc);
+    if (rc) {
+        dm_wipe(&acc, sizeof acc);
+        return rc < 0 ? rc : DMSEC_ERR_SESSION_UNKNOWN_PEER;
+    }
+    if (acc.out_nonce_len > DMSEC_NONCE_MAX || acc.in_nonce_len > DMSEC_NONCE_MAX ||
+        acc.out_secret_len > DMSEC_SECRET_MAX || acc.in_secret_len > DMSEC_SECRET_MAX) {
+        dm_wipe(&acc, sizeof acc);
+        return DMSEC_ERR_INVALID_ARG;
+    }
+    acc.out_name[DMSEC_NAME_MAX - 1] = '\0';
+    acc.in_name[DMSEC_NAME_MAX - 1] = '\0';
+    acc.srvcred_path[DMSEC_NAME_MAX - 1] = '\0';
+    s->acc = acc;
+    dm_wipe(&acc, sizeof acc);
+    s->have_acc = 1;
+    copy_str(s->peer_id, sizeof s->peer_id, peer_id);
+    memcpy(s->cur_out_nonce, s->acc.out_nonce, s->acc.out_nonce_len);
+    s->cur_out_nonce_len = s->acc.out_nonce_len;
+    memcpy(s->cur_in_nonce, s->acc.in_nonce, s->acc.in_nonce_len);
+    s->cur_in_nonce_len = s->acc.in_nonce_len;
+    return DMSEC_OK;
+}
+
+/* ---- outbound ---- */
+
+/* Our Cred on the current nonce. */
+static int add_cred(dmsec_session_t *s, dmsec_msg_t *m)
+{
+    char data[DMSEC_B64_LEN(DMSEC_NAME_MAX + 1 + DMSEC_SECRET_MAX) + 1];
+    const uint8_t *nonce = s->cur_out_nonce;
+    size_t nonce_len = s->cur_out_nonce_len;
+    int rc;
+    if (s->acc.out_scheme == DMSEC_AUTH_BASIC)
+        rc = dmsec_cred_build(DMSEC_AUTH_BASIC, s->acc.out_name, s->acc.out_secret,
+                              s->acc.out_secret_len, NULL, 0, data, sizeof data, NULL);
+    else
+        rc = dmsec_cred_build_prehashed(s->acc.out_scheme, &s->acc.out_prehash, nonce, nonce_len,
+                                        data, sizeof data, NULL);
+    if (rc)
+        return rc;
+    m->hdr.cred = dmsec_msg_cred(m, dmsec_auth_scheme_uri(s->acc.out_scheme), "b64", data);
+    dm_wipe(data, sizeof data);
+    return m->hdr.cred ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
+}
+
+static dmsec_msg_t *new_message(dmsec_session_t *s)
+{
+    dmsec_msg_t *m = dmsec_msg_new();
+    if (!m)
+        return NULL;
+    char msg_id[16];
+    snprintf(msg_id, sizeof msg_id, "%u", ++s->out_msg_id);
+    int rc;
+    if (s->role == DMSEC_ROLE_CLIENT)
+        rc = dmsec_msg_set_hdr(m, s->session_id, msg_id, s->server_uri, s->device_id,
+                               s->acc.out_name[0] ? s->acc.out_name : NULL);
+    else
+        rc = dmsec_msg_set_hdr(m, s->session_id, msg_id, s->peer_uri, s->server_uri,
+                               s->acc.out_name[0] ? s->acc.out_name : NULL);
+    if (rc) {
+        dmsec_msg_free(m);
+        return NULL;
+    }
+    /* Our Cred goes out until the peer accepts it; in HMAC mode the MAC
+     * on every message authenticates instead. */
+    if (!s->self_authed && s->acc.integrity == DMSEC_INTEGRITY_NONE && add_cred(s, m)) {
+        dmsec_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* The Status for the peer's SyncHdr. */
+static int add_hdr_status(dmsec_session_t *s, dmsec_msg_t *m, const struct hdr_verdict *v)
+{
+    dmsec_cmd_t *st = dmsec_msg_add_status(m, s->peer_msg_id, "0", "SyncHdr", v->code);
+    if (!st)
+        return DMSEC_ERR_NO_MEMORY;
+    const char *our_uri = s->role == DMSEC_ROLE_SERVER ? s->server_uri : s->device_id;
+    if (dmsec_cmd_add_target_ref(m, st, our_uri) || dmsec_cmd_add_source_ref(m, st, s->peer_uri))
+        return DMSEC_ERR_NO_MEMORY;
+    if (!v->chal)
+        return DMSEC_OK;
+    char b64[DMSEC_B64_LEN(DMSEC_NONCE_MAX) + 1] = "";
+    if (v->new_nonce) {
+        uint8_t nonce[DMSEC_NONCE_LEN];
+        int rc = issue_nonce(s, nonce);
+        if (rc)
+            return rc;
+        if (v->code == 401 || v->code == 407) {
+            /* the retry is checked against this nonce; after a success it
+             * is for the peer's next session */
+            memcpy(s->cur_in_nonce, nonce, sizeof nonce);
+            s->cur_in_nonce_len = sizeof nonce;
+        }
+        rc = dmsec_b64_encode(nonce, sizeof nonce, b64, sizeof b64, NULL);
+        if (rc)
+            return rc;
+    }
+    return dmsec_status_set_chal(m, st, chal_type(s), "b64", v->new_nonce ? b64 : NULL);
+}
+
+/* Encodes m into out, with the x-syncml-hmac header in HMAC mode. */
+static int emit(dmsec_session_t *s, dmsec_msg_t *m, time_t now, dmsec_session_out_t *out)
+{
+    m->body.final = 1;
+    free(s->out_buf);
+    s->out_buf = NULL;
+    size_t len = 0;
+    int rc = dmsec_msg_encode(s->codec, m, &s->out_buf, &len);
+    dmsec_msg_free(m);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    out->has_message = 1;
+    out->body = s->out_buf;
+    out->len = len;
+    out->content_type = dmsec_codec_content_type(s->codec);
+    if (s->acc.integrity == DMSEC_INTEGRITY_NONE)
+        return DMSEC_OK;
+    dmsec_hmac_header_t h;
+    memset(&h, 0, sizeof h);
+    if (s->acc.integrity == DMSEC_INTEGRITY_HMAC_MD5) {
+        h.alg = DMSEC_HMAC_MD5;
+        copy_str(h.username, sizeof h.username, s->acc.out_name);
+        rc = dmsec_hmac12_compute_prehashed(s->acc.out_prehash.md5, s->cur_out_nonce,
+                                            s->cur_out_nonce_len, s->out_buf, len, h.mac);
+    } else {
+        h.alg = DMSEC_HMAC_SHA256;
+        copy_str(h.server_id, sizeof h.server_id, s->server_id);
+        rc = dmsec_hmac13_timestamp_format(now, h.timestamp);
+        if (!rc)
+            rc = dmsec_hmac13_compute(s->acc.out_secret, s->acc.out_secret_len, h.timestamp,
+                                      s->out_buf, len, h.mac);
+    }
+    if (!rc)
+        rc = dmsec_hmac_header_format(&h, out->hmac_header, sizeof out->hmac_header, NULL);
+    return rc;
+}
+
+/* ---- inbound: the peer's credentials ---- */
+
+static int check_hmac(dmsec_session_t *s, const uint8_t *body, size_t len, const char *header,
+                      time_t now)
+{
+    if (!header || !header[0])
+        return DMSEC_ERR_SESSION_HMAC_MISSING;
+    dmsec_hmac_header_t h;
+    int rc = dmsec_hmac_header_parse(header, strlen(header), &h);
+    if (rc)
+        return rc;
+    if (s->acc.integrity == DMSEC_INTEGRITY_HMAC_MD5) {
+        if (h.alg != DMSEC_HMAC_MD5)
+            return DMSEC_ERR_HMAC_ALGORITHM;
+        if (!(s->acc.in_prehash.flags & DMSEC_PREHASH_MD5))
+            return DMSEC_ERR_AUTH_NO_PREHASH;
+        return dmsec_hmac12_verify(&h, s->acc.in_name, s->acc.in_prehash.md5, s->cur_in_nonce,
+                                   s->cur_in_nonce_len, body, len);
+    }
+    if (h.alg != DMSEC_HMAC_SHA256)
+        return DMSEC_ERR_HMAC_ALGORITHM;
+    if (strcmp(h.server_id, s->server_id) != 0)
+        return DMSEC_ERR_HMAC_MISMATCH;
+    if ((rc = dmsec_hmac13_check_fresh(h.timestamp, now, s->hmac_window)))
+        return rc;
+    if ((rc = dmsec_hmac13_verify(&h, s->acc.in_secret, s->acc.in_secret_len, body, len)))
+        return rc;
+    /* A valid mac seen before is a replayed message. */
+    for (size_t i = 0; i < s->n_recent && i < RECENT_MACS; i++) {
+        if (!strcmp(s->recent_macs[i], h.mac))
+            return DMSEC_ERR_SESSION_REPLAY;
+    }
+    time_t ts = 0;
+    (void)dmsec_hmac13_timestamp_parse(h.timestamp, &ts);
+    if (s->cb.mac_seen && s->cb.mac_seen(s->cb_ctx, h.mac, ts))
+        return DMSEC_ERR_SESSION_REPLAY;
+    copy_str(s->recent_macs[s->n_recent++ % RECENT_MACS], DMSEC_HMAC_MAC_MAX, h.mac);
+    return DMSEC_OK;
+}
+
+/* Verifies a Cred on the current nonce, then on the default nonce where
+ * resynchronisation allows it. */
+static int check_cred(dmsec_session_t *s, const dmsec_cred_t *cred, int *via_default)
+{
+    *via_default = 0;
+    const char *type = cred->meta ? dmsec_meta_str(cred->meta, DMSEC_MI_TYPE) : NULL;
+    dmsec_auth_scheme_t scheme = DMSEC_AUTH_BASIC; /* Type omitted: basic (SyncML default) */
+    if (type && dmsec_auth_scheme_parse(type, strlen(type), &scheme))
+        return DMSEC_ERR_AUTH_SCHEME;
+    if (s->challenged && scheme != s->chal_scheme)
+        return DMSEC_ERR_SESSION_SCHEME;
+    if (scheme != s->acc.in_scheme)
+        return DMSEC_ERR_AUTH_SCHEME;
+    const char *format = cred->meta ? dmsec_meta_str(cred->meta, DMSEC_MI_FORMAT) : NULL;
+    if (format && strcmp(format, "b64") != 0)
+        return DMSEC_ERR_AUTH_FORMAT;
+    const char *data = cred->data ? cred->data->bytes : "";
+    size_t data_len = cred->data ? cred->data->len : 0;
+    int stored_is_default =
+        s->cur_in_nonce_len == sizeof dmsec_default_nonce &&
+        !memcmp(s->cur_in_nonce, dmsec_default_nonce, sizeof dmsec_default_nonce);
+    int rc = DMSEC_ERR_AUTH_FAILED;
+    /* A server never takes the default nonce as an ordinary nonce: nonce-0
+     * credentials pass only through an outstanding resync (Solution 1). */
+    if (!(stored_is_default && s->role == DMSEC_ROLE_SERVER && scheme_uses_nonce(scheme)))
+        rc = dmsec_cred_verify(scheme, s->acc.in_name, &s->acc.in_prehash, s->cur_in_nonce,
+                               s->cur_in_nonce_len, data, data_len);
+    if (rc == DMSEC_OK && stored_is_default && s->resync && scheme_uses_nonce(scheme))
+        *via_default = 1;
+    if (rc != DMSEC_ERR_AUTH_FAILED || !scheme_uses_nonce(scheme))
+        return rc;
+    int default_ok =
+        dmsec_cred_verify(scheme, s->acc.in_name, &s->acc.in_prehash, dmsec_default_nonce,
+                          sizeof dmsec_default_nonce, data, data_len) == DMSEC_OK;
+    if (!default_ok)
+        return rc;
+    if (s->role == DMSEC_ROLE_CLIENT) {
+        /* After a package #0 verified only on the default nonce, and in
+         * that session only. */
+        if (!s->resync)
+            return rc;
+    } else {
+        /* Solution 1: only against an outstanding nonce-0 notification to
+         * this device for this session id, consumed once. */
+        if (!s->cb.resync_consume ||
+            s->cb.resync_consume(s->cb_ctx, s->peer_id, s->session_id) != 1)
+            return rc;
+        s->resync_consumed = 1;
+    }
+    *via_default = 1;
+    return DMSEC_OK;
+}
+
+/* Authenticates the peer on one message: the verdict for its SyncHdr
+ * Status. *trusted tells whether the message's content may be acted on. */
+static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uint8_t *body,
+                             size_t len, const char *header, time_t now, struct hdr_verdict *v,
+                             int *trusted)
+{
+    memset(v, 0, sizeof *v);
+    *trusted = 0;
+    int rc;
+    int via_default = 0;
+    if (s->acc.integrity != DMSEC_INTEGRITY_NONE) {
+        rc = check_hmac(s, body, len, header, now);
+    } else if (!m->hdr.cred) {
+        if (s->peer_authed) {
+            v->code = 200;
+            *trusted = 1;
+            return DMSEC_OK;
+        }
+        s->peer_missing++;
+        event(s, DMSEC_EV_AUTH_FAILED, DMSEC_ERR_AUTH_MISSING, NULL, 0);
+        v->code = 407;
+        if (s->peer_missing >= 2) {
+            end_session(s, DMSEC_ERR_AUTH_MISSING);
+            return DMSEC_OK;
+        }
+        v->chal = 1;
+        v->new_nonce = peer_uses_nonce(s);
+        s->challenged = 1;
+        s->chal_scheme = s->acc.in_scheme;
+        return DMSEC_OK;
+    } else if (s->peer_authed) {
+        /* Already authenticated in this session; a repeated Cred is not
+         * checked again against a nonce that has since been replaced. */
+        v->code = 200;
+        *trusted = 1;
+        return DMSEC_OK;
+    } else {
+        rc = check_cred(s, m->hdr.cred, &via_default);
+    }
+
+    if (rc == DMSEC_OK) {
+        int first = !s->peer_authed;
+        s->peer_authed = 1;
+        *trusted = 1;
+        v->code = first ? 212 : 200;
+        if (first) {
+            event(s, DMSEC_EV_PEER_AUTHENTICATED, 0, NULL, 0);
+            if (via_default)
+                event(s, DMSEC_EV_RESYNC, 0, NULL, 0);
+            /* A fresh nonce every session, for the peer's next one. */
+            v->chal = peer_uses_nonce(s);
+            v->new_nonce = v->chal;
+            if (s->role == DMSEC_ROLE_SERVER && s->resync && !s->resync_consumed &&
+                s->cb.resync_consume &&
+                s->cb.resync_consume(s->cb_ctx, s->peer_id, s->session_id) == 1)
+                s->resync_consumed = 1; /* the notification is used up either way */
+        }
+        return DMSEC_OK;
+    }
+    if (rc == DMSEC_ERR_NO_MEMORY || rc == DMSEC_ERR_CRYPTO || rc == DMSEC_ERR_RANDOM ||
+        rc == DMSEC_ERR_INVALID_ARG || rc == DMSEC_ERR_BUFFER_TOO_SMALL)
+        return rc; /* a local failure, not the peer's */
+    event(s, DMSEC_EV_AUTH_FAILED, rc, NULL, 0);
+    v->code = rc == DMSEC_ERR_SESSION_HMAC_MISSING ? 407 : 401;
+    if (rc == DMSEC_ERR_SESSION_SCHEME) {
+        end_session(s, rc);
+        return DMSEC_OK;
+    }
+    if (s->peer_authed) {
+        /* A bad MAC mid-session: the message is rejected, the session
+         * goes on. */
+        return DMSEC_OK;
+    }
+    if (++s->peer_fail >= 2) {
+        end_session(s, rc);
+        return DMSEC_OK;
+    }
+    v->chal = 1;
+    v->new_nonce = peer_uses_nonce(s);
+    s->challenged = 1;
+    s->chal_scheme = s->acc.in_scheme;
+    return DMSEC_OK;
+}
+
+/* ---- inbound: the peer's verdict on our credentials ---- */
+
+static int can_use_scheme(const dmsec_session_t *s, dmsec_auth_scheme_t scheme)
+{
+    switch (scheme) {
+    case DMSEC_AUTH_BASIC:
+        return s->acc.out_secret_len > 0;
+    case DMSEC_AUTH_MD5:
+        return (s->acc.out_prehash.flags & DMSEC_PREHASH_MD5) != 0;
+    case DMSEC_AUTH_SHA256:
+        return (s->acc.out_prehash.flags & DMSEC_PREHASH_SHA256) != 0;
+    }
+    return 0;
+}
+
+static int is_hdr_status(const dmsec_cmd_t *c)
+{
+    return c->type == DMSEC_CMD_STATUS && c->cmd_ref && !strcmp(c->cmd_ref, "0") && c->cmd &&
+           !strcmp(c->cmd, "SyncHdr");
+}
+
+/* A nonce the peer gave us: for our retry in this session (challenge),
+ * and stored for the next session only when the peer is authenticated. */
+static void take_nonce(dmsec_session_t *s, const uint8_t *nonce, size_t len, int for_retry)
+{
+    if (for_retry) {
+        memcpy(s->cur_out_nonce, nonce, len);
+        s->cur_out_nonce_len = len;
+    }
+    if (s->peer_authed) {
+        memcpy(s->acc.out_nonce, nonce, len);
+        s->acc.out_nonce_len = len;
+        event(s, DMSEC_EV_NONCE_ACCEPTED, 0, nonce, len);
+    }
+}
+
+/* Read from every message: a challenge from a peer not yet authenticated
+ * still gives the nonce for our next Cred (not stored); an acceptance
+ * counts only from a trusted message. */
+static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int trusted)
+{
+    const dmsec_cmd_t *st = NULL;
+    for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
+        if (is_hdr_status(c)) {
+            st = c;
+            break;
+        }
+    }
+    if (!st)
+        return DMSEC_OK;
+    int code = dmsec_status_code(st);
+    const dmsec_meta_t *meta = st->chal ? st->chal->meta : NULL;
+    const char *nonce_b64 = meta ? dmsec_meta_str(meta, DMSEC_MI_NEXTNONCE) : NULL;
+    uint8_t nonce[DMSEC_NONCE_MAX];
+    size_t nonce_len = 0;
+    int have_nonce = 0;
+    if (nonce_b64) {
+        if (dmsec_b64_decode(nonce_b64, strlen(nonce_b64), nonce, sizeof nonce, &nonce_len))
+            return DMSEC_ERR_SESSION_PROTOCOL;
+        have_nonce = 1;
+    }
+    if (code == 200 || code == 212) {
+        if (!trusted)
+            return DMSEC_OK;
+        if (!s->self_authed) {
+            s->self_authed = 1;
+            event(s, DMSEC_EV_SELF_AUTHENTICATED, 0, NULL, 0);
+        }
+        if (have_nonce)
+            take_nonce(s, nonce, nonce_len, 0);
+        return DMSEC_OK;
+    }
+    if (code != 401 && code != 407)
+        return DMSEC_OK;
+    s->self_authed = 0;
+    if (!st->chal || ++s->self_refusals >= 2) {
+        end_session(s, DMSEC_ERR_SESSION_PEER_REFUSED);
+        return DMSEC_OK;
+    }
+    /* The recipient of a challenge answers with the requested scheme. */
+    const char *type = meta ? dmsec_meta_str(meta, DMSEC_MI_TYPE) : NULL;
+    if (type && s->acc.integrity == DMSEC_INTEGRITY_NONE) {
+        dmsec_auth_scheme_t want;
+        if (dmsec_auth_scheme_parse(type, strlen(type), &want) || !can_use_scheme(s, want)) {
+            end_session(s, DMSEC_ERR_SESSION_SCHEME);
+            return DMSEC_OK;
+        }
+        s->acc.out_scheme = want;
+    } else if (type) {
+        const char *mine =
+            s->acc.integrity == DMSEC_INTEGRITY_HMAC_MD5 ? chal_mac_md5 : chal_mac_sha256;
+        size_t i = 0;
+        while (type[i] && mine[i] && (type[i] | 0x20) == (mine[i] | 0x20))
+            i++;
+        if (type[i] || mine[i]) {
+            end_session(s, DMSEC_ERR_SESSION_SCHEME);
+            return DMSEC_OK;
+        }
+    }
+    if (have_nonce)
+        take_nonce(s, nonce, nonce_len, 1);
+    s->resend_pkg1 = s->role == DMSEC_ROLE_CLIENT;
+    return DMSEC_OK;
+}
+
+/* ---- commands ---- */
+
+static int has_commands(const dmsec_msg_t *m)
+{
+    for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
+        if (c->type != DMSEC_CMD_STATUS && c->type != DMSEC_CMD_RESULTS)
+            return 1;
+    }
+    return 0;
+}
+
+static int count_cmds(const dmsec_cmd_t *c, int depth)
+{
+    int n = 0;
+    for (; c; c = c->next) {
+        n++;
+        if (c->children && depth < 8)
+            n += count_cmds(c->children, depth + 1);
+    }
+    return n;
+}
+
+static dmsec_cmd_t *status_for(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int code)
+{
+    dmsec_cmd_t *st = dmsec_msg_add_status(r, s->peer_msg_id, c->cmd_id ? c->cmd_id : "0",
+                                           dmsec_cmd_name(c->type), code);
+    if (!st)
+        return NULL;
+    for (const dmsec_item_t *it = c->items; it; it = it->next) {
+        if (it->target && it->target->uri && dmsec_cmd_add_target_ref(r, st, it->target->uri))
+            return NULL;
+    }
+    return st;
+}
+
+/* Client: a Replace of our SRVCRED AAuthSecret rotates the server's secret. */
+static void maybe_rotate_in_secret(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_item_t *it)
+{
+    if (c->type != DMSEC_CMD_REPLACE || !s->acc.srvcred_path[0] || !it->target ||
+        !it->target->uri || !it->data)
+        return;
+    char path[DMSEC_NAME_MAX + 16];
+    snprintf(path, sizeof path, "%s/AAuthSecret", s->acc.srvcred_path);
+    if (strcmp(it->target->uri, path) != 0 || it->data->len > DMSEC_SECRET_MAX)
+        return;
+    memcpy(s->acc.in_secret, it->data->bytes, it->data->len);
+    s->acc.in_secret_len = it->data->len;
+    dmsec_prehash_t ph;
+    if (dmsec_prehash_compute(s->acc.in_name, s->acc.in_secret, s->acc.in_secret_len, &ph) == 0)
+        s->acc.in_prehash = ph;
+    dmsec_prehash_wipe(&ph);
+    event(s, DMSEC_EV_SECRET_ROTATED, 0, s->acc.in_secret, s->acc.in_secret_len);
+}
+
+/* Client: runs one server command on the tree; Status (and Results). */
+static int run_server_cmd(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int depth)
+{
+    if (!s->peer_authed)
+        return status_for(s, r, c, 401) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
+    if (c->type == DMSEC_CMD_SEQUENCE || c->type == DMSEC_CMD_ATOMIC) {
+        if (!status_for(s, r, c, depth < 8 ? 200 : 500))
+            return DMSEC_ERR_NO_MEMORY;
+        for (const dmsec_cmd_t *k = c->children; depth < 8 && k; k = k->next) {
+            int rc = run_server_cmd(s, r, k, depth + 1);
+            if (rc)
+                return rc;
+        }
+        return DMSEC_OK;
+    }
+    if (c->type == DMSEC_CMD_ALERT)
+        return status_for(s, r, c, 200) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
+    int code = 200;
+    dmsec_cmd_t *results = NULL;
+    for (const dmsec_item_t *it = c->items; it; it = it->next) {
+        dmsec_tree_result_t res;
+        memset(&res, 0, sizeof res);
+        res.status = 500;
+        int rc = s->cb.tree_exec ? s->cb.tree_exec(s->cb_ctx, s->server_id, c, it, &res)
+                                 : DMSEC_ERR_INVALID_ARG;
+        if (rc && res.status < 300)
+            res.status = 500;
+        if (!s->cb.tree_exec)
+            res.status = 406;
+        if (res.status >= 300 && code < 300)
+            code = res.status;
+        if (res.status < 300)
+            maybe_rotate_in_secret(s, c, it);
+        if (c->type == DMSEC_CMD_GET && res.status < 300) {
+            if (!results) {
+                results = dmsec_msg_add_cmd(r, NULL, DMSEC_CMD_RESULTS);
+                if (!results) {
+                    free(res.data);
+                    return DMSEC_ERR_NO_MEMORY;
+                }
+                results->msg_ref = dmsec_msg_strdup(r, s->peer_msg_id);
+                results->cmd_ref = dmsec_msg_strdup(r, c->cmd_id ? c->cmd_id : "0");
+            }
+            const char *uri = it->target && it->target->uri ? it->target->uri : "";
+            dmsec_item_t *ri = dmsec_cmd_add_item(r, results, NULL, uri);
+            if (!ri) {
+                free(res.data);
+                return DMSEC_ERR_NO_MEMORY;
+            }
+            if (res.format[0])
+                dmsec_meta_add(r, &ri->meta, DMSEC_MI_FORMAT, res.format);
+            if (res.type[0])
+                dmsec_meta_add(r, &ri->meta, DMSEC_MI_TYPE, res.type);
+            ri->data = dmsec_msg_data(r, res.data ? res.data : "", res.data ? res.data_len : 0, 0);
+        }
+        free(res.data);
+    }
+    if (!c->items)
+        code = 400; /* a tree command without an Item */
+    dmsec_cmd_t *st = status_for(s, r, c, code);
+    if (!st)
+        return DMSEC_ERR_NO_MEMORY;
+    if (results) {
+        /* Results follow their Status, as the protocol orders them. */
+        dmsec_cmd_t **pp = &r->body.cmds;
+        while (*pp && *pp != results)
+            pp = &(*pp)->next;
+        if (*pp) {
+            *pp = results->next;
+            results->next = NULL;
+            dmsec_cmd_t **tail = &r->body.cmds;
+            while (*tail)
+                tail = &(*tail)->next;
+            *tail = results;
+        }
+    }
+    return DMSEC_OK;
+}
+
+static struct queued *find_sent(dmsec_session_t *s, const char *cmd_ref)
+{
+    for (size_t i = 0; cmd_ref && i < s->n_queue; i++) {
+        if (s->queue[i].sent && !strcmp(s->queue[i].cmd_id, cmd_ref))
+            return &s->queue[i];
+    }
+    return NULL;
+}
+
+static void remove_queued(dmsec_session_t *s, struct queued *q)
+{
+    size_t i = (size_t)(q - s->queue);
+    free_queue_entry(q);
+    memmove(&s->queue[i], &s->queue[i + 1], (s->n_queue - i - 1) * sizeof *q);
+    s->n_queue--;
+    memset(&s->queue[s->n_queue], 0, sizeof *q);
+}
+
+/* Server: the client's Statuses on our commands, its Results and its own
+ * commands (answered with a Status). */
+static int take_client_cmds(dmsec_session_t *s, const dmsec_msg_t *m, dmsec_msg_t *r)
+{
+    for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
+        if (is_hdr_status(c))
+            continue;
+        if (c->type == DMSEC_CMD_STATUS) {
+            struct queued *q = find_sent(s, c->cmd_ref);
+            int code = dmsec_status_code(c);
+            if (q && code == 401) {
+                q->sent = 0; /* refused while we were not authenticated: send again */
+            } else if (q) {
+                if (q->is_secret && code >= 200 && code < 300 && s->have_pending_secret) {
+                    size_t n = strlen((const char *)s->pending_secret);
+                    memcpy(s->acc.out_secret, s->pending_secret, n);
+                    s->acc.out_secret_len = n;
+                    dmsec_prehash_t ph;
+                    if (!dmsec_prehash_compute(s->acc.out_name, s->acc.out_secret, n, &ph))
+                        s->acc.out_prehash = ph;
+                    dmsec_prehash_wipe(&ph);
+                    event(s, DMSEC_EV_SECRET_ROTATED, 0, s->pending_secret, n);
+                    dm_wipe(s->pending_secret, sizeof s->pending_secret);
+                    s->have_pending_secret = 0;
+                }
+                remove_queued(s, q);
+            }
+        } else if (c->type != DMSEC_CMD_RESULTS) {
+            if (!status_for(s, r, c, 200))
+                return DMSEC_ERR_NO_MEMORY;
+        }
+        if (s->cb.on_client_cmd)
+            s->cb.on_client_cmd(s->cb_ctx, c);
+    }
+    return DMSEC_OK;
+}
+
+/* Server: our queued commands that are not yet sent. */
+static int send_queued(dmsec_session_t *s, dmsec_msg_t *r)
+{
+    for (size_t i = 0; i < s->n_queue; i++) {
+        struct queued *q = &s->queue[i];
+        if (q->sent)
+            continue;
+        dmsec_cmd_t *c = dmsec_msg_add_cmd(r, NULL, q->type);
+        if (!c)
+            return DMSEC_ERR_NO_MEMORY;
+        if (q->type == DMSEC_CMD_ALERT) {
+            c->data = dmsec_msg_data(r, q->data ? q->data : "1100",
+                                     strlen(q->data ? q->data : "1100"), 0);
+        } else {
+            dmsec_item_t *it = dmsec_cmd_add_item(r, c, q->target, NULL);
+            if (!it)
+                return DMSEC_ERR_NO_MEMORY;
+            if (q->format && !dmsec_meta_add(r, &it->meta, DMSEC_MI_FORMAT, q->format))
+                return DMSEC_ERR_NO_MEMORY;
+            if (q->data && !(it->data = dmsec_msg_data(r, q->data, strlen(q->data), 0)))
+                return DMSEC_ERR_NO_MEMORY;
+        }
+        copy_str(q->cmd_id, sizeof q->cmd_id, c->cmd_id);
+        q->sent = 1;
+        q->msg_id = s->out_msg_id;
+        if (q->is_secret)
+            event(s, DMSEC_EV_SECRET_PENDING, 0, s->pending_secret,
+                  strlen((const char *)s->pending_secret));
+    }
+    return DMSEC_OK;
+}
+
+/* ---- the public calls ---- */
+
+static int build_pkg1(dmsec_session_t *s, const struct hdr_verdict *v, time_t now,
+                      dmsec_session_out_t *out)
+{
+    dmsec_msg_t *m = new_message(s);
+    if (!m)
+        return DMSEC_ERR_NO_MEMORY;
+    int rc = DMSEC_OK;
+    if (v && (rc = add_hdr_status(s, m, v))) {
+        dmsec_msg_free(m);
+        return rc;
+    }
+    dmsec_cmd_t *alert = dmsec_msg_add_cmd(m, NULL, DMSEC_CMD_ALERT);
+    const char *code = s->server_initiated ? "1200" : "1201";
+    if (!alert || !(alert->data = dmsec_msg_data(m, code, 4, 0))) {
+        dmsec_msg_free(m);
+        return DMSEC_ERR_NO_MEMORY;
+    }
+    if (s->devinfo && s->devinfo[0]) {
+        dmsec_cmd_t *rep = dmsec_msg_add_cmd(m, NULL, DMSEC_CMD_REPLACE);
+        for (size_t i = 0; rep && s->devinfo[i] && s->devinfo[i + 1]; i += 2) {
+            dmsec_item_t *it = dmsec_cmd_add_item(m, rep, NULL, s->devinfo[i]);
+            if (!it || !dmsec_meta_add(m, &it->meta, DMSEC_MI_FORMAT, "chr") ||
+                !(it->data = dmsec_msg_data(m, s->devinfo[i + 1], strlen(s->devinfo[i + 1]), 0)))
+                rep = NULL;
+        }
+        if (!rep) {
+            dmsec_msg_free(m);
+            return DMSEC_ERR_NO_MEMORY;
+        }
+    }
+    s->resend_pkg1 = 0;
+    return emit(s, m, now, out);
+}
+
+int dmsec_session_start(dmsec_session_t *s, time_t now, dmsec_session_out_t *out)
+{
+    if (!s || !out)
+        return DMSEC_ERR_INVALID_ARG;
+    if (s->role != DMSEC_ROLE_CLIENT || s->started)
+        return DMSEC_ERR_SESSION_STATE;
+    s->n_events = 0;
+    int rc = load_account(s, s->server_id);
+    if (rc)
+        return rc;
+    if (!s->session_id[0]) {
+        uint8_t r[2];
+        if ((rc = fill_random(s, r, sizeof r)))
+            return rc;
+        uint16_t id = (uint16_t)(r[0] << 8 | r[1]);
+        if ((rc = dmsec_pkg0_session_id_text(id ? id : 1, s->session_id)))
+            return rc;
+    }
+    copy_str(s->peer_uri, sizeof s->peer_uri, s->server_uri);
+    s->started = 1;
+    return build_pkg1(s, NULL, now, out);
+}
+
+static int parse_msg_id(const char *text, long *out)
+{
+    if (!text || !text[0] || strlen(text) > 9)
+        return DMSEC_ERR_SESSION_MSGID;
+    long v = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return DMSEC_ERR_SESSION_MSGID;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1)
+        return DMSEC_ERR_SESSION_MSGID;
+    *out = v;
+    return DMSEC_OK;
+}
+
+/* Server: the first message names the device and the session. */
+static int open_server_session(dmsec_session_t *s, const dmsec_msg_t *m)
+{
+    const char *sid = m->hdr.session_id;
+    const char *dev = m->hdr.source ? m->hdr.source->uri : NULL;
+    if (!sid || !sid[0] || strlen(sid) >= sizeof s->session_id || !dev || !dev[0] ||
+        strlen(dev) >= sizeof s->peer_uri || strlen(dev) >= DMSEC_NAME_MAX)
+        return DMSEC_ERR_SESSION_PROTOCOL;
+    int rc = load_account(s, dev);
+    if (rc)
+        return rc;
+    copy_str(s->session_id, sizeof s->session_id, sid);
+    copy_str(s->peer_uri, sizeof s->peer_uri, dev);
+    /* A session alerted on the default nonce: our Cred goes on it too, as
+     * the device may hold no server nonce we know. */
+    s->resync = s->cb.resync_outstanding &&
+                s->cb.resync_outstanding(s->cb_ctx, s->peer_id, s->session_id) == 1;
+    if (s->resync) {
+        memcpy(s->cur_out_nonce, dmsec_default_nonce, sizeof dmsec_default_nonce);
+        s->cur_out_nonce_len = sizeof dmsec_default_nonce;
+    }
+    s->started = 1;
+    return DMSEC_OK;
+}
+
+int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
+                       const char *content_type, const char *hmac_header, time_t now,
+                       dmsec_session_out_t *out)
+{
+    if (!s || (!body && len) || !out)
+        return DMSEC_ERR_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    s->n_events = 0;
+    if (s->ended)
+        return DMSEC_ERR_SESSION_ENDED;
+    if (s->role == DMSEC_ROLE_CLIENT && !s->started)
+        return DMSEC_ERR_SESSION_STATE;
+    dmsec_codec_t codec = s->codec;
+    int rc;
+    if (content_type && (rc = dmsec_codec_from_content_type(content_type, &codec)))
+        return rc;
+    dmsec_msg_t *m = NULL;
+    if ((rc = dmsec_msg_decode(codec, body, len, NULL, &m)))
+        return rc;
+    long msg_id = 0;
+    if ((rc = parse_msg_id(m->hdr.msg_id, &msg_id)))
+        goto done;
+    if (s->started && strcmp(m->hdr.session_id, s->session_id) != 0) {
+        rc = DMSEC_ERR_SESSION_ID;
+        goto done;
+    }
+    /* Each message once, in order: a replayed or stale message is refused
+     * before it can change anything. */
+    if (msg_id <= s->last_in_msg_id) {
+        rc = DMSEC_ERR_SESSION_MSGID;
+        goto done;
+    }
+    if (count_cmds(m->body.cmds, 0) > MAX_CMDS_IN) {
+        rc = DMSEC_ERR_SESSION_LIMIT;
+        goto done;
+    }
+    if (s->role == DMSEC_ROLE_SERVER && !s->started) {
+        if ((rc = open_server_session(s, m)))
+            goto done;
+        s->codec = codec; /* answer in the request's encoding */
+    }
+    if (++s->in_count > s->max_messages) {
+        end_session(s, DMSEC_ERR_SESSION_LIMIT);
+        rc = DMSEC_ERR_SESSION_LIMIT;
+        goto done;
+    }
+    s->last_in_msg_id = msg_id;
+    copy_str(s->peer_msg_id, sizeof s->peer_msg_id, m->hdr.msg_id);
+    if (s->role == DMSEC_ROLE_CLIENT && m->hdr.source && m->hdr.source->uri)
+        copy_str(s->peer_uri, sizeof s->peer_uri, m->hdr.source->uri);
+
+    struct hdr_verdict v;
+    int trusted = 0;
+    if ((rc = authenticate_peer(s, m, body, len, hmac_header, now, &v, &trusted)))
+        goto done;
+    int ended_on_peer = s->ended; /* we refused the peer: it must hear so */
+    if (!s->ended && (rc = read_our_verdict(s, m, trusted)))
+        goto done;
+    if (s->role == DMSEC_ROLE_CLIENT && s->ended && !ended_on_peer)
+        goto done; /* the server refused us: nothing more to say */
+
+    if (s->role == DMSEC_ROLE_CLIENT && !s->ended && s->resend_pkg1) {
+        rc = build_pkg1(s, &v, now, out);
+        goto done;
+    }
+    int peer_cmds = trusted && has_commands(m);
+    if (s->role == DMSEC_ROLE_CLIENT && !s->ended && !peer_cmds && v.code == 200 && !v.chal &&
+        s->peer_authed && s->self_authed) {
+        /* Nothing left to say: the server closed the session. */
+        end_session(s, DMSEC_OK);
+        goto done;
+    }
+    dmsec_msg_t *r = new_message(s);
+    if (!r) {
+        rc = DMSEC_ERR_NO_MEMORY;
+        goto done;
+    }
+    if ((rc = add_hdr_status(s, r, &v)))
+        goto reply_fail;
+    if (trusted && s->role == DMSEC_ROLE_CLIENT) {
+        for (const dmsec_cmd_t *c = m->body.cmds; c && !rc; c = c->next) {
+            if (c->type != DMSEC_CMD_STATUS && c->type != DMSEC_CMD_RESULTS)
+                rc = run_server_cmd(s, r, c, 0);
+        }
+    } else if (s->role == DMSEC_ROLE_CLIENT) {
+        /* Commands of an unauthenticated server are refused. */
+        for (const dmsec_cmd_t *c = m->body.cmds; c && !rc; c = c->next) {
+            if (c->type != DMSEC_CMD_STATUS && c->type != DMSEC_CMD_RESULTS)
+                rc = status_for(s, r, c, 401) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
+        }
+    } else if (trusted) {
+        rc = take_client_cmds(s, m, r);
+        if (!rc && !s->ended && s->peer_authed)
+            rc = send_queued(s, r);
+        int waiting = s->n_queue > 0;
+        if (!rc && !s->ended && s->peer_authed && s->self_authed && !waiting && !peer_cmds)
+            end_session(s, DMSEC_OK); /* this message closes the session */
+    }
+    if (rc)
+        goto reply_fail;
+    rc = emit(s, r, now, out);
+    goto done;
+reply_fail:
+    dmsec_msg_free(r);
+done:
+    dmsec_msg_free(m);
+    return rc;
+}
+
+int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *target_uri,
+                        const char *data, const char *format)
+{
+    if (!s || s->role != DMSEC_ROLE_SERVER)
+        return DMSEC_ERR_INVALID_ARG;
+    if (type == DMSEC_CMD_STATUS || type == DMSEC_CMD_RESULTS || type == DMSEC_CMD_SEQUENCE ||
+        type == DMSEC_CMD_ATOMIC || type >= DMSEC_CMD_COUNT_ ||
+        (type != DMSEC_CMD_ALERT && !target_uri))
+        return DMSEC_ERR_INVALID_ARG;
+    if (s->ended)
+        return DMSEC_ERR_SESSION_ENDED;
+    if (s->n_queue >= MAX_QUEUE)
+        return DMSEC_ERR_SESSION_LIMIT;
+    struct queued *q = &s->queue[s->n_queue];
+    memset(q, 0, sizeof *q);
+    q->type = type;
+    q->target = dup_str(target_uri);
+    q->data = dup_str(data);
+    q->format = dup_str(format);
+    if ((target_uri && !q->target) || (data && !q->data) || (format && !q->format)) {
+        free_queue_entry(q);
+        return DMSEC_ERR_NO_MEMORY;
+    }
+    s->n_queue++;
+    return DMSEC_OK;
+}
+
+int dmsec_session_rotate_secret(dmsec_session_t *s)
+{
+    if (!s || s->role != DMSEC_ROLE_SERVER || !s->have_acc || !s->acc.srvcred_path[0])
+        return DMSEC_ERR_SESSION_STATE;
+    if (s->have_pending_secret)
+        return DMSEC_OK;
+    char secret[SECRET_LEN + 1];
+    int rc = dmsec_secret_generate(s->rng.fill ? &s->rng : NULL, secret, SECRET_LEN);
+    if (rc)
+        return rc;
+    char path[DMSEC_NAME_MAX + 16];
+    snprintf(path, sizeof path, "%s/AAuthSecret", s->acc.srvcred_path);
+    rc = dmsec_session_queue(s, DMSEC_CMD_REPLACE, path, secret, "chr");
+    if (!rc) {
+        s->queue[s->n_queue - 1].is_secret = 1;
+        memcpy(s->pending_secret, secret, sizeof secret);
+        s->have_pending_secret = 1;
+    }
+    dm_wipe(secret, sizeof secret);
+    return rc;
+}
+
+size_t dmsec_session_events(const dmsec_session_t *s)
+{
+    return s ? s->n_events : 0;
+}
+
+const dmsec_event_t *dmsec_session_event(const dmsec_session_t *s, size_t i)
+{
+    return s && i < s->n_events ? &s->events[i] : NULL;
+}
+
+int dmsec_session_done(const dmsec_session_t *s)
+{
+    return s ? s->ended : 1;
+}
+
+int dmsec_session_result(const dmsec_session_t *s)
+{
+    return s ? s->result : DMSEC_ERR_INVALID_ARG;
+}
+
+int dmsec_session_peer_authenticated(const dmsec_session_t *s)
+{
+    return s ? s->peer_authed : 0;
+}
+
+int dmsec_session_self_authenticated(const dmsec_session_t *s)
+{
+    return s ? s->self_authed : 0;
+}
+
+const char *dmsec_session_id(const dmsec_session_t *s)
+{
+    return s && s->session_id[0] ? s->session_id : NULL;
+}
+
+const char *dmsec_session_peer_id(const dmsec_session_t *s)
+{
+    return s && s->peer_id[0] ? s->peer_id : NULL;
+}
+
+const dmsec_account_t *dmsec_session_account(const dmsec_session_t *s)
+{
+    return s && s->have_acc ? &s->acc : NULL;
+}
