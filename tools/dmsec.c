@@ -28,7 +28,11 @@ static const struct command commands[] = {
      "         [--try-session-id] [--try-field-readings]  JSON description"},
     {"bootstrap", cmd_bootstrap,
      "bootstrap mac --keytype NETWORKID|USERPIN|USERPIN_NETWORKID\n"
-     "         [--imsi DIGITS | --network-id RAW] [--pin P] --wbxml FILE   HMAC-SHA1 (hex)"},
+     "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F] --wbxml FILE\n"
+     "         HMAC-SHA1 (40 uppercase hex digits)\n"
+     "       bootstrap verify (--content-type CT | --content-type-hex H) --wbxml FILE\n"
+     "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F]   'ok' or why not\n"
+     "       bootstrap content-type --keytype K --mac HEX [--form seed|sec|wsp]"},
     {"gba-kdf", cmd_gba_kdf, "gba-kdf --ks-naf-hex K --key dmbik|dmbek     the key in hex"},
     {"wbxml", cmd_wbxml, "wbxml encode FILE.xml | wbxml decode FILE.wbxml   SyncML XML <-> WBXML"},
 };

@@ -98,7 +98,8 @@ int el_by_name(int page, const char *name)
     const char *const *t = page == 0 ? page0 : page1;
     size_t n = page == 0 ? PAGE0_N : PAGE1_N;
     for (size_t i = 0; i < n; i++) {
-        if (t[i] && !strcmp(t[i], name))
+        /* the first letter settles most mismatches without a call */
+        if (t[i] && t[i][0] == name[0] && !strcmp(t[i], name))
             return (page << 8) | (int)(i + 5);
     }
     return EL_NONE;

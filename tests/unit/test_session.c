@@ -296,8 +296,8 @@ static struct run converse(dmsec_session_t *c, struct party *dev, dmsec_session_
             size_t xl = 0;
             if (!dmsec_msg_decode(codec, w.body, w.len, NULL, &tm) &&
                 !dmsec_xml_encode(tm, &xml, &xl))
-                fprintf(stderr, "%s %s\n%.*s\n\n", to_server ? "C->S" : "S->C", w.hmac,
-                        (int)xl, (const char *)xml);
+                fprintf(stderr, "%s %s\n%.*s\n\n", to_server ? "C->S" : "S->C", w.hmac, (int)xl,
+                        (const char *)xml);
             free(xml);
             dmsec_msg_free(tm);
         }
@@ -918,6 +918,49 @@ static void server_with_wrong_password_is_refused(void **state)
     }
 }
 
+static void challenge_from_unauthenticated_peer_is_not_stored(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    memset(dev.stored.out_nonce, 0x99, 16); /* stale: the server will challenge */
+    /* the server cannot authenticate itself (wrong secret) */
+    dmsec_prehash_compute(SERVER_ID, (const uint8_t *)"not-it", 6, &srv.stored.out_prehash);
+    dmsec_session_t *c = new_client(&dev, NULL, 0);
+    dmsec_session_t *s = new_server(&srv);
+    converse(c, &dev, s, &srv, NULL, NULL);
+    /* the device answered the challenge on the new nonce (the server took
+     * its Cred) but never stored a nonce from the unauthenticated server */
+    assert_true(dmsec_session_peer_authenticated(s));
+    assert_false(dmsec_session_peer_authenticated(c));
+    uint8_t stale[16];
+    memset(stale, 0x99, 16);
+    assert_memory_equal(dev.stored.out_nonce, stale, 16);
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+}
+
+static void server_refuses_default_nonce_as_ordinary_nonce(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    /* both hold the default nonce, but no resync notification is out */
+    lose_nonces(&dev);
+    memcpy(srv.stored.in_nonce, dmsec_default_nonce, 4);
+    srv.stored.in_nonce_len = 4;
+    dmsec_session_t *c = new_client(&dev, NULL, 0);
+    dmsec_session_t *s = new_server(&srv);
+    dmsec_session_out_t out;
+    assert_int_equal(dmsec_session_start(c, NOW, &out), 0);
+    assert_int_equal(dmsec_session_feed(s, out.body, out.len, out.content_type, NULL, NOW, &out),
+                     0);
+    assert_false(dmsec_session_peer_authenticated(s));
+    assert_int_equal(first_status(&out), 401);
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+}
+
 static int pending_events;
 
 static void rotate_after_first(dmsec_session_t *s, int n)
@@ -978,6 +1021,8 @@ int main(void)
         cmocka_unit_test(replay_of_nonce0_package1_is_refused),
         cmocka_unit_test(server_with_wrong_password_is_refused),
         cmocka_unit_test(server_rotates_its_secret),
+        cmocka_unit_test(challenge_from_unauthenticated_peer_is_not_stored),
+        cmocka_unit_test(server_refuses_default_nonce_as_ordinary_nonce),
     };
     int failed = 0;
     if (getenv("DMSEC_TEST_FILTER"))
