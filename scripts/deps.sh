@@ -4,7 +4,8 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build pkg-config
-    libssl-dev openssl libexpat1-dev)
+    libssl-dev openssl libexpat1-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
+    libcurl4-openssl-dev)
 # Tests add clang with its sanitizer and libFuzzer runtimes, the format and
 # lint tools, cmocka, libwbxml2's tools (WBXML interop), and the command-line
 # tools the tool tests compare against (openssl, xxd, jq).

@@ -117,6 +117,18 @@ enum {
     DMSEC_ERR_SESSION_PEER_REFUSED = -709,
     DMSEC_ERR_SESSION_UNAUTHENTICATED = -710,
     DMSEC_ERR_SESSION_LIMIT = -711,
+
+    /* store */
+    DMSEC_ERR_STORE_IO = -900,
+    DMSEC_ERR_STORE_NOT_FOUND = -901,
+    DMSEC_ERR_STORE_EXISTS = -902,
+    DMSEC_ERR_STORE_CORRUPT = -903,
+    DMSEC_ERR_STORE_URI = -904,
+    DMSEC_ERR_STORE_BUSY = -905,
+
+    /* dispatch: notifications over the network */
+    DMSEC_ERR_DISPATCH_ADDR = -950,
+    DMSEC_ERR_DISPATCH_SEND = -951,
 };
 
 /* A static English description of err; "unknown error" for unknown codes. */

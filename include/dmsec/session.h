@@ -127,17 +127,20 @@ typedef struct dmsec_session_cb {
 
 typedef struct dmsec_session_config {
     dmsec_role_t role;
-    dmsec_codec_t codec;        /* the client's encoding; the server answers in the request's */
-    const char *server_id;      /* both roles */
-    const char *server_uri;     /* client: Target LocURI; server: Source LocURI */
-    const char *device_id;      /* client: Source LocURI */
-    const char *session_id;     /* client: SessionID text (from package #0), NULL for a new one */
-    int server_initiated;       /* client: Alert 1200 instead of 1201 */
-    int resync;                 /* client: package #0 verified only with the default nonce */
-    unsigned hmac_window;       /* DM 1.3 timestamps: seconds either way, 0 = 300 */
-    unsigned max_messages;      /* per session, 0 = 32 */
-    const char *const *devinfo; /* client: pairs of (./DevInfo/... URI, value), NULL-ended */
-    dmsec_rng_t rng;            /* .fill NULL = dmsec_rng_os */
+    dmsec_codec_t codec;         /* the client's encoding; the server answers in the request's */
+    const char *server_id;       /* both roles */
+    const char *server_uri;      /* client: Target LocURI; server: Source LocURI */
+    const char *device_id;       /* client: Source LocURI */
+    const char *session_id;      /* client: SessionID text (from package #0), NULL for a new one */
+    int server_initiated;        /* client: Alert 1200 instead of 1201 */
+    int resync;                  /* client: package #0 verified only with the default nonce */
+    const char *resp_uri;        /* server: RespURI for the rest of the session, or NULL */
+    int transport_authenticated; /* server: the client proved itself in TLS (a client
+                                    certificate); no Cred is then required of it */
+    unsigned hmac_window;        /* DM 1.3 timestamps: seconds either way, 0 = 300 */
+    unsigned max_messages;       /* per session, 0 = 32 */
+    const char *const *devinfo;  /* client: pairs of (./DevInfo/... URI, value), NULL-ended */
+    dmsec_rng_t rng;             /* .fill NULL = dmsec_rng_os */
     dmsec_session_cb_t cb;
     void *cb_ctx;
 } dmsec_session_config_t;
@@ -224,6 +227,9 @@ int dmsec_session_peer_authenticated(const dmsec_session_t *s);
 int dmsec_session_self_authenticated(const dmsec_session_t *s);
 const char *dmsec_session_id(const dmsec_session_t *s); /* NULL before known */
 const char *dmsec_session_peer_id(const dmsec_session_t *s);
+/* Client: the RespURI the server gave, where the next message goes (NULL
+ * when none). */
+const char *dmsec_session_resp_uri(const dmsec_session_t *s);
 /* The account as updated by this session (nonces, rotated secret). */
 const dmsec_account_t *dmsec_session_account(const dmsec_session_t *s);
 

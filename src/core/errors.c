@@ -103,6 +103,14 @@ static const struct err_entry errs[] = {
     E(DMSEC_ERR_SESSION_PEER_REFUSED, 401, "session: the peer refused our credentials"),
     E(DMSEC_ERR_SESSION_UNAUTHENTICATED, 401, "session: command from an unauthenticated peer"),
     E(DMSEC_ERR_SESSION_LIMIT, 413, "session: too many commands or messages"),
+    E(DMSEC_ERR_STORE_IO, 500, "store: database error"),
+    E(DMSEC_ERR_STORE_NOT_FOUND, 404, "store: no such record"),
+    E(DMSEC_ERR_STORE_EXISTS, 409, "store: record already exists"),
+    E(DMSEC_ERR_STORE_CORRUPT, 500, "store: database file is corrupt or not a dmsec store"),
+    E(DMSEC_ERR_STORE_URI, 500, "store: unknown store URI"),
+    E(DMSEC_ERR_STORE_BUSY, 503, "store: database busy"),
+    E(DMSEC_ERR_DISPATCH_ADDR, 500, "dispatch: no usable notification address"),
+    E(DMSEC_ERR_DISPATCH_SEND, 500, "dispatch: the notification could not be sent"),
 };
 
 static const struct err_entry *find(int err)

@@ -67,6 +67,8 @@ struct dmsec_session {
     char peer_id[DMSEC_NAME_MAX];
     char peer_uri[256];
     char peer_msg_id[16];
+    char *resp_uri; /* server: ours to give; client: the server's */
+    int transport_authed;
 
     /* The nonce our Cred / MAC is built on in this session, and the one
      * the peer's is checked against. NextNonce from a 212 is for the next
@@ -228,6 +230,8 @@ dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg)
     s->server_initiated = cfg->server_initiated;
     s->resync = cfg->role == DMSEC_ROLE_CLIENT && cfg->resync;
     s->hmac_window = cfg->hmac_window ? cfg->hmac_window : 300;
+    s->resp_uri = cfg->role == DMSEC_ROLE_SERVER ? dup_str(cfg->resp_uri) : NULL;
+    s->transport_authed = cfg->role == DMSEC_ROLE_SERVER && cfg->transport_authenticated;
     s->max_messages = cfg->max_messages ? cfg->max_messages : 32;
     s->rng = cfg->rng;
     s->cb = cfg->cb;
@@ -244,6 +248,7 @@ dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg)
             s->devinfo[i] = dup_str(cfg->devinfo[i]);
     }
     if (!s->server_id || !s->server_uri || (cfg->device_id && !s->device_id) ||
+        (s->role == DMSEC_ROLE_SERVER && cfg->resp_uri && !s->resp_uri) ||
         (cfg->devinfo && !s->devinfo)) {
         dmsec_session_free(s);
         return NULL;
@@ -269,6 +274,7 @@ void dmsec_session_free(dmsec_session_t *s)
     free(s->server_id);
     free(s->server_uri);
     free(s->device_id);
+    free(s->resp_uri);
     if (s->devinfo) {
         for (size_t i = 0; s->devinfo[i]; i++)
             free(s->devinfo[i]);
@@ -346,6 +352,11 @@ static dmsec_msg_t *new_message(dmsec_session_t *s)
         rc = dmsec_msg_set_hdr(m, s->session_id, msg_id, s->peer_uri, s->server_uri,
                                s->acc.out_name[0] ? s->acc.out_name : NULL);
     if (rc) {
+        dmsec_msg_free(m);
+        return NULL;
+    }
+    if (s->role == DMSEC_ROLE_SERVER && s->resp_uri &&
+        !(m->hdr.resp_uri = dmsec_msg_strdup(m, s->resp_uri))) {
         dmsec_msg_free(m);
         return NULL;
     }
@@ -1024,6 +1035,11 @@ static int open_server_session(dmsec_session_t *s, const dmsec_msg_t *m)
         memcpy(s->cur_out_nonce, dmsec_default_nonce, sizeof dmsec_default_nonce);
         s->cur_out_nonce_len = sizeof dmsec_default_nonce;
     }
+    if (s->transport_authed) {
+        /* The TLS client certificate authenticated the device. */
+        s->peer_authed = 1;
+        event(s, DMSEC_EV_PEER_AUTHENTICATED, 0, NULL, 0);
+    }
     s->started = 1;
     return DMSEC_OK;
 }
@@ -1078,6 +1094,10 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     copy_str(s->peer_msg_id, sizeof s->peer_msg_id, m->hdr.msg_id);
     if (s->role == DMSEC_ROLE_CLIENT && m->hdr.source && m->hdr.source->uri)
         copy_str(s->peer_uri, sizeof s->peer_uri, m->hdr.source->uri);
+    if (s->role == DMSEC_ROLE_CLIENT && m->hdr.resp_uri && m->hdr.resp_uri[0]) {
+        free(s->resp_uri);
+        s->resp_uri = dup_str(m->hdr.resp_uri);
+    }
 
     struct hdr_verdict v;
     int trusted = 0;
@@ -1229,4 +1249,9 @@ const char *dmsec_session_peer_id(const dmsec_session_t *s)
 const dmsec_account_t *dmsec_session_account(const dmsec_session_t *s)
 {
     return s && s->have_acc ? &s->acc : NULL;
+}
+
+const char *dmsec_session_resp_uri(const dmsec_session_t *s)
+{
+    return s && s->role == DMSEC_ROLE_CLIENT ? s->resp_uri : NULL;
 }

@@ -961,6 +961,33 @@ static void server_refuses_default_nonce_as_ordinary_nonce(void **state)
     dmsec_session_free(s);
 }
 
+static void transport_authenticated_client_and_resp_uri(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    /* the device's application-layer secret is wrong, but TLS vouched for it */
+    dmsec_prehash_compute(DEVICE_ID, (const uint8_t *)"wrong", 5, &dev.stored.out_prehash);
+    dmsec_session_config_t cfg = {
+        .role = DMSEC_ROLE_SERVER,
+        .server_id = SERVER_ID,
+        .server_uri = SERVER_URI,
+        .resp_uri = SERVER_URI "/s/abc123",
+        .transport_authenticated = 1,
+        .cb = {.get_account = get_account, .on_client_cmd = on_client_cmd},
+        .cb_ctx = &srv,
+    };
+    dmsec_session_t *s = dmsec_session_new(&cfg);
+    dmsec_session_t *c = new_client(&dev, NULL, 0);
+    assert_int_equal(dmsec_session_queue(s, DMSEC_CMD_GET, "./DevInfo/Mod", NULL, NULL), 0);
+    converse(c, &dev, s, &srv, NULL, NULL);
+    assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+    assert_int_equal(srv.results_seen, 1);
+    assert_string_equal(dmsec_session_resp_uri(c), SERVER_URI "/s/abc123");
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+}
+
 static int pending_events;
 
 static void rotate_after_first(dmsec_session_t *s, int n)
@@ -1021,6 +1048,7 @@ int main(void)
         cmocka_unit_test(replay_of_nonce0_package1_is_refused),
         cmocka_unit_test(server_with_wrong_password_is_refused),
         cmocka_unit_test(server_rotates_its_secret),
+        cmocka_unit_test(transport_authenticated_client_and_resp_uri),
         cmocka_unit_test(challenge_from_unauthenticated_peer_is_not_stored),
         cmocka_unit_test(server_refuses_default_nonce_as_ordinary_nonce),
     };

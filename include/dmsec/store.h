@@ -1,0 +1,190 @@
+/*
+ * dmsec/store.h - the store contract of the DM server: devices and their
+ * credentials, nonces both ways, notifications sent (with the outstanding
+ * resynchronisations), sessions, an audit trail and the DM 1.3 MAC replay
+ * cache.
+ *
+ * One contract, several back ends: "sqlite:PATH" (or a bare PATH) is the
+ * embedded default, one file in WAL mode with durable commits (synchronous
+ * FULL). Every write is committed before the call returns, so a caller that
+ * persists an engine event and then sends the message never sends what the
+ * store does not hold. One-time facts are enforced by the database itself
+ * (a conditional UPDATE, a unique key): two racing callers, in one process
+ * or in several, cannot both consume one resync notification.
+ *
+ * Secrets: client credentials are kept as H(user:password) pre-hashes; a
+ * plaintext is kept only where the protocol needs one (the client's secret
+ * for DM 1.3 HMAC-SHA256, whose key it is; the server's own secret towards
+ * the device for basic and for HMAC-SHA256). Nothing here logs a secret.
+ *
+ * Ownership: a dmsec_store_t is owned by its opener and closed with
+ * dmsec_store_close (NULL accepted). Structs passed in are read during the
+ * call; structs filled are caller-owned. Callbacks get pointers valid for
+ * the callback only. A store handle is used by one thread at a time; open
+ * one handle per thread (SQLite handles concurrency between them).
+ */
+#ifndef DMSEC_STORE_H
+#define DMSEC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dmsec/auth.h"
+#include "dmsec/session.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dmsec_store dmsec_store_t;
+
+/* Opens (creating when absent, and migrating the schema) the store named by
+ * uri: "sqlite:PATH" or a PATH. Errors: DMSEC_ERR_STORE_IO,
+ * DMSEC_ERR_STORE_CORRUPT, DMSEC_ERR_STORE_URI. */
+int dmsec_store_open(const char *uri, dmsec_store_t **out);
+void dmsec_store_close(dmsec_store_t *st);
+
+#define DMSEC_STORE_ID_MAX 128
+#define DMSEC_STORE_ADDR_MAX 128
+
+/* One managed device, as the server sees it. */
+typedef struct dmsec_device {
+    char device_id[DMSEC_STORE_ID_MAX]; /* Source/LocURI, e.g. IMEI:... */
+    /* The device towards the server (CLCRED). */
+    char client_name[DMSEC_NAME_MAX];
+    dmsec_auth_scheme_t client_scheme;
+    dmsec_prehash_t client_prehash;
+    uint8_t client_secret[DMSEC_SECRET_MAX]; /* only with HMAC-SHA256 */
+    size_t client_secret_len;
+    uint8_t client_nonce[DMSEC_NONCE_MAX]; /* issued by the server */
+    size_t client_nonce_len;
+    /* The server towards the device (SRVCRED); unique per device. */
+    dmsec_auth_scheme_t server_scheme;
+    dmsec_prehash_t server_prehash; /* of server-id ":" secret */
+    uint8_t server_secret[DMSEC_SECRET_MAX]; /* only where needed (see above) */
+    size_t server_secret_len;
+    uint8_t server_nonce[DMSEC_NONCE_MAX]; /* issued by the device */
+    size_t server_nonce_len;
+    /* A rotation in flight: sent to the device, not yet confirmed. */
+    uint8_t pending_secret[DMSEC_SECRET_MAX];
+    size_t pending_secret_len;
+    dmsec_integrity_t integrity;
+    char notify_addr[DMSEC_STORE_ADDR_MAX]; /* "udp://HOST:PORT", may be empty */
+    char srvcred_path[DMSEC_NAME_MAX];      /* e.g. ./DMAcc/dmsec/AppAuth/SRVCRED */
+    char cert_subject[DMSEC_NAME_MAX];      /* TLS client certificate name, may be empty */
+    int64_t created;
+} dmsec_device_t;
+
+/* Adds a device (DMSEC_ERR_STORE_EXISTS when the id is taken). */
+int dmsec_store_device_add(dmsec_store_t *st, const dmsec_device_t *dev);
+/* Reads one device (DMSEC_ERR_STORE_NOT_FOUND). */
+int dmsec_store_device_get(dmsec_store_t *st, const char *device_id, dmsec_device_t *out);
+/* Calls fn for every device, ordered by id; fn returning non-zero stops. */
+int dmsec_store_device_list(dmsec_store_t *st, int (*fn)(void *ctx, const dmsec_device_t *dev),
+                            void *ctx);
+int dmsec_store_device_remove(dmsec_store_t *st, const char *device_id);
+/* Finds the device whose TLS client certificate names subject. */
+int dmsec_store_device_by_cert(dmsec_store_t *st, const char *subject, dmsec_device_t *out);
+
+/* The engine's view of a device: the account the server-role engine uses
+ * (out = the server towards the device, in = the device). */
+int dmsec_store_device_account(const dmsec_device_t *dev, const char *server_id,
+                               dmsec_account_t *out);
+
+/* Persisting engine events, each committed before returning. */
+int dmsec_store_set_client_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
+                                 size_t len); /* DMSEC_EV_NONCE_ISSUED */
+int dmsec_store_set_server_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
+                                 size_t len); /* DMSEC_EV_NONCE_ACCEPTED */
+int dmsec_store_secret_pending(dmsec_store_t *st, const char *device_id, const char *server_id,
+                               const uint8_t *secret, size_t len); /* DMSEC_EV_SECRET_PENDING */
+int dmsec_store_secret_commit(dmsec_store_t *st, const char *device_id,
+                              const char *server_id); /* DMSEC_EV_SECRET_ROTATED */
+
+/* ---- notifications ---- */
+
+typedef struct dmsec_notification {
+    char device_id[DMSEC_STORE_ID_MAX];
+    uint16_t session_id;
+    int default_nonce; /* sent on the default nonce: an outstanding resync */
+    int64_t sent;
+    int64_t expires;
+    int opened;   /* the device opened the session */
+    int consumed; /* the resync was used (nonce-0 credentials accepted) */
+    int attempts;
+} dmsec_notification_t;
+
+/* Records a notification sent (or re-sent: same device and session id).
+ * Committed before the caller sends the datagram. */
+int dmsec_store_notification_put(dmsec_store_t *st, const dmsec_notification_t *n);
+/* The pending (not opened, not expired) notification of a device, to reuse
+ * its session id on a re-trigger. DMSEC_ERR_STORE_NOT_FOUND when none. */
+int dmsec_store_notification_pending(dmsec_store_t *st, const char *device_id, int64_t now,
+                                     dmsec_notification_t *out);
+/* A new session id for a device: unused by its recorded notifications. */
+int dmsec_store_new_session_id(dmsec_store_t *st, const char *device_id, const uint8_t rnd[2],
+                               uint16_t *out);
+/* Marks the notification of (device, session id) opened. */
+int dmsec_store_notification_opened(dmsec_store_t *st, const char *device_id,
+                                    uint16_t session_id);
+/* Notifications sent before `before`, not opened and not expired: the ones
+ * the resync policy re-sends on the default nonce. */
+int dmsec_store_notification_overdue(dmsec_store_t *st, int64_t before, int64_t now,
+                                     int (*fn)(void *ctx, const dmsec_notification_t *n),
+                                     void *ctx);
+int dmsec_store_notification_list(dmsec_store_t *st, const char *device_id,
+                                  int (*fn)(void *ctx, const dmsec_notification_t *n), void *ctx);
+
+/* Resynchronisation (Solution 1): 1 when (device, session id) has an
+ * outstanding default-nonce notification, unexpired and not consumed, else
+ * 0. consume marks it consumed with one conditional UPDATE and returns 1
+ * only to the caller whose UPDATE changed the row. session_id is the
+ * SessionID text (uppercase hex). */
+int dmsec_store_resync_outstanding(dmsec_store_t *st, const char *device_id,
+                                   const char *session_id, int64_t now);
+int dmsec_store_resync_consume(dmsec_store_t *st, const char *device_id, const char *session_id,
+                               int64_t now);
+
+/* ---- sessions, audit, replay cache ---- */
+
+typedef struct dmsec_session_rec {
+    int64_t id;
+    char device_id[DMSEC_STORE_ID_MAX];
+    char session_id[64];
+    char peer[DMSEC_STORE_ADDR_MAX];
+    int64_t started;
+    int64_t ended; /* 0 while open */
+    int result;    /* 0 or the DMSEC_ERR_* it ended with */
+    int messages;
+} dmsec_session_rec_t;
+
+int dmsec_store_session_begin(dmsec_store_t *st, const char *device_id, const char *session_id,
+                              const char *peer, int64_t now, int64_t *rec_id);
+int dmsec_store_session_end(dmsec_store_t *st, int64_t rec_id, int result, int messages,
+                            int64_t now);
+/* Most recent first, at most limit (0: all). */
+int dmsec_store_session_list(dmsec_store_t *st, size_t limit,
+                             int (*fn)(void *ctx, const dmsec_session_rec_t *r), void *ctx);
+
+typedef struct dmsec_audit_rec {
+    int64_t id;
+    int64_t at;
+    char device_id[DMSEC_STORE_ID_MAX];
+    char event[48];   /* "auth_failed", "resync", "replay_refused", ... */
+    char detail[256]; /* never a secret */
+} dmsec_audit_rec_t;
+
+int dmsec_store_audit(dmsec_store_t *st, int64_t now, const char *device_id, const char *event,
+                      const char *detail);
+int dmsec_store_audit_list(dmsec_store_t *st, size_t limit,
+                           int (*fn)(void *ctx, const dmsec_audit_rec_t *r), void *ctx);
+
+/* DM 1.3 replay cache: 1 when mac was recorded before, else records it
+ * (with its timestamp, pruned after `keep` seconds) and returns 0. */
+int dmsec_store_mac_seen(dmsec_store_t *st, const char *mac, int64_t timestamp, int64_t now,
+                         int64_t keep);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
