@@ -8,9 +8,9 @@ build_pkgs=(build-essential cmake ninja-build pkg-config
     libcurl4-openssl-dev)
 # Tests add clang with its sanitizer and libFuzzer runtimes, the format and
 # lint tools, cmocka, libwbxml2's tools (WBXML interop), and the command-line
-# tools the tool tests compare against (openssl, xxd, jq).
+# tools the tool and integration tests use (openssl, xxd, jq, curl).
 test_pkgs=(clang clang-format clang-tidy libclang-rt-14-dev
-    libcmocka-dev libwbxml2-utils xxd jq)
+    libcmocka-dev libwbxml2-utils xxd jq curl)
 
 case "${1:-build}" in
 build) pkgs=("${build_pkgs[@]}") ;;

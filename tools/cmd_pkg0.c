@@ -123,23 +123,6 @@ static int pkg0_build(int argc, char **argv)
     return rc;
 }
 
-/* A JSON string of arbitrary bytes: ASCII as is, the rest escaped as
- * \u00XX (bytes read as Latin-1, so nothing is lost or invalid). */
-static void json_bytes(const uint8_t *p, size_t n)
-{
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static int pkg0_decode(int argc, char **argv)
 {
     static const char *const known[] = {"hex", "secret", "secret-file", "nonce-hex", NULL};

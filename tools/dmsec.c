@@ -34,6 +34,18 @@ static const struct command commands[] = {
      "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F]   'ok' or why not\n"
      "       bootstrap content-type --keytype K --mac HEX [--form seed|sec|wsp]"},
     {"gba-kdf", cmd_gba_kdf, "gba-kdf --ks-naf-hex K --key dmbik|dmbek     the key in hex"},
+    {"device", cmd_device,
+     "device add --db PATH --device-id ID --client-name N (--client-secret S | "
+     "--client-secret-file F)\n"
+     "         --scheme basic|md5|sha256|hmac-md5|hmac-sha256 [--server-secret S]\n"
+     "         [--server-scheme basic|md5|sha256] [--notify udp://HOST:PORT] [--server-id ID]\n"
+     "         [--cert-subject CN] [--json]     registers a device; prints its secrets once\n"
+     "       device list|show|remove --db PATH [--device-id ID] [--json]"},
+    {"notify", cmd_notify,
+     "notify DEVICE --db PATH [--server-id ID] [--resync] [--ui MODE] [--addr udp://H:P]\n"
+     "         [--json]                          sends package #0; prints the session id"},
+    {"sessions", cmd_sessions, "sessions --db PATH [--limit N] [--json]"},
+    {"audit", cmd_audit, "audit --db PATH [--limit N] [--json]"},
     {"wbxml", cmd_wbxml, "wbxml encode FILE.xml | wbxml decode FILE.wbxml   SyncML XML <-> WBXML"},
 };
 

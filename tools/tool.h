@@ -22,6 +22,10 @@ int cmd_pkg0(int argc, char **argv);
 int cmd_bootstrap(int argc, char **argv);
 int cmd_gba_kdf(int argc, char **argv);
 int cmd_wbxml(int argc, char **argv);
+int cmd_device(int argc, char **argv);
+int cmd_notify(int argc, char **argv);
+int cmd_sessions(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /* Options are "--name value" pairs, or "--flag" alone when listed in flags.
  * opts_parse fills up to 32 entries and returns 0, or prints the problem
@@ -54,6 +58,11 @@ uint8_t *read_file(const char *path, size_t *len);
 
 /* Hex text to bytes into a malloc'd buffer (NULL after printing why). */
 uint8_t *hex_arg(const char *what, const char *hex, size_t *len);
+
+/* A JSON string on stdout: ASCII as is, every other byte escaped as
+ * \u00XX (bytes read as Latin-1, so nothing is lost or invalid). */
+void json_bytes(const uint8_t *p, size_t n);
+void json_str(const char *s);
 
 /* Prints "dmsec: <fmt...>" on stderr. */
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -203,3 +203,23 @@ uint8_t *hex_arg(const char *what, const char *hex, size_t *len)
     }
     return out;
 }
+
+void json_bytes(const uint8_t *p, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+void json_str(const char *s)
+{
+    json_bytes((const uint8_t *)s, strlen(s));
+}

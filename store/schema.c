@@ -1,0 +1,203 @@
+/*
+ * schema.c - connection settings and schema migrations of the SQLite store.
+ *
+ * A store is recognised by its application_id; its schema version is the
+ * user_version. Migrations are constant SQL scripts, one per version step,
+ * run inside one BEGIN IMMEDIATE transaction so that several processes
+ * opening a new file at once create the schema exactly once.
+ */
+#include <string.h>
+
+#include "dmsec/errors.h"
+#include "store_sqlite.h"
+
+/* Several processes write one file: wait for the lock instead of failing. */
+#define BUSY_TIMEOUT_MS 5000
+#define RETRY_MS 10
+
+/* migrations[v] takes the schema from version v to v + 1 and records it. */
+static const char *const migrations[DM_STORE_SCHEMA_VERSION] = {
+    "PRAGMA application_id = 1145918275;" /* DM_STORE_APP_ID */
+    "CREATE TABLE devices ("
+    " device_id TEXT PRIMARY KEY NOT NULL,"
+    " client_name TEXT NOT NULL,"
+    " client_scheme INTEGER NOT NULL,"
+    " client_ph_flags INTEGER NOT NULL,"
+    " client_ph_md5 BLOB,"
+    " client_ph_sha256 BLOB,"
+    " client_secret BLOB,"
+    " client_nonce BLOB,"
+    " server_scheme INTEGER NOT NULL,"
+    " server_ph_flags INTEGER NOT NULL,"
+    " server_ph_md5 BLOB,"
+    " server_ph_sha256 BLOB,"
+    " server_secret BLOB,"
+    " server_nonce BLOB,"
+    " pending_secret BLOB,"
+    " integrity INTEGER NOT NULL,"
+    " notify_addr TEXT NOT NULL,"
+    " srvcred_path TEXT NOT NULL,"
+    " cert_subject TEXT NOT NULL,"
+    " created INTEGER NOT NULL"
+    ") STRICT;"
+    /* A certificate names one device at most; empty means none. */
+    "CREATE UNIQUE INDEX devices_cert ON devices (cert_subject) WHERE cert_subject <> '';"
+    "CREATE TABLE notifications ("
+    " id INTEGER PRIMARY KEY,"
+    " device_id TEXT NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,"
+    " session_id INTEGER NOT NULL CHECK (session_id BETWEEN 1 AND 65535),"
+    " default_nonce INTEGER NOT NULL CHECK (default_nonce IN (0, 1)),"
+    " sent INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " opened INTEGER NOT NULL DEFAULT 0,"
+    " consumed INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 1,"
+    " UNIQUE (device_id, session_id)"
+    ") STRICT;"
+    "CREATE INDEX notifications_sent ON notifications (sent, id);"
+    "CREATE TABLE sessions ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " device_id TEXT NOT NULL,"
+    " session_id TEXT NOT NULL,"
+    " peer TEXT NOT NULL,"
+    " started INTEGER NOT NULL,"
+    " ended INTEGER NOT NULL DEFAULT 0,"
+    " result INTEGER NOT NULL DEFAULT 0,"
+    " messages INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE INDEX sessions_started ON sessions (started, id);"
+    "CREATE TABLE audit ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL,"
+    " device_id TEXT NOT NULL,"
+    " event TEXT NOT NULL,"
+    " detail TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX audit_at ON audit (at, id);"
+    "CREATE TABLE macs ("
+    " mac TEXT PRIMARY KEY NOT NULL,"
+    " ts INTEGER NOT NULL,"
+    " seen_at INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX macs_ts ON macs (ts);"
+    "PRAGMA user_version = 1;",
+};
+
+/* Runs one constant statement (a PRAGMA setting), ignoring its row. */
+static int pragma_run(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return dm_store_err(rc);
+}
+
+/* The schema version of the file: 0 for a new, empty database. One
+ * statement, so one snapshot: another process may be creating the schema
+ * right now. */
+static int schema_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT (SELECT application_id FROM pragma_application_id),"
+                                " (SELECT user_version FROM pragma_user_version),"
+                                " (SELECT count(*) FROM sqlite_master)",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return dm_store_err(rc);
+    }
+    sqlite3_int64 app = sqlite3_column_int64(s, 0);
+    sqlite3_int64 ver = sqlite3_column_int64(s, 1);
+    sqlite3_int64 objects = sqlite3_column_int64(s, 2);
+    sqlite3_finalize(s);
+    if (app == 0 && ver == 0 && objects == 0) {
+        *version = 0;
+        return DMSEC_OK;
+    }
+    /* Someone else's database, or a schema from a newer dmsec. */
+    if (app != DM_STORE_APP_ID || ver < 1 || ver > DM_STORE_SCHEMA_VERSION)
+        return DMSEC_ERR_STORE_CORRUPT;
+    *version = (int)ver;
+    return DMSEC_OK;
+}
+
+static int set_wal_once(sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(s, 0);
+        const char *file = sqlite3_db_filename(db, "main");
+        /* An in-memory database (tests) has no WAL; a file must have one. */
+        if (mode && (!strcmp(mode, "wal") || (!strcmp(mode, "memory") && (!file || !*file))))
+            rc = SQLITE_OK;
+        else
+            rc = SQLITE_ERROR;
+    }
+    sqlite3_finalize(s);
+    return dm_store_err(rc);
+}
+
+/* Switching a file to WAL takes an exclusive lock without calling the busy
+ * handler, so when several processes open a new store at once, the losers
+ * wait here instead. */
+static int set_wal(sqlite3 *db)
+{
+    int rc = set_wal_once(db);
+    for (int waited = 0; rc == DMSEC_ERR_STORE_BUSY && waited < BUSY_TIMEOUT_MS;
+         waited += RETRY_MS) {
+        sqlite3_sleep(RETRY_MS);
+        rc = set_wal_once(db);
+    }
+    return rc;
+}
+
+static int migrate(sqlite3 *db)
+{
+    int rc = dm_store_err(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    if (rc)
+        return rc;
+    /* Read again under the write lock: another process may have migrated. */
+    int version = 0;
+    rc = schema_version(db, &version);
+    for (int v = version; !rc && v < DM_STORE_SCHEMA_VERSION; v++)
+        rc = dm_store_err(sqlite3_exec(db, migrations[v], NULL, NULL, NULL));
+    if (!rc)
+        rc = dm_store_err(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
+    if (rc)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int dm_store_schema_setup(sqlite3 *db)
+{
+    if (sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return DMSEC_ERR_STORE_IO;
+    /* A crafted file must not run its own SQL (triggers, views) or let
+     * statements corrupt the schema. */
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    int version = 0;
+    /* Identify the file before changing anything in it. */
+    int rc = schema_version(db, &version);
+    if (!rc)
+        rc = set_wal(db);
+    if (!rc)
+        rc = pragma_run(db, "PRAGMA synchronous = FULL");
+    if (!rc)
+        rc = pragma_run(db, "PRAGMA foreign_keys = ON");
+    /* Secrets overwritten (a rotated or wiped secret) are zeroed in the
+     * database pages instead of lingering in free space. */
+    if (!rc)
+        rc = pragma_run(db, "PRAGMA secure_delete = ON");
+    if (!rc && version < DM_STORE_SCHEMA_VERSION)
+        rc = migrate(db);
+    return rc;
+}

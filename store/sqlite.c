@@ -1,0 +1,1360 @@
+/*
+ * sqlite.c - the store contract (dmsec/store.h) over one SQLite file.
+ *
+ * Statements are prepared once per handle, always with bound parameters,
+ * and reset (bindings cleared) before each function returns. Secrets are
+ * bound SQLITE_STATIC, so SQLite reads them from the caller's buffer
+ * without keeping a copy of its own in the statement.
+ *
+ * Listing functions read a batch of rows, reset the statement and only then
+ * call back: a callback may write to the store through the same handle, and
+ * its write commits at once (an implicit transaction commits only when no
+ * statement of the connection is still running).
+ */
+#include "dmsec/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "dmsec/errors.h"
+#include "store_sqlite.h"
+
+#define DEFAULT_SRVCRED "./DMAcc/dmsec/AppAuth/SRVCRED"
+#define LIST_BATCH 32
+#define MAC_MAX 512
+/* Prune the replay cache on the first call of a handle and every 256th. */
+#define MAC_PRUNE_EVERY 256u
+#define FIELD_SIZE(type, field) sizeof(((type *)0)->field)
+
+enum {
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_DEV_ADD,
+    Q_DEV_GET,
+    Q_DEV_BY_CERT,
+    Q_DEV_LIST,
+    Q_DEV_DEL,
+    Q_CLIENT_NONCE,
+    Q_SERVER_NONCE,
+    Q_PENDING_SET,
+    Q_PENDING_GET,
+    Q_SECRET_SET,
+    Q_N_PUT,
+    Q_N_PENDING,
+    Q_N_USED,
+    Q_N_OPENED,
+    Q_N_OVERDUE,
+    Q_N_LIST,
+    Q_RESYNC_OUT,
+    Q_RESYNC_CONSUME,
+    Q_S_BEGIN,
+    Q_S_END,
+    Q_S_LIST,
+    Q_A_ADD,
+    Q_A_LIST,
+    Q_MAC_PRUNE,
+    Q_MAC_ADD,
+    Q_COUNT
+};
+
+#define DEV_COLS                                                                                   \
+    "device_id, client_name, client_scheme, client_ph_flags, client_ph_md5, client_ph_sha256,"     \
+    " client_secret, client_nonce, server_scheme, server_ph_flags, server_ph_md5,"                 \
+    " server_ph_sha256, server_secret, server_nonce, pending_secret, integrity, notify_addr,"      \
+    " srvcred_path, cert_subject, created"
+#define N_COLS "device_id, session_id, default_nonce, sent, expires, opened, consumed, attempts, id"
+#define S_COLS "id, device_id, session_id, peer, started, ended, result, messages"
+#define A_COLS "id, at, device_id, event, detail"
+
+static const char *const sql_text[Q_COUNT] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_DEV_ADD] = "INSERT INTO devices (" DEV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                  " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    [Q_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device_id = ?1",
+    [Q_DEV_BY_CERT] = "SELECT " DEV_COLS " FROM devices WHERE cert_subject = ?1"
+                      " AND cert_subject <> ''",
+    [Q_DEV_LIST] = "SELECT " DEV_COLS " FROM devices WHERE device_id > ?1"
+                   " ORDER BY device_id LIMIT ?2",
+    [Q_DEV_DEL] = "DELETE FROM devices WHERE device_id = ?1",
+    [Q_CLIENT_NONCE] = "UPDATE devices SET client_nonce = ?2 WHERE device_id = ?1",
+    [Q_SERVER_NONCE] = "UPDATE devices SET server_nonce = ?2 WHERE device_id = ?1",
+    [Q_PENDING_SET] = "UPDATE devices SET pending_secret = ?2 WHERE device_id = ?1",
+    [Q_PENDING_GET] = "SELECT server_scheme, integrity, pending_secret FROM devices"
+                      " WHERE device_id = ?1",
+    [Q_SECRET_SET] = "UPDATE devices SET server_ph_flags = ?2, server_ph_md5 = ?3,"
+                     " server_ph_sha256 = ?4, server_secret = ?5, pending_secret = NULL"
+                     " WHERE device_id = ?1",
+    /* A re-send keeps opened; switching to the default nonce re-arms the
+     * resync (SET expressions see the row as it was). */
+    [Q_N_PUT] = "INSERT INTO notifications (device_id, session_id, default_nonce, sent, expires)"
+                " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (device_id, session_id) DO UPDATE SET"
+                " sent = excluded.sent, expires = excluded.expires,"
+                " consumed = CASE WHEN notifications.default_nonce = 0"
+                " AND excluded.default_nonce = 1 THEN 0 ELSE notifications.consumed END,"
+                " default_nonce = excluded.default_nonce,"
+                " attempts = notifications.attempts + 1",
+    [Q_N_PENDING] = "SELECT " N_COLS " FROM notifications WHERE device_id = ?1 AND opened = 0"
+                    " AND expires > ?2 ORDER BY sent DESC, id DESC LIMIT 1",
+    [Q_N_USED] = "SELECT session_id FROM notifications WHERE device_id = ?1",
+    [Q_N_OPENED] = "UPDATE notifications SET opened = 1 WHERE device_id = ?1 AND session_id = ?2",
+    [Q_N_OVERDUE] = "SELECT " N_COLS " FROM notifications WHERE sent < ?1 AND opened = 0"
+                    " AND expires > ?2 AND default_nonce = 0 AND (sent, id) > (?3, ?4)"
+                    " ORDER BY sent, id LIMIT ?5",
+    [Q_N_LIST] = "SELECT " N_COLS " FROM notifications WHERE device_id = ?1"
+                 " AND (sent, id) > (?2, ?3) ORDER BY sent, id LIMIT ?4",
+    [Q_RESYNC_OUT] = "SELECT 1 FROM notifications WHERE device_id = ?1 AND session_id = ?2"
+                     " AND default_nonce = 1 AND consumed = 0 AND expires > ?3",
+    /* The once-only rule: the row changes for one caller only. */
+    [Q_RESYNC_CONSUME] = "UPDATE notifications SET consumed = 1 WHERE device_id = ?1"
+                         " AND session_id = ?2 AND default_nonce = 1 AND consumed = 0"
+                         " AND expires > ?3",
+    [Q_S_BEGIN] = "INSERT INTO sessions (device_id, session_id, peer, started)"
+                  " VALUES (?1, ?2, ?3, ?4)",
+    [Q_S_END] = "UPDATE sessions SET ended = ?2, result = ?3, messages = ?4 WHERE id = ?1",
+    [Q_S_LIST] = "SELECT " S_COLS " FROM sessions WHERE (started, id) < (?1, ?2)"
+                 " ORDER BY started DESC, id DESC LIMIT ?3",
+    [Q_A_ADD] = "INSERT INTO audit (at, device_id, event, detail) VALUES (?1, ?2, ?3, ?4)",
+    [Q_A_LIST] = "SELECT " A_COLS " FROM audit WHERE (at, id) < (?1, ?2)"
+                 " ORDER BY at DESC, id DESC LIMIT ?3",
+    [Q_MAC_PRUNE] = "DELETE FROM macs WHERE ts < ?1 AND seen_at < ?1",
+    [Q_MAC_ADD] = "INSERT OR IGNORE INTO macs (mac, ts, seen_at) VALUES (?1, ?2, ?3)",
+};
+
+struct dmsec_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[Q_COUNT];
+    unsigned mac_calls;
+};
+
+/* ---- helpers ---- */
+
+int dm_store_err(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return DMSEC_OK;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return DMSEC_ERR_STORE_BUSY;
+    case SQLITE_NOMEM:
+        return DMSEC_ERR_NO_MEMORY;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_FORMAT:
+        return DMSEC_ERR_STORE_CORRUPT;
+    case SQLITE_TOOBIG:
+        return DMSEC_ERR_TOO_LARGE;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+            return DMSEC_ERR_STORE_EXISTS;
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return DMSEC_ERR_STORE_NOT_FOUND;
+        return DMSEC_ERR_INVALID_ARG; /* a CHECK or NOT NULL our checks missed */
+    default:
+        return DMSEC_ERR_STORE_IO;
+    }
+}
+
+static int stmt_get(dmsec_store_t *st, int q, sqlite3_stmt **out)
+{
+    if (!st->stmt[q]) {
+        int rc = sqlite3_prepare_v3(st->db, sql_text[q], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->stmt[q], NULL);
+        if (rc != SQLITE_OK) {
+            st->stmt[q] = NULL;
+            return dm_store_err(rc);
+        }
+    }
+    *out = st->stmt[q];
+    return DMSEC_OK;
+}
+
+/* Every use of a statement ends here: no borrowed buffer stays bound. */
+static void stmt_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* Steps a write statement to completion and resets it. */
+static int stmt_run(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    stmt_done(s);
+    return rc == SQLITE_DONE ? DMSEC_OK : dm_store_err(rc);
+}
+
+static int bind_rc(int rc)
+{
+    return rc == SQLITE_OK ? DMSEC_OK : dm_store_err(rc);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *t, size_t len)
+{
+    if (len > INT_MAX)
+        return DMSEC_ERR_TOO_LARGE;
+    return bind_rc(sqlite3_bind_text(s, i, t, (int)len, SQLITE_STATIC));
+}
+
+static int bind_str(sqlite3_stmt *s, int i, const char *t)
+{
+    return bind_text(s, i, t, strlen(t));
+}
+
+/* A zero-length value is stored as an empty blob, not NULL. */
+static int bind_blob(sqlite3_stmt *s, int i, const uint8_t *p, size_t len)
+{
+    static const uint8_t none[1] = {0};
+    if (len > INT_MAX)
+        return DMSEC_ERR_TOO_LARGE;
+    return bind_rc(sqlite3_bind_blob(s, i, len ? (const void *)p : none, (int)len, SQLITE_STATIC));
+}
+
+static int bind_i64(sqlite3_stmt *s, int i, int64_t v)
+{
+    return bind_rc(sqlite3_bind_int64(s, i, v));
+}
+
+/* Length of t cut to fit a field of cap bytes (NUL included), never
+ * splitting a UTF-8 sequence. */
+static size_t fit_len(const unsigned char *t, size_t len, size_t cap)
+{
+    if (len < cap)
+        return len;
+    len = cap - 1;
+    while (len > 0 && (t[len] & 0xC0) == 0x80)
+        len--;
+    return len;
+}
+
+/* Binds descriptive text (logs), cut to what the record can hold. */
+static int bind_fit(sqlite3_stmt *s, int i, const char *t, size_t cap)
+{
+    if (!t)
+        t = "";
+    return bind_text(s, i, t, fit_len((const unsigned char *)t, strlen(t), cap));
+}
+
+/* A text column into a fixed field: cut to fit (key = 0), or refused when
+ * it does not fit (key = 1: an identifier must never be cut). */
+static int col_text(sqlite3_stmt *s, int i, char *dst, size_t cap, int key)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    int n = sqlite3_column_bytes(s, i);
+    dst[0] = '\0';
+    if (!t)
+        return sqlite3_column_type(s, i) == SQLITE_NULL ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
+    size_t len = n > 0 ? (size_t)n : 0;
+    if (key && len >= cap)
+        return DMSEC_ERR_STORE_CORRUPT;
+    len = fit_len(t, len, cap);
+    memcpy(dst, t, len);
+    dst[len] = '\0';
+    return DMSEC_OK;
+}
+
+static int col_blob(sqlite3_stmt *s, int i, uint8_t *dst, size_t cap, size_t *len)
+{
+    const void *p = sqlite3_column_blob(s, i);
+    int n = sqlite3_column_bytes(s, i);
+    *len = 0;
+    if (n <= 0)
+        return DMSEC_OK;
+    if ((size_t)n > cap)
+        return DMSEC_ERR_STORE_CORRUPT;
+    if (!p)
+        return DMSEC_ERR_NO_MEMORY;
+    memcpy(dst, p, (size_t)n);
+    *len = (size_t)n;
+    return DMSEC_OK;
+}
+
+static int col_int(sqlite3_stmt *s, int i)
+{
+    sqlite3_int64 v = sqlite3_column_int64(s, i);
+    if (v > INT_MAX)
+        return INT_MAX;
+    if (v < INT_MIN)
+        return INT_MIN;
+    return (int)v;
+}
+
+/* 1 when s is a NUL-terminated string of at most cap - 1 bytes. */
+static int str_fits(const char *s, size_t cap)
+{
+    return strnlen(s, cap) < cap;
+}
+
+/* A device id argument: non-empty and storable in dmsec_device_t. */
+static int id_ok(const char *id)
+{
+    return id && id[0] && str_fits(id, DMSEC_STORE_ID_MAX);
+}
+
+static int tx_begin(dmsec_store_t *st)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_BEGIN, &s);
+    return rc ? rc : stmt_run(s);
+}
+
+/* Commits when rc is 0, else rolls back; returns the first error. */
+static int tx_end(dmsec_store_t *st, int rc)
+{
+    sqlite3_stmt *s = NULL;
+    if (!rc) {
+        rc = stmt_get(st, Q_COMMIT, &s);
+        if (!rc)
+            rc = stmt_run(s);
+        if (!rc)
+            return DMSEC_OK;
+    }
+    if (!sqlite3_get_autocommit(st->db) && !stmt_get(st, Q_ROLLBACK, &s))
+        (void)stmt_run(s);
+    return rc;
+}
+
+/* ---- open / close ---- */
+
+static int scheme_char(char c, int first)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return 1;
+    return !first && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.');
+}
+
+/* The file path of uri: "sqlite:PATH" or a PATH without any "scheme:"
+ * prefix. Anything else names a back end this build does not have. */
+static int uri_path(const char *uri, const char **path)
+{
+    size_t i = 0;
+    while (uri[i] && scheme_char(uri[i], i == 0))
+        i++;
+    if (i > 0 && uri[i] == ':') {
+        if (i != 6 || strncasecmp(uri, "sqlite", 6) != 0)
+            return DMSEC_ERR_STORE_URI; /* postgres:, memory:, file:, ... */
+        uri += i + 1;
+    }
+    if (!uri[0])
+        return DMSEC_ERR_STORE_URI;
+    *path = uri;
+    return DMSEC_OK;
+}
+
+/* Creates a missing store file owner-only before SQLite sees it (SQLite
+ * gives its -wal and -shm files the mode of the database). An existing file
+ * is left alone: close() on any descriptor of a file drops every POSIX lock
+ * this process holds on it, SQLite's included, so the new file is made
+ * under a temporary name, closed, and only then linked into place. */
+static int create_private(const char *path)
+{
+    struct stat sb;
+    if (!strcmp(path, ":memory:") || stat(path, &sb) == 0)
+        return DMSEC_OK;
+    size_t n = strlen(path);
+    char *tmp = malloc(n + sizeof ".XXXXXX");
+    if (!tmp)
+        return DMSEC_ERR_NO_MEMORY;
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".XXXXXX", sizeof ".XXXXXX");
+    int rc = DMSEC_OK;
+    int fd = mkstemp(tmp); /* mode 0600 */
+    if (fd < 0) {
+        rc = DMSEC_ERR_STORE_IO;
+    } else {
+        close(fd);
+        if (link(tmp, path) != 0 && errno != EEXIST) {
+            /* No hard links here: create in place instead. */
+            fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+            if (fd >= 0)
+                close(fd);
+            else if (errno != EEXIST)
+                rc = DMSEC_ERR_STORE_IO;
+        }
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+int dmsec_store_open(const char *uri, dmsec_store_t **out)
+{
+    if (!uri || !out)
+        return DMSEC_ERR_INVALID_ARG;
+    *out = NULL;
+    const char *path = NULL;
+    int rc = uri_path(uri, &path);
+    if (rc)
+        return rc;
+    /* This SQLite may read "file:..." names as URIs with options of their
+     * own; "./" keeps such a relative name a plain file name. */
+    char *fixed = NULL;
+    if (!strncmp(path, "file:", 5)) {
+        size_t n = strlen(path);
+        fixed = malloc(n + 3);
+        if (!fixed)
+            return DMSEC_ERR_NO_MEMORY;
+        memcpy(fixed, "./", 2);
+        memcpy(fixed + 2, path, n + 1);
+        path = fixed;
+    }
+    dmsec_store_t *st = calloc(1, sizeof *st);
+    if (!st) {
+        free(fixed);
+        return DMSEC_ERR_NO_MEMORY;
+    }
+    rc = create_private(path);
+    if (!rc) {
+        int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                    SQLITE_OPEN_EXRESCODE;
+        rc = dm_store_err(sqlite3_open_v2(path, &st->db, flags, NULL));
+    }
+    free(fixed);
+    if (!rc)
+        rc = dm_store_schema_setup(st->db);
+    if (rc) {
+        dmsec_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return DMSEC_OK;
+}
+
+void dmsec_store_close(dmsec_store_t *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    sqlite3_close_v2(st->db);
+    free(st);
+}
+
+/* ---- devices ---- */
+
+static int scheme_ok(int64_t v)
+{
+    return v >= DMSEC_AUTH_BASIC && v <= DMSEC_AUTH_SHA256;
+}
+
+static int integrity_ok(int64_t v)
+{
+    return v >= DMSEC_INTEGRITY_NONE && v <= DMSEC_INTEGRITY_HMAC_SHA256;
+}
+
+static int device_valid(const dmsec_device_t *d)
+{
+    return d->device_id[0] && str_fits(d->device_id, sizeof d->device_id) &&
+           str_fits(d->client_name, sizeof d->client_name) &&
+           str_fits(d->notify_addr, sizeof d->notify_addr) &&
+           str_fits(d->srvcred_path, sizeof d->srvcred_path) &&
+           str_fits(d->cert_subject, sizeof d->cert_subject) && scheme_ok(d->client_scheme) &&
+           scheme_ok(d->server_scheme) && integrity_ok(d->integrity) &&
+           !(d->client_prehash.flags & ~(DMSEC_PREHASH_MD5 | DMSEC_PREHASH_SHA256)) &&
+           !(d->server_prehash.flags & ~(DMSEC_PREHASH_MD5 | DMSEC_PREHASH_SHA256)) &&
+           d->client_secret_len <= sizeof d->client_secret &&
+           d->client_nonce_len <= sizeof d->client_nonce &&
+           d->server_secret_len <= sizeof d->server_secret &&
+           d->server_nonce_len <= sizeof d->server_nonce &&
+           d->pending_secret_len <= sizeof d->pending_secret;
+}
+
+/* A pre-hash as three columns: flags, then the digests present (NULL for
+ * an absent one). */
+static int bind_prehash(sqlite3_stmt *s, int i, const dmsec_prehash_t *ph)
+{
+    int rc = bind_i64(s, i, ph->flags);
+    if (!rc && (ph->flags & DMSEC_PREHASH_MD5))
+        rc = bind_blob(s, i + 1, ph->md5, sizeof ph->md5);
+    if (!rc && (ph->flags & DMSEC_PREHASH_SHA256))
+        rc = bind_blob(s, i + 2, ph->sha256, sizeof ph->sha256);
+    return rc;
+}
+
+static int col_prehash(sqlite3_stmt *s, int i, dmsec_prehash_t *ph)
+{
+    sqlite3_int64 flags = sqlite3_column_int64(s, i);
+    size_t n = 0;
+    if (flags & ~(sqlite3_int64)(DMSEC_PREHASH_MD5 | DMSEC_PREHASH_SHA256))
+        return DMSEC_ERR_STORE_CORRUPT;
+    ph->flags = (unsigned)flags;
+    if (flags & DMSEC_PREHASH_MD5) {
+        int rc = col_blob(s, i + 1, ph->md5, sizeof ph->md5, &n);
+        if (rc || n != sizeof ph->md5)
+            return rc ? rc : DMSEC_ERR_STORE_CORRUPT;
+    }
+    if (flags & DMSEC_PREHASH_SHA256) {
+        int rc = col_blob(s, i + 2, ph->sha256, sizeof ph->sha256, &n);
+        if (rc || n != sizeof ph->sha256)
+            return rc ? rc : DMSEC_ERR_STORE_CORRUPT;
+    }
+    return DMSEC_OK;
+}
+
+/* Reads the DEV_COLS of the current row; out is wiped on error. */
+static int col_device(sqlite3_stmt *s, dmsec_device_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_int64 cs = sqlite3_column_int64(s, 2);
+    sqlite3_int64 ss = sqlite3_column_int64(s, 8);
+    sqlite3_int64 in = sqlite3_column_int64(s, 15);
+    int rc =
+        scheme_ok(cs) && scheme_ok(ss) && integrity_ok(in) ? DMSEC_OK : DMSEC_ERR_STORE_CORRUPT;
+    if (!rc)
+        rc = col_text(s, 0, out->device_id, sizeof out->device_id, 1);
+    if (!rc)
+        rc = col_text(s, 1, out->client_name, sizeof out->client_name, 0);
+    if (!rc)
+        rc = col_prehash(s, 3, &out->client_prehash);
+    if (!rc)
+        rc = col_blob(s, 6, out->client_secret, sizeof out->client_secret, &out->client_secret_len);
+    if (!rc)
+        rc = col_blob(s, 7, out->client_nonce, sizeof out->client_nonce, &out->client_nonce_len);
+    if (!rc)
+        rc = col_prehash(s, 9, &out->server_prehash);
+    if (!rc)
+        rc =
+            col_blob(s, 12, out->server_secret, sizeof out->server_secret, &out->server_secret_len);
+    if (!rc)
+        rc = col_blob(s, 13, out->server_nonce, sizeof out->server_nonce, &out->server_nonce_len);
+    if (!rc)
+        rc = col_blob(s, 14, out->pending_secret, sizeof out->pending_secret,
+                      &out->pending_secret_len);
+    if (!rc)
+        rc = col_text(s, 16, out->notify_addr, sizeof out->notify_addr, 0);
+    if (!rc)
+        rc = col_text(s, 17, out->srvcred_path, sizeof out->srvcred_path, 0);
+    if (!rc)
+        rc = col_text(s, 18, out->cert_subject, sizeof out->cert_subject, 0);
+    if (rc) {
+        dm_wipe(out, sizeof *out);
+        return rc;
+    }
+    out->client_scheme = (dmsec_auth_scheme_t)cs;
+    out->server_scheme = (dmsec_auth_scheme_t)ss;
+    out->integrity = (dmsec_integrity_t)in;
+    out->created = sqlite3_column_int64(s, 19);
+    return DMSEC_OK;
+}
+
+int dmsec_store_device_add(dmsec_store_t *st, const dmsec_device_t *dev)
+{
+    if (!st || !dev || !device_valid(dev))
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_DEV_ADD, &s);
+    if (rc)
+        return rc;
+    if (!rc)
+        rc = bind_str(s, 1, dev->device_id);
+    if (!rc)
+        rc = bind_str(s, 2, dev->client_name);
+    if (!rc)
+        rc = bind_i64(s, 3, dev->client_scheme);
+    if (!rc)
+        rc = bind_prehash(s, 4, &dev->client_prehash);
+    if (!rc)
+        rc = bind_blob(s, 7, dev->client_secret, dev->client_secret_len);
+    if (!rc)
+        rc = bind_blob(s, 8, dev->client_nonce, dev->client_nonce_len);
+    if (!rc)
+        rc = bind_i64(s, 9, dev->server_scheme);
+    if (!rc)
+        rc = bind_prehash(s, 10, &dev->server_prehash);
+    if (!rc)
+        rc = bind_blob(s, 13, dev->server_secret, dev->server_secret_len);
+    if (!rc)
+        rc = bind_blob(s, 14, dev->server_nonce, dev->server_nonce_len);
+    if (!rc)
+        rc = bind_blob(s, 15, dev->pending_secret, dev->pending_secret_len);
+    if (!rc)
+        rc = bind_i64(s, 16, dev->integrity);
+    if (!rc)
+        rc = bind_str(s, 17, dev->notify_addr);
+    if (!rc)
+        rc = bind_str(s, 18, dev->srvcred_path);
+    if (!rc)
+        rc = bind_str(s, 19, dev->cert_subject);
+    if (!rc)
+        rc = bind_i64(s, 20, dev->created);
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    return stmt_run(s);
+}
+
+/* Runs a one-row device query bound to key. */
+static int device_one(dmsec_store_t *st, int q, const char *key, dmsec_device_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, q, &s);
+    if (!rc)
+        rc = bind_str(s, 1, key);
+    if (!rc) {
+        int src = sqlite3_step(s);
+        if (src == SQLITE_ROW)
+            rc = col_device(s, out);
+        else
+            rc = src == SQLITE_DONE ? DMSEC_ERR_STORE_NOT_FOUND : dm_store_err(src);
+    }
+    if (s)
+        stmt_done(s);
+    return rc;
+}
+
+int dmsec_store_device_get(dmsec_store_t *st, const char *device_id, dmsec_device_t *out)
+{
+    if (!st || !out || !id_ok(device_id))
+        return !st || !out || !device_id ? DMSEC_ERR_INVALID_ARG : DMSEC_ERR_STORE_NOT_FOUND;
+    return device_one(st, Q_DEV_GET, device_id, out);
+}
+
+int dmsec_store_device_by_cert(dmsec_store_t *st, const char *subject, dmsec_device_t *out)
+{
+    if (!st || !subject || !out)
+        return DMSEC_ERR_INVALID_ARG;
+    /* An empty subject is "no certificate": it names no device. */
+    if (!subject[0] || !str_fits(subject, DMSEC_NAME_MAX))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    return device_one(st, Q_DEV_BY_CERT, subject, out);
+}
+
+int dmsec_store_device_list(dmsec_store_t *st, int (*fn)(void *ctx, const dmsec_device_t *dev),
+                            void *ctx)
+{
+    if (!st || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    dmsec_device_t *batch = calloc(LIST_BATCH, sizeof *batch);
+    if (!batch)
+        return DMSEC_ERR_NO_MEMORY;
+    char last[DMSEC_STORE_ID_MAX] = "";
+    int rc = DMSEC_OK;
+    for (;;) {
+        sqlite3_stmt *s = NULL;
+        size_t n = 0;
+        rc = stmt_get(st, Q_DEV_LIST, &s);
+        if (!rc)
+            rc = bind_str(s, 1, last);
+        if (!rc)
+            rc = bind_i64(s, 2, LIST_BATCH);
+        while (!rc && n < LIST_BATCH) {
+            int src = sqlite3_step(s);
+            if (src != SQLITE_ROW) {
+                rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
+                break;
+            }
+            rc = col_device(s, &batch[n]);
+            if (!rc)
+                n++;
+        }
+        if (s)
+            stmt_done(s);
+        int stop = 0;
+        for (size_t i = 0; !rc && !stop && i < n; i++) {
+            int r = fn(ctx, &batch[i]);
+            stop = r != 0;
+            rc = r < 0 ? r : DMSEC_OK;
+        }
+        if (rc || stop || n < LIST_BATCH)
+            break;
+        memcpy(last, batch[n - 1].device_id, sizeof last);
+    }
+    dm_wipe(batch, LIST_BATCH * sizeof *batch);
+    free(batch);
+    return rc;
+}
+
+/* Runs a write bound to (key, then the binds of the caller) and maps "no
+ * row changed" to DMSEC_ERR_STORE_NOT_FOUND. */
+static int changed_one(dmsec_store_t *st, sqlite3_stmt *s, int rc)
+{
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    rc = stmt_run(s);
+    if (!rc && sqlite3_changes(st->db) == 0)
+        rc = DMSEC_ERR_STORE_NOT_FOUND;
+    return rc;
+}
+
+int dmsec_store_device_remove(dmsec_store_t *st, const char *device_id)
+{
+    if (!st || !device_id)
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_DEV_DEL, &s);
+    if (rc)
+        return rc;
+    return changed_one(st, s, bind_str(s, 1, device_id));
+}
+
+int dmsec_store_device_account(const dmsec_device_t *dev, const char *server_id,
+                               dmsec_account_t *out)
+{
+    if (!dev || !server_id || !out || !server_id[0] || !str_fits(server_id, DMSEC_NAME_MAX) ||
+        !device_valid(dev))
+        return DMSEC_ERR_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    out->out_scheme = dev->server_scheme;
+    memcpy(out->out_name, server_id, strlen(server_id) + 1);
+    memcpy(out->out_secret, dev->server_secret, dev->server_secret_len);
+    out->out_secret_len = dev->server_secret_len;
+    out->out_prehash = dev->server_prehash;
+    memcpy(out->out_nonce, dev->server_nonce, dev->server_nonce_len);
+    out->out_nonce_len = dev->server_nonce_len;
+    out->in_scheme = dev->client_scheme;
+    memcpy(out->in_name, dev->client_name, strlen(dev->client_name) + 1);
+    out->in_prehash = dev->client_prehash;
+    memcpy(out->in_secret, dev->client_secret, dev->client_secret_len);
+    out->in_secret_len = dev->client_secret_len;
+    memcpy(out->in_nonce, dev->client_nonce, dev->client_nonce_len);
+    out->in_nonce_len = dev->client_nonce_len;
+    out->integrity = dev->integrity;
+    const char *path = dev->srvcred_path[0] ? dev->srvcred_path : DEFAULT_SRVCRED;
+    memcpy(out->srvcred_path, path, strlen(path) + 1);
+    return DMSEC_OK;
+}
+
+/* ---- nonces and secrets ---- */
+
+static int set_blob(dmsec_store_t *st, int q, const char *device_id, const uint8_t *p, size_t len,
+                    size_t cap)
+{
+    if (!st || !device_id || (!p && len))
+        return DMSEC_ERR_INVALID_ARG;
+    if (len > cap)
+        return DMSEC_ERR_TOO_LARGE;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, q, &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, device_id);
+    if (!rc)
+        rc = bind_blob(s, 2, p, len);
+    return changed_one(st, s, rc);
+}
+
+int dmsec_store_set_client_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
+                                 size_t len)
+{
+    return set_blob(st, Q_CLIENT_NONCE, device_id, nonce, len, DMSEC_NONCE_MAX);
+}
+
+int dmsec_store_set_server_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
+                                 size_t len)
+{
+    return set_blob(st, Q_SERVER_NONCE, device_id, nonce, len, DMSEC_NONCE_MAX);
+}
+
+int dmsec_store_secret_pending(dmsec_store_t *st, const char *device_id, const char *server_id,
+                               const uint8_t *secret, size_t len)
+{
+    /* server_id is checked for symmetry with commit, which hashes it. */
+    if (!server_id || !secret || !len)
+        return DMSEC_ERR_INVALID_ARG;
+    return set_blob(st, Q_PENDING_SET, device_id, secret, len, DMSEC_SECRET_MAX);
+}
+
+/* Reads the pending secret and what decides whether its plaintext stays. */
+static int pending_read(dmsec_store_t *st, const char *device_id, uint8_t *secret, size_t *len,
+                        int *keep_plain)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_PENDING_GET, &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, device_id);
+    if (!rc) {
+        int src = sqlite3_step(s);
+        if (src == SQLITE_ROW) {
+            sqlite3_int64 scheme = sqlite3_column_int64(s, 0);
+            sqlite3_int64 integrity = sqlite3_column_int64(s, 1);
+            *keep_plain = scheme == DMSEC_AUTH_BASIC || integrity == DMSEC_INTEGRITY_HMAC_SHA256;
+            rc = col_blob(s, 2, secret, DMSEC_SECRET_MAX, len);
+            if (!rc && *len == 0)
+                rc = DMSEC_ERR_STORE_NOT_FOUND; /* nothing to commit */
+        } else {
+            rc = src == SQLITE_DONE ? DMSEC_ERR_STORE_NOT_FOUND : dm_store_err(src);
+        }
+    }
+    stmt_done(s);
+    return rc;
+}
+
+int dmsec_store_secret_commit(dmsec_store_t *st, const char *device_id, const char *server_id)
+{
+    if (!st || !device_id || !server_id || !server_id[0])
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    uint8_t secret[DMSEC_SECRET_MAX];
+    size_t len = 0;
+    int keep_plain = 0;
+    dmsec_prehash_t ph;
+    memset(&ph, 0, sizeof ph);
+    int rc = tx_begin(st);
+    if (rc)
+        return rc;
+    rc = pending_read(st, device_id, secret, &len, &keep_plain);
+    if (!rc)
+        rc = dmsec_prehash_compute(server_id, secret, len, &ph);
+    sqlite3_stmt *s = NULL;
+    if (!rc)
+        rc = stmt_get(st, Q_SECRET_SET, &s);
+    if (!rc) {
+        rc = bind_str(s, 1, device_id);
+        if (!rc)
+            rc = bind_prehash(s, 2, &ph);
+        if (!rc && keep_plain)
+            rc = bind_blob(s, 5, secret, len);
+        rc = changed_one(st, s, rc);
+    }
+    rc = tx_end(st, rc);
+    dm_wipe(secret, sizeof secret);
+    dmsec_prehash_wipe(&ph);
+    return rc;
+}
+
+/* ---- notifications ---- */
+
+static int col_notification(sqlite3_stmt *s, dmsec_notification_t *out, int64_t *id)
+{
+    memset(out, 0, sizeof *out);
+    int rc = col_text(s, 0, out->device_id, sizeof out->device_id, 1);
+    sqlite3_int64 sid = sqlite3_column_int64(s, 1);
+    if (!rc && (sid < 1 || sid > 0xFFFF))
+        rc = DMSEC_ERR_STORE_CORRUPT;
+    if (rc)
+        return rc;
+    out->session_id = (uint16_t)sid;
+    out->default_nonce = sqlite3_column_int64(s, 2) != 0;
+    out->sent = sqlite3_column_int64(s, 3);
+    out->expires = sqlite3_column_int64(s, 4);
+    out->opened = sqlite3_column_int64(s, 5) != 0;
+    out->consumed = sqlite3_column_int64(s, 6) != 0;
+    out->attempts = col_int(s, 7);
+    *id = sqlite3_column_int64(s, 8);
+    return DMSEC_OK;
+}
+
+int dmsec_store_notification_put(dmsec_store_t *st, const dmsec_notification_t *n)
+{
+    if (!st || !n || !n->session_id || !n->device_id[0] ||
+        !str_fits(n->device_id, sizeof n->device_id))
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_N_PUT, &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, n->device_id);
+    if (!rc)
+        rc = bind_i64(s, 2, n->session_id);
+    if (!rc)
+        rc = bind_i64(s, 3, n->default_nonce ? 1 : 0);
+    if (!rc)
+        rc = bind_i64(s, 4, n->sent);
+    if (!rc)
+        rc = bind_i64(s, 5, n->expires);
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    /* An unknown device fails the foreign key: DMSEC_ERR_STORE_NOT_FOUND. */
+    return stmt_run(s);
+}
+
+int dmsec_store_notification_pending(dmsec_store_t *st, const char *device_id, int64_t now,
+                                     dmsec_notification_t *out)
+{
+    if (!st || !device_id || !out)
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_N_PENDING, &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, device_id);
+    if (!rc)
+        rc = bind_i64(s, 2, now);
+    if (!rc) {
+        int src = sqlite3_step(s);
+        int64_t id = 0;
+        if (src == SQLITE_ROW)
+            rc = col_notification(s, out, &id);
+        else
+            rc = src == SQLITE_DONE ? DMSEC_ERR_STORE_NOT_FOUND : dm_store_err(src);
+    }
+    stmt_done(s);
+    return rc;
+}
+
+int dmsec_store_new_session_id(dmsec_store_t *st, const char *device_id, const uint8_t rnd[2],
+                               uint16_t *out)
+{
+    if (!st || !device_id || !rnd || !out || !id_ok(device_id))
+        return DMSEC_ERR_INVALID_ARG;
+    /* One query for the ids in use, then a walk over a bitmap. */
+    uint8_t *used = calloc(8192, 1);
+    if (!used)
+        return DMSEC_ERR_NO_MEMORY;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_N_USED, &s);
+    if (!rc)
+        rc = bind_str(s, 1, device_id);
+    while (!rc) {
+        int src = sqlite3_step(s);
+        if (src != SQLITE_ROW) {
+            rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
+            break;
+        }
+        sqlite3_int64 v = sqlite3_column_int64(s, 0);
+        if (v >= 1 && v <= 0xFFFF)
+            used[v >> 3] |= (uint8_t)(1u << (v & 7));
+    }
+    if (s)
+        stmt_done(s);
+    if (!rc) {
+        unsigned id = ((unsigned)rnd[0] << 8) | rnd[1];
+        rc = DMSEC_ERR_STORE_EXISTS; /* every id taken */
+        for (unsigned tries = 0; tries < 0xFFFF; tries++) {
+            if (id == 0)
+                id = 1;
+            if (!(used[id >> 3] & (1u << (id & 7)))) {
+                *out = (uint16_t)id;
+                rc = DMSEC_OK;
+                break;
+            }
+            id = (id + 1) & 0xFFFF;
+        }
+    }
+    free(used);
+    return rc;
+}
+
+int dmsec_store_notification_opened(dmsec_store_t *st, const char *device_id, uint16_t session_id)
+{
+    if (!st || !device_id)
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id) || !session_id)
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_N_OPENED, &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, device_id);
+    if (!rc)
+        rc = bind_i64(s, 2, session_id);
+    return changed_one(st, s, rc);
+}
+
+/* The keyset walk shared by the two notification listings: rows ordered by
+ * (sent, id), read LIST_BATCH at a time. */
+static int notification_walk(dmsec_store_t *st, int q, const char *device_id, int64_t before,
+                             int64_t now, int (*fn)(void *ctx, const dmsec_notification_t *n),
+                             void *ctx)
+{
+    dmsec_notification_t batch[LIST_BATCH];
+    int64_t last_sent = INT64_MIN;
+    int64_t last_id = INT64_MIN;
+    int rc = DMSEC_OK;
+    for (;;) {
+        sqlite3_stmt *s = NULL;
+        size_t n = 0;
+        int64_t id = 0;
+        rc = stmt_get(st, q, &s);
+        if (rc)
+            break;
+        int k = 1;
+        if (device_id) {
+            rc = bind_str(s, k++, device_id);
+        } else {
+            rc = bind_i64(s, k++, before);
+            if (!rc)
+                rc = bind_i64(s, k++, now);
+        }
+        if (!rc)
+            rc = bind_i64(s, k++, last_sent);
+        if (!rc)
+            rc = bind_i64(s, k++, last_id);
+        if (!rc)
+            rc = bind_i64(s, k, LIST_BATCH);
+        while (!rc && n < LIST_BATCH) {
+            int src = sqlite3_step(s);
+            if (src != SQLITE_ROW) {
+                rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
+                break;
+            }
+            rc = col_notification(s, &batch[n], &id);
+            if (!rc) {
+                last_sent = batch[n].sent;
+                last_id = id;
+                n++;
+            }
+        }
+        stmt_done(s);
+        int stop = 0;
+        for (size_t i = 0; !rc && !stop && i < n; i++) {
+            int r = fn(ctx, &batch[i]);
+            stop = r != 0;
+            rc = r < 0 ? r : DMSEC_OK;
+        }
+        if (rc || stop || n < LIST_BATCH)
+            break;
+    }
+    return rc;
+}
+
+int dmsec_store_notification_overdue(dmsec_store_t *st, int64_t before, int64_t now,
+                                     int (*fn)(void *ctx, const dmsec_notification_t *n), void *ctx)
+{
+    if (!st || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    return notification_walk(st, Q_N_OVERDUE, NULL, before, now, fn, ctx);
+}
+
+int dmsec_store_notification_list(dmsec_store_t *st, const char *device_id,
+                                  int (*fn)(void *ctx, const dmsec_notification_t *n), void *ctx)
+{
+    if (!st || !device_id || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id))
+        return DMSEC_OK; /* no such device, so nothing to list */
+    return notification_walk(st, Q_N_LIST, device_id, 0, 0, fn, ctx);
+}
+
+/* The session id as dmsec_pkg0_session_id_text writes it: 1 to 4
+ * uppercase hex digits, no leading zero. Any other spelling names another
+ * SyncML session, so it does not match. */
+static int session_id_parse(const char *text, uint16_t *out)
+{
+    size_t n = strnlen(text, 5);
+    if (n < 1 || n > 4 || text[0] == '0')
+        return 0;
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = text[i];
+        unsigned d = 0;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'A' && c <= 'F')
+            d = (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+        v = v * 16 + d;
+    }
+    *out = (uint16_t)v;
+    return 1;
+}
+
+static int resync_run(dmsec_store_t *st, int q, const char *device_id, const char *session_id,
+                      int64_t now)
+{
+    if (!st || !device_id || !session_id)
+        return DMSEC_ERR_INVALID_ARG;
+    uint16_t sid = 0;
+    if (!id_ok(device_id) || !session_id_parse(session_id, &sid))
+        return 0;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, q, &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, device_id);
+    if (!rc)
+        rc = bind_i64(s, 2, sid);
+    if (!rc)
+        rc = bind_i64(s, 3, now);
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    int src = sqlite3_step(s);
+    stmt_done(s);
+    if (q == Q_RESYNC_OUT)
+        return src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 : dm_store_err(src);
+    if (src != SQLITE_DONE)
+        return dm_store_err(src);
+    return sqlite3_changes(st->db) == 1 ? 1 : 0;
+}
+
+int dmsec_store_resync_outstanding(dmsec_store_t *st, const char *device_id, const char *session_id,
+                                   int64_t now)
+{
+    return resync_run(st, Q_RESYNC_OUT, device_id, session_id, now);
+}
+
+int dmsec_store_resync_consume(dmsec_store_t *st, const char *device_id, const char *session_id,
+                               int64_t now)
+{
+    return resync_run(st, Q_RESYNC_CONSUME, device_id, session_id, now);
+}
+
+/* ---- sessions and audit ---- */
+
+int dmsec_store_session_begin(dmsec_store_t *st, const char *device_id, const char *session_id,
+                              const char *peer, int64_t now, int64_t *rec_id)
+{
+    if (!st || !device_id || !session_id || !rec_id)
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_S_BEGIN, &s);
+    if (rc)
+        return rc;
+    rc = bind_fit(s, 1, device_id, FIELD_SIZE(dmsec_session_rec_t, device_id));
+    if (!rc)
+        rc = bind_fit(s, 2, session_id, FIELD_SIZE(dmsec_session_rec_t, session_id));
+    if (!rc)
+        rc = bind_fit(s, 3, peer, FIELD_SIZE(dmsec_session_rec_t, peer));
+    if (!rc)
+        rc = bind_i64(s, 4, now);
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    rc = stmt_run(s);
+    if (!rc)
+        *rec_id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int dmsec_store_session_end(dmsec_store_t *st, int64_t rec_id, int result, int messages,
+                            int64_t now)
+{
+    if (!st)
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_S_END, &s);
+    if (rc)
+        return rc;
+    rc = bind_i64(s, 1, rec_id);
+    if (!rc)
+        rc = bind_i64(s, 2, now);
+    if (!rc)
+        rc = bind_i64(s, 3, result);
+    if (!rc)
+        rc = bind_i64(s, 4, messages);
+    return changed_one(st, s, rc);
+}
+
+static int col_session(sqlite3_stmt *s, dmsec_session_rec_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(s, 0);
+    int rc = col_text(s, 1, r->device_id, sizeof r->device_id, 0);
+    if (!rc)
+        rc = col_text(s, 2, r->session_id, sizeof r->session_id, 0);
+    if (!rc)
+        rc = col_text(s, 3, r->peer, sizeof r->peer, 0);
+    r->started = sqlite3_column_int64(s, 4);
+    r->ended = sqlite3_column_int64(s, 5);
+    r->result = col_int(s, 6);
+    r->messages = col_int(s, 7);
+    return rc;
+}
+
+static int col_audit(sqlite3_stmt *s, dmsec_audit_rec_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(s, 0);
+    r->at = sqlite3_column_int64(s, 1);
+    int rc = col_text(s, 2, r->device_id, sizeof r->device_id, 0);
+    if (!rc)
+        rc = col_text(s, 3, r->event, sizeof r->event, 0);
+    if (!rc)
+        rc = col_text(s, 4, r->detail, sizeof r->detail, 0);
+    return rc;
+}
+
+/* Newest first, keyed on (time, id) descending; one walker for sessions
+ * and audit records (both start with id, and the time column is given). */
+typedef struct {
+    int q;
+    int time_col;
+    size_t rec_size;
+    int (*read)(sqlite3_stmt *s, void *rec);
+    int (*fn)(void *ctx, const void *rec);
+    void *ctx;
+} newest_walk_t;
+
+static int newest_walk(dmsec_store_t *st, const newest_walk_t *w, size_t limit)
+{
+    unsigned char *batch = calloc(LIST_BATCH, w->rec_size);
+    if (!batch)
+        return DMSEC_ERR_NO_MEMORY;
+    int64_t last_time = INT64_MAX;
+    int64_t last_id = INT64_MAX;
+    size_t left = limit ? limit : SIZE_MAX;
+    int rc = DMSEC_OK;
+    while (left) {
+        size_t want = left < LIST_BATCH ? left : LIST_BATCH;
+        sqlite3_stmt *s = NULL;
+        size_t n = 0;
+        rc = stmt_get(st, w->q, &s);
+        if (rc)
+            break;
+        rc = bind_i64(s, 1, last_time);
+        if (!rc)
+            rc = bind_i64(s, 2, last_id);
+        if (!rc)
+            rc = bind_i64(s, 3, (int64_t)want);
+        while (!rc && n < want) {
+            int src = sqlite3_step(s);
+            if (src != SQLITE_ROW) {
+                rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
+                break;
+            }
+            rc = w->read(s, batch + n * w->rec_size);
+            if (!rc) {
+                last_id = sqlite3_column_int64(s, 0);
+                last_time = sqlite3_column_int64(s, w->time_col);
+                n++;
+            }
+        }
+        stmt_done(s);
+        int stop = 0;
+        for (size_t i = 0; !rc && !stop && i < n; i++) {
+            int r = w->fn(w->ctx, batch + i * w->rec_size);
+            stop = r != 0;
+            rc = r < 0 ? r : DMSEC_OK;
+        }
+        left -= n;
+        if (rc || stop || n < want)
+            break;
+    }
+    free(batch);
+    return rc;
+}
+
+/* Adapters from the typed callbacks of the contract to the walker. */
+typedef struct {
+    int (*session_fn)(void *ctx, const dmsec_session_rec_t *r);
+    int (*audit_fn)(void *ctx, const dmsec_audit_rec_t *r);
+    void *ctx;
+} typed_cb_t;
+
+static int read_session(sqlite3_stmt *s, void *rec)
+{
+    return col_session(s, rec);
+}
+
+static int read_audit(sqlite3_stmt *s, void *rec)
+{
+    return col_audit(s, rec);
+}
+
+static int call_session(void *ctx, const void *rec)
+{
+    const typed_cb_t *t = ctx;
+    return t->session_fn(t->ctx, rec);
+}
+
+static int call_audit(void *ctx, const void *rec)
+{
+    const typed_cb_t *t = ctx;
+    return t->audit_fn(t->ctx, rec);
+}
+
+int dmsec_store_session_list(dmsec_store_t *st, size_t limit,
+                             int (*fn)(void *ctx, const dmsec_session_rec_t *r), void *ctx)
+{
+    if (!st || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    typed_cb_t t = {fn, NULL, ctx};
+    newest_walk_t w = {Q_S_LIST, 4, sizeof(dmsec_session_rec_t), read_session, call_session, &t};
+    return newest_walk(st, &w, limit);
+}
+
+int dmsec_store_audit(dmsec_store_t *st, int64_t now, const char *device_id, const char *event,
+                      const char *detail)
+{
+    if (!st || !event || !event[0])
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_A_ADD, &s);
+    if (rc)
+        return rc;
+    rc = bind_i64(s, 1, now);
+    if (!rc)
+        rc = bind_fit(s, 2, device_id, FIELD_SIZE(dmsec_audit_rec_t, device_id));
+    if (!rc)
+        rc = bind_fit(s, 3, event, FIELD_SIZE(dmsec_audit_rec_t, event));
+    if (!rc)
+        rc = bind_fit(s, 4, detail, FIELD_SIZE(dmsec_audit_rec_t, detail));
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    return stmt_run(s);
+}
+
+int dmsec_store_audit_list(dmsec_store_t *st, size_t limit,
+                           int (*fn)(void *ctx, const dmsec_audit_rec_t *r), void *ctx)
+{
+    if (!st || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    typed_cb_t t = {NULL, fn, ctx};
+    newest_walk_t w = {Q_A_LIST, 1, sizeof(dmsec_audit_rec_t), read_audit, call_audit, &t};
+    return newest_walk(st, &w, limit);
+}
+
+/* ---- DM 1.3 replay cache ---- */
+
+static int64_t sub_sat(int64_t a, int64_t b)
+{
+    if (b > 0 && a < INT64_MIN + b)
+        return INT64_MIN;
+    return a - b;
+}
+
+int dmsec_store_mac_seen(dmsec_store_t *st, const char *mac, int64_t timestamp, int64_t now,
+                         int64_t keep)
+{
+    if (!st || !mac || !mac[0] || !str_fits(mac, MAC_MAX) || keep <= 0)
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = DMSEC_OK;
+    if (st->mac_calls++ % MAC_PRUNE_EVERY == 0) {
+        /* Best effort: a failed prune is retried later and does not stop
+         * the replay check, which is what matters. */
+        if (!stmt_get(st, Q_MAC_PRUNE, &s)) {
+            if (!bind_i64(s, 1, sub_sat(now, keep)))
+                (void)stmt_run(s);
+            else
+                stmt_done(s);
+        }
+    }
+    rc = stmt_get(st, Q_MAC_ADD, &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, mac);
+    if (!rc)
+        rc = bind_i64(s, 2, timestamp);
+    if (!rc)
+        rc = bind_i64(s, 3, now);
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    rc = stmt_run(s);
+    if (rc)
+        return rc;
+    return sqlite3_changes(st->db) == 0 ? 1 : 0;
+}
