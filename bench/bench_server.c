@@ -61,8 +61,8 @@ static enum MHD_Result fixed(void *cls, struct MHD_Connection *c, const char *ur
         *upload_size = 0; /* the request body is read and dropped */
         return MHD_YES;
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof fixed_body, fixed_body,
-                                                             MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof fixed_body, fixed_body, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, "Content-Type", "application/vnd.syncml.dm+xml");
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
@@ -158,8 +158,8 @@ static void *run_client(void *arg)
             struct buf b = {0};
             const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
             long st = post(cl, to, out.body, out.len, &b);
-            rc = st == 200 ? dmsec_session_feed(s, b.p, b.n, "application/vnd.syncml.dm+xml",
-                                                NULL, time(NULL), &out)
+            rc = st == 200 ? dmsec_session_feed(s, b.p, b.n, "application/vnd.syncml.dm+xml", NULL,
+                                                time(NULL), &out)
                            : DMSEC_ERR_SESSION_PROTOCOL;
             free(b.p);
             /* What the device persists: the nonces for the next session. */

@@ -378,7 +378,7 @@ int cmd_notify(int argc, char **argv)
     if (ttl) {
         char *end = NULL;
         long v = strtol(ttl, &end, 10);
-        if (!end || *end || v <= 0 || v > 86400 * 30) {
+        if (!end || *end || v <= 0 || v > 86400L * 30) {
             tool_error("--ttl takes seconds, 1 to 2592000");
             return TOOL_EXIT_USAGE;
         }

@@ -31,13 +31,13 @@ extern "C" {
 #define DMSEC_NOTIFY_PORT 2948
 
 typedef struct dmsec_notify_opts {
-    const char *server_id; /* required */
-    dmsec_ui_mode_t ui;    /* DMSEC_UI_BACKGROUND by default (0 means unspecified) */
-    int resync;            /* sign on the default nonce and record an outstanding resync */
-    int64_t now;           /* seconds since the epoch */
-    int64_t ttl;           /* seconds until the notification expires, 0 = 3600 */
+    const char *server_id;  /* required */
+    dmsec_ui_mode_t ui;     /* DMSEC_UI_BACKGROUND by default (0 means unspecified) */
+    int resync;             /* sign on the default nonce and record an outstanding resync */
+    int64_t now;            /* seconds since the epoch */
+    int64_t ttl;            /* seconds until the notification expires, 0 = 3600 */
     const dmsec_rng_t *rng; /* NULL = dmsec_rng_os */
-    const char *addr;      /* overrides the device's notify address, may be NULL */
+    const char *addr;       /* overrides the device's notify address, may be NULL */
 } dmsec_notify_opts_t;
 
 /* Sends a notification to device_id. *session_id gets the session id used.

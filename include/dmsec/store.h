@@ -60,7 +60,7 @@ typedef struct dmsec_device {
     size_t client_nonce_len;
     /* The server towards the device (SRVCRED); unique per device. */
     dmsec_auth_scheme_t server_scheme;
-    dmsec_prehash_t server_prehash; /* of server-id ":" secret */
+    dmsec_prehash_t server_prehash;          /* of server-id ":" secret */
     uint8_t server_secret[DMSEC_SECRET_MAX]; /* only where needed (see above) */
     size_t server_secret_len;
     uint8_t server_nonce[DMSEC_NONCE_MAX]; /* issued by the device */
@@ -125,8 +125,7 @@ int dmsec_store_notification_pending(dmsec_store_t *st, const char *device_id, i
 int dmsec_store_new_session_id(dmsec_store_t *st, const char *device_id, const uint8_t rnd[2],
                                uint16_t *out);
 /* Marks the notification of (device, session id) opened. */
-int dmsec_store_notification_opened(dmsec_store_t *st, const char *device_id,
-                                    uint16_t session_id);
+int dmsec_store_notification_opened(dmsec_store_t *st, const char *device_id, uint16_t session_id);
 /* Notifications sent before `before`, not opened and not expired: the ones
  * the resync policy re-sends on the default nonce. */
 int dmsec_store_notification_overdue(dmsec_store_t *st, int64_t before, int64_t now,
@@ -140,8 +139,8 @@ int dmsec_store_notification_list(dmsec_store_t *st, const char *device_id,
  * 0. consume marks it consumed with one conditional UPDATE and returns 1
  * only to the caller whose UPDATE changed the row. session_id is the
  * SessionID text (uppercase hex). */
-int dmsec_store_resync_outstanding(dmsec_store_t *st, const char *device_id,
-                                   const char *session_id, int64_t now);
+int dmsec_store_resync_outstanding(dmsec_store_t *st, const char *device_id, const char *session_id,
+                                   int64_t now);
 int dmsec_store_resync_consume(dmsec_store_t *st, const char *device_id, const char *session_id,
                                int64_t now);
 
