@@ -129,6 +129,19 @@ enum {
     /* dispatch: notifications over the network */
     DMSEC_ERR_DISPATCH_ADDR = -950,
     DMSEC_ERR_DISPATCH_SEND = -951,
+
+    /* tree: the DM tree and its ACLs */
+    DMSEC_ERR_TREE_NOT_FOUND = -800,
+    DMSEC_ERR_TREE_EXISTS = -801,
+    DMSEC_ERR_TREE_PERMISSION = -802,
+    DMSEC_ERR_TREE_NOT_ALLOWED = -803,
+    DMSEC_ERR_TREE_FORMAT = -804,
+    DMSEC_ERR_TREE_TOO_DEEP = -805,
+    DMSEC_ERR_TREE_TOO_MANY = -806,
+    DMSEC_ERR_TREE_PARSE = -807,
+    DMSEC_ERR_TREE_PATH = -808,
+    DMSEC_ERR_TREE_URI_LONG = -809,
+    DMSEC_ERR_TREE_UNSUPPORTED = -810,
 };
 
 /* A static English description of err; "unknown error" for unknown codes. */

@@ -108,7 +108,8 @@ typedef enum dmsec_nonce_used {
 /* Verifies the digest with the MD5 pre-hash of server-id ":" password
  * (see dmsec_prehash_compute): first the stored nonce (skipped when
  * nonce is NULL), then the default nonce, then the enabled readings.
- * *used tells which passed. 0 or DMSEC_ERR_PKG0_DIGEST (then *used is
+ * *used tells which passed; a stored nonce equal to the default nonce is
+ * reported as DMSEC_NONCE_DEFAULT. 0 or DMSEC_ERR_PKG0_DIGEST (then *used is
  * DMSEC_NONCE_NONE). Comparisons are constant-time. */
 int dmsec_pkg0_verify(const dmsec_pkg0_t *pkg, const uint8_t md5_prehash[16], const uint8_t *nonce,
                       size_t nonce_len, unsigned options, dmsec_nonce_used_t *used);

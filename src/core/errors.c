@@ -112,6 +112,17 @@ static const struct err_entry errs[] = {
     E(DMSEC_ERR_STORE_BUSY, 503, "store: database busy"),
     E(DMSEC_ERR_DISPATCH_ADDR, 500, "dispatch: no usable notification address"),
     E(DMSEC_ERR_DISPATCH_SEND, 500, "dispatch: the notification could not be sent"),
+    E(DMSEC_ERR_TREE_NOT_FOUND, 404, "tree: no such node"),
+    E(DMSEC_ERR_TREE_EXISTS, 418, "tree: node already exists"),
+    E(DMSEC_ERR_TREE_PERMISSION, 425, "tree: permission denied by the ACL"),
+    E(DMSEC_ERR_TREE_NOT_ALLOWED, 405, "tree: command not allowed on this node"),
+    E(DMSEC_ERR_TREE_FORMAT, 400, "tree: bad node value, format or ACL"),
+    E(DMSEC_ERR_TREE_TOO_DEEP, 413, "tree: URI has too many segments"),
+    E(DMSEC_ERR_TREE_TOO_MANY, 413, "tree: too many nodes or value bytes"),
+    E(DMSEC_ERR_TREE_PARSE, 500, "tree: serialised tree malformed, truncated or corrupt"),
+    E(DMSEC_ERR_TREE_PATH, 400, "tree: malformed URI"),
+    E(DMSEC_ERR_TREE_URI_LONG, 414, "tree: URI too long"),
+    E(DMSEC_ERR_TREE_UNSUPPORTED, 406, "tree: optional feature not supported"),
 };
 
 static const struct err_entry *find(int err)

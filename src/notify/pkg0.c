@@ -178,7 +178,11 @@ int dmsec_pkg0_verify(const dmsec_pkg0_t *pkg, const uint8_t md5_prehash[16], co
         if (rc)
             return rc;
         if (ok) {
-            *used = tries[i].kind;
+            /* A device whose stored nonce is the default one lost it: that
+             * is a resynchronisation, whichever entry matched. */
+            int is_default = tries[i].len == sizeof dmsec_default_nonce &&
+                             !memcmp(tries[i].nonce, dmsec_default_nonce, tries[i].len);
+            *used = is_default ? DMSEC_NONCE_DEFAULT : tries[i].kind;
             return DMSEC_OK;
         }
     }

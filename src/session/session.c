@@ -1142,9 +1142,12 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
         rc = take_client_cmds(s, m, r);
         if (!rc && !s->ended && s->peer_authed)
             rc = send_queued(s, r);
+        /* Both sides authenticated and nothing of ours outstanding: this
+         * message, with its Statuses for the client's commands and no
+         * command of ours, closes the session. */
         int waiting = s->n_queue > 0;
-        if (!rc && !s->ended && s->peer_authed && s->self_authed && !waiting && !peer_cmds)
-            end_session(s, DMSEC_OK); /* this message closes the session */
+        if (!rc && !s->ended && s->peer_authed && s->self_authed && !waiting)
+            end_session(s, DMSEC_OK);
     }
     if (rc)
         goto reply_fail;

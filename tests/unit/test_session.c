@@ -422,6 +422,7 @@ static void stale_nonce_then_success(void **state)
         dmsec_session_t *s = new_server(&srv);
         struct run r = converse(c, &dev, s, &srv, NULL, NULL);
         assert_int_equal(r.server_rc, 0);
+        assert_true(dmsec_session_done(s) && dmsec_session_done(c));
         assert_int_equal(dmsec_session_result(s), DMSEC_OK);
         assert_int_equal(dmsec_session_result(c), DMSEC_OK);
         assert_true(r.messages > 4); /* a challenge round each way */
@@ -509,8 +510,10 @@ static void missing_credentials_get_407(void **state)
     assert_int_equal(stripped, 1);
     assert_int_equal(dmsec_session_result(s), DMSEC_OK);
     assert_int_equal(dmsec_session_result(c), DMSEC_OK);
-    /* 407 + Chal; the retry carries the Cred and the verdict on the server */
+    /* 407 + Chal; the retry carries the Cred and the verdict on the server,
+     * and the server's answer closes the session on both sides */
     assert_int_equal(r.messages, 4);
+    assert_true(dmsec_session_done(s) && dmsec_session_done(c));
     assert_int_equal(dmsec_session_result(c), DMSEC_OK);
     dmsec_session_free(c);
     dmsec_session_free(s);
@@ -525,6 +528,7 @@ static void wrong_scheme_is_challenged_and_switched(void **state)
     dmsec_session_t *c = new_client(&dev, NULL, 0);
     dmsec_session_t *s = new_server(&srv);
     struct run r = converse(c, &dev, s, &srv, NULL, NULL);
+    assert_true(dmsec_session_done(s) && dmsec_session_done(c));
     assert_int_equal(dmsec_session_result(s), DMSEC_OK);
     assert_int_equal(dmsec_session_account(c)->out_scheme, DMSEC_AUTH_MD5);
     /* the first Cred (basic) was refused: the package went twice */
@@ -840,6 +844,7 @@ static void resync_without_notification_goes_through_challenge(void **state)
     assert_int_equal(r.server_resyncs, 0);
     assert_int_equal(srv.resync_consumes, 0);
     assert_true(r.messages > 4);
+    assert_true(dmsec_session_done(s) && dmsec_session_done(c));
     assert_int_equal(dmsec_session_result(s), DMSEC_OK);
     dmsec_session_free(c);
     dmsec_session_free(s);

@@ -1,0 +1,813 @@
+/* The HTTP(S) front end: routes requests, collects SyncML bodies, runs the
+ * session engine on them with the store behind its callbacks, persists
+ * every event before the answer leaves, and keeps sessions across requests
+ * under their RespURI token. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "dmsec/codec.h"
+#include "dmsec/errors.h"
+#include "server.h"
+
+#define SESSION_PREFIX "/dm/s/"
+#define MAC_KEEP_SECONDS 900
+#define EARLY_REJECT_FACTOR 4 /* a declared length this far over the limit is refused unread */
+
+struct req {
+    double t0;
+    int post;
+    int too_large;
+    uint8_t *body;
+    size_t len;
+    size_t cap;
+};
+
+/* ---- responses ---- */
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, const char *ctype,
+                               const void *body, size_t len, const char *hmac, long retry_after)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (hmac && hmac[0])
+        MHD_add_response_header(r, "x-syncml-hmac", hmac);
+    if (retry_after > 0) {
+        char v[24];
+        snprintf(v, sizeof v, "%ld", retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
+    }
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned code, const char *text,
+                                    long retry_after)
+{
+    return respond(c, code, "text/plain; charset=utf-8", text, strlen(text), NULL, retry_after);
+}
+
+/* An engine error answered over HTTP: its name, so a client (or an
+ * operator with curl) sees what was wrong with the body. */
+static enum MHD_Result respond_err(struct MHD_Connection *c, unsigned code, int err)
+{
+    char text[96];
+    snprintf(text, sizeof text, "%s\n", dmsec_errname(err));
+    return respond_text(c, code, text, code == MHD_HTTP_SERVICE_UNAVAILABLE ? 5 : 0);
+}
+
+static void peer_addr(struct MHD_Connection *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    /* The family tells how long the address really is. */
+    sa_family_t fam = ci->client_addr->sa_family;
+    if (fam == AF_INET) {
+        struct sockaddr_in in;
+        memcpy(&in, ci->client_addr, sizeof in);
+        inet_ntop(AF_INET, &in.sin_addr, out, (socklen_t)cap);
+    } else if (fam == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, ci->client_addr, sizeof in6);
+        inet_ntop(AF_INET6, &in6.sin6_addr, out, (socklen_t)cap);
+    }
+}
+
+/* ---- engine callbacks: the store of the request being served ---- */
+
+static void note_store_err(struct cb_ctx *x, int rc)
+{
+    if (rc < 0 && rc != DMSEC_ERR_STORE_NOT_FOUND && !x->store_err)
+        x->store_err = rc;
+}
+
+static int cb_get_account(void *ctx, const char *peer_id, dmsec_account_t *out)
+{
+    struct cb_ctx *x = ctx;
+    dmsec_device_t dev;
+    int rc = dmsec_store_device_get(x->st, peer_id, &dev);
+    if (rc == DMSEC_ERR_STORE_NOT_FOUND) {
+        rc = DMSEC_ERR_SESSION_UNKNOWN_PEER;
+    } else if (rc) {
+        note_store_err(x, rc);
+    } else {
+        rc = dmsec_store_device_account(&dev, x->cfg->server_id, out);
+        snprintf(x->device, sizeof x->device, "%s", dev.device_id);
+    }
+    srv_wipe(&dev, sizeof dev);
+    return rc;
+}
+
+static int cb_resync_outstanding(void *ctx, const char *device_id, const char *session_id)
+{
+    struct cb_ctx *x = ctx;
+    int r = dmsec_store_resync_outstanding(x->st, device_id, session_id, (int64_t)time(NULL));
+    note_store_err(x, r);
+    if (r == 1)
+        x->resync_alerted = 1;
+    return r == 1;
+}
+
+static int cb_resync_consume(void *ctx, const char *device_id, const char *session_id)
+{
+    struct cb_ctx *x = ctx;
+    int r = dmsec_store_resync_consume(x->st, device_id, session_id, (int64_t)time(NULL));
+    note_store_err(x, r);
+    return r == 1;
+}
+
+static int cb_mac_seen(void *ctx, const char *mac, time_t timestamp)
+{
+    struct cb_ctx *x = ctx;
+    int r =
+        dmsec_store_mac_seen(x->st, mac, (int64_t)timestamp, (int64_t)time(NULL), MAC_KEEP_SECONDS);
+    note_store_err(x, r);
+    return r != 0; /* a store failure counts as seen: refuse rather than risk a replay */
+}
+
+static void cb_client_cmd(void *ctx, const dmsec_cmd_t *cmd)
+{
+    struct cb_ctx *x = ctx;
+    if (!log_debug_enabled() || (cmd->type != DMSEC_CMD_RESULTS && cmd->type != DMSEC_CMD_ALERT))
+        return;
+    char dev[DMSEC_STORE_ID_MAX];
+    log_clean(dev, sizeof dev, x->device);
+    for (const dmsec_item_t *it = cmd->items; it; it = it->next) {
+        char uri[160] = "-";
+        char val[160] = "-";
+        const dmsec_loc_t *loc = it->source ? it->source : it->target;
+        if (loc && loc->uri)
+            log_clean(uri, sizeof uri, loc->uri);
+        if (it->data && it->data->bytes && !it->data->opaque)
+            log_clean(val, sizeof val, it->data->bytes);
+        log_msg(LOG_DEBUG, "inventory device=%s cmd=%s uri=%s value=%s", dev,
+                dmsec_cmd_name(cmd->type), uri, val);
+    }
+    if (cmd->type == DMSEC_CMD_ALERT && !cmd->items) {
+        char code[16] = "-";
+        if (cmd->data && cmd->data->bytes)
+            log_clean(code, sizeof code, cmd->data->bytes);
+        log_msg(LOG_DEBUG, "inventory device=%s cmd=Alert code=%s", dev, code);
+    }
+}
+
+/* ---- sessions ---- */
+
+static enum auth_label auth_label_of(const struct sess *s, dmsec_auth_scheme_t scheme)
+{
+    const dmsec_account_t *a = dmsec_session_account(s->engine);
+    if (a && a->integrity == DMSEC_INTEGRITY_HMAC_MD5)
+        return AUTH_HMAC_MD5;
+    if (a && a->integrity == DMSEC_INTEGRITY_HMAC_SHA256)
+        return AUTH_HMAC_SHA256;
+    if (scheme == DMSEC_AUTH_BASIC)
+        return AUTH_BASIC;
+    return scheme == DMSEC_AUTH_SHA256 ? AUTH_SHA256 : AUTH_MD5;
+}
+
+static const char *auth_label_name(enum auth_label l)
+{
+    static const char *const names[AUTH_LABELS_] = {"basic",    "md5",         "sha256",
+                                                    "hmac-md5", "hmac-sha256", "tls"};
+    return l < AUTH_LABELS_ ? names[l] : "?";
+}
+
+void http_close_session(dmsec_store_t *st, struct sess *s, int result, const char *why)
+{
+    time_t now = time(NULL);
+    if (st && s->rec_id) {
+        int rc = dmsec_store_session_end(st, s->rec_id, result, s->messages, (int64_t)now);
+        if (rc)
+            log_msg(LOG_ERROR, "store: cannot record the end of session %lld: %s",
+                    (long long)s->rec_id, dmsec_errname(rc));
+    }
+    int ok = result == DMSEC_OK && dmsec_session_peer_authenticated(s->engine) &&
+             dmsec_session_self_authenticated(s->engine);
+    metrics_session(ok);
+    char dev[DMSEC_STORE_ID_MAX];
+    char sid[80];
+    log_clean(dev, sizeof dev, dmsec_session_peer_id(s->engine));
+    log_clean(sid, sizeof sid, dmsec_session_id(s->engine));
+    log_msg(ok ? LOG_INFO : LOG_WARN,
+            "session device=%s session=%s peer=%s transport=%s messages=%d result=%s%s%s "
+            "seconds=%ld",
+            dev[0] ? dev : "-", sid[0] ? sid : "-", s->peer, s->tls ? "https" : "http", s->messages,
+            dmsec_errname(result), why ? " reason=" : "", why ? why : "", (long)(now - s->started));
+    dmsec_session_free(s->engine);
+    srv_wipe(s, sizeof *s);
+    free(s);
+}
+
+/* Package #0 session ids travel as uppercase hex, 1..FFFF. */
+static int parse_pkg0_id(const char *text, uint16_t *out)
+{
+    if (!text)
+        return -1;
+    size_t n = strlen(text);
+    if (n == 0 || n > 4 || strspn(text, "0123456789ABCDEFabcdef") != n)
+        return -1;
+    unsigned long v = strtoul(text, NULL, 16);
+    if (v == 0 || v > 0xFFFF)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static int audit(dmsec_store_t *st, time_t now, const char *dev, const char *event,
+                 const char *detail)
+{
+    int rc = dmsec_store_audit(st, (int64_t)now, dev ? dev : "", event, detail);
+    if (rc)
+        log_msg(LOG_ERROR, "store: cannot write the audit row %s: %s", event, dmsec_errname(rc));
+    return rc;
+}
+
+static void count_failure(struct server *srv, dmsec_store_t *st, const char *dev, const char *addr,
+                          time_t now)
+{
+    char key[200];
+    if (dev && dev[0]) {
+        snprintf(key, sizeof key, "d:%s", dev);
+        if (ratelimit_fail(srv->rl, key, now)) {
+            char clean[DMSEC_STORE_ID_MAX];
+            log_clean(clean, sizeof clean, dev);
+            log_msg(LOG_WARN, "rate-limit device=%s blocked for %lds after %ld failures", clean,
+                    srv->cfg.block_seconds, srv->cfg.max_auth_failures + 1);
+            (void)audit(st, now, dev, "rate_limited", "device blocked");
+        }
+    }
+    snprintf(key, sizeof key, "a:%s", addr);
+    if (ratelimit_fail(srv->rl, key, now)) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "address %s blocked", addr);
+        log_msg(LOG_WARN, "rate-limit peer=%s blocked for %lds after %ld failures", addr,
+                srv->cfg.block_seconds, srv->cfg.max_auth_failures + 1);
+        (void)audit(st, now, "", "rate_limited", detail);
+    }
+}
+
+/* Persists the events of the last feed, in order, before the answer is
+ * sent; non-zero when one could not be stored. */
+static int persist_events(struct server *srv, struct sess *s, dmsec_store_t *st, time_t now,
+                          int *resync_event)
+{
+    const char *dev = dmsec_session_peer_id(s->engine);
+    const char *sid = dmsec_session_id(s->engine);
+    const char *server_id = srv->cfg.server_id;
+    char clean_dev[DMSEC_STORE_ID_MAX];
+    char clean_sid[80];
+    char detail[256];
+    log_clean(clean_dev, sizeof clean_dev, dev);
+    log_clean(clean_sid, sizeof clean_sid, sid);
+    size_t n = dmsec_session_events(s->engine);
+    int rc = DMSEC_OK;
+    for (size_t i = 0; i < n && !rc && dev; i++) {
+        const dmsec_event_t *e = dmsec_session_event(s->engine, i);
+        switch (e->type) {
+        case DMSEC_EV_NONCE_ISSUED:
+            rc = dmsec_store_set_client_nonce(st, dev, e->bytes, e->len);
+            break;
+        case DMSEC_EV_NONCE_ACCEPTED:
+            rc = dmsec_store_set_server_nonce(st, dev, e->bytes, e->len);
+            break;
+        case DMSEC_EV_SECRET_PENDING:
+            rc = dmsec_store_secret_pending(st, dev, server_id, e->bytes, e->len);
+            if (!rc)
+                log_msg(LOG_INFO, "secret-rotation device=%s session=%s sent", clean_dev,
+                        clean_sid);
+            break;
+        case DMSEC_EV_SECRET_ROTATED:
+            rc = dmsec_store_secret_commit(st, dev, server_id);
+            if (!rc) {
+                log_msg(LOG_INFO, "secret-rotation device=%s session=%s confirmed", clean_dev,
+                        clean_sid);
+                rc = audit(st, now, dev, "secret_rotated", "SRVCRED AAuthSecret replaced");
+            }
+            break;
+        case DMSEC_EV_PEER_AUTHENTICATED: {
+            enum auth_label l = s->transport_auth ? AUTH_TLS : auth_label_of(s, e->scheme);
+            metrics_auth(l, 1);
+            log_msg(LOG_DEBUG, "auth device=%s session=%s scheme=%s ok", clean_dev, clean_sid,
+                    auth_label_name(l));
+            /* Opened only by an authenticated device: a forged package #1
+             * must not stop the resync policy for the real one. */
+            uint16_t id16 = 0;
+            if (!s->opened && !parse_pkg0_id(sid, &id16)) {
+                int r = dmsec_store_notification_opened(st, dev, id16);
+                rc = r == DMSEC_ERR_STORE_NOT_FOUND ? DMSEC_OK : r;
+                s->opened = 1;
+            }
+            break;
+        }
+        case DMSEC_EV_SELF_AUTHENTICATED:
+            break;
+        case DMSEC_EV_AUTH_FAILED: {
+            enum auth_label l = auth_label_of(s, e->scheme);
+            int replay = e->err == DMSEC_ERR_SESSION_REPLAY;
+            metrics_auth(l, 0);
+            log_msg(LOG_WARN, "%s device=%s session=%s peer=%s scheme=%s reason=%s",
+                    replay ? "replay-refused" : "auth-failed", clean_dev, clean_sid, s->peer,
+                    auth_label_name(l), dmsec_errname(e->err));
+            snprintf(detail, sizeof detail, "scheme=%s reason=%s peer=%s session=%s",
+                     auth_label_name(l), dmsec_errname(e->err), s->peer, clean_sid);
+            rc = audit(st, now, dev, replay ? "replay_refused" : "auth_failed", detail);
+            count_failure(srv, st, dev, s->peer, now);
+            break;
+        }
+        case DMSEC_EV_RESYNC:
+            *resync_event = 1;
+            metrics_resync();
+            log_msg(LOG_INFO, "resync device=%s session=%s peer=%s default nonce accepted",
+                    clean_dev, clean_sid, s->peer);
+            snprintf(detail, sizeof detail, "default nonce accepted, session=%s peer=%s", clean_sid,
+                     s->peer);
+            rc = audit(st, now, dev, "resync", detail);
+            break;
+        case DMSEC_EV_SESSION_ENDED:
+            snprintf(detail, sizeof detail, "result=%s session=%s messages=%d",
+                     dmsec_errname(e->err), clean_sid, s->messages);
+            rc = audit(st, now, dev, "session_ended", detail);
+            break;
+        }
+    }
+    if (rc)
+        log_msg(LOG_ERROR, "store: cannot persist an event of device=%s session=%s: %s", clean_dev,
+                clean_sid, dmsec_errname(rc));
+    return rc;
+}
+
+static int host_ok(const char *h)
+{
+    size_t n = h ? strlen(h) : 0;
+    return n > 0 && n < 200 &&
+           strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]_") == n;
+}
+
+static void build_resp_uri(const struct server *srv, struct MHD_Connection *c, const char *token,
+                           char *out, size_t cap)
+{
+    if (srv->cfg.public_url[0]) {
+        size_t n = strlen(srv->cfg.public_url);
+        while (n && srv->cfg.public_url[n - 1] == '/')
+            n--;
+        snprintf(out, cap, "%.*s" SESSION_PREFIX "%s", (int)n, srv->cfg.public_url, token);
+        return;
+    }
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char fallback[160];
+    if (!host_ok(host)) {
+        snprintf(fallback, sizeof fallback, "%s:%u", srv->listen_host, srv->port);
+        host = fallback;
+    }
+    snprintf(out, cap, "%s://%s" SESSION_PREFIX "%s", srv->tls ? "https" : "http", host, token);
+}
+
+/* The device a message names (Source/LocURI), read before an engine
+ * exists: for the rate limit and the client certificate. */
+static int peek_device(const struct req *r, dmsec_codec_t codec, char *dev, size_t cap)
+{
+    dmsec_msg_t *m = NULL;
+    if (dmsec_msg_decode(codec, r->body, r->len, NULL, &m))
+        return -1;
+    const char *uri = m->hdr.source ? m->hdr.source->uri : NULL;
+    int rc = uri && uri[0] && strlen(uri) < cap ? 0 : -1;
+    if (!rc)
+        memcpy(dev, uri, strlen(uri) + 1);
+    dmsec_msg_free(m);
+    return rc;
+}
+
+/* Does a verified certificate name this device? Either the store maps one
+ * of its names (subject DN, CN, a SAN) to the device, or the device has no
+ * certificate name on record and its id is the CN or a SAN. */
+static int cert_names_device(dmsec_store_t *st, const struct peer_cert *pc, const char *dev,
+                             int *store_err)
+{
+    const char *names[2 + PEER_SAN_MAX];
+    size_t n = 0;
+    if (pc->dn[0])
+        names[n++] = pc->dn;
+    size_t first_plain = n;
+    if (pc->cn[0])
+        names[n++] = pc->cn;
+    for (size_t i = 0; i < pc->n_san; i++)
+        names[n++] = pc->san[i];
+    dmsec_device_t d;
+    int match = 0;
+    for (size_t i = 0; i < n && !match; i++) {
+        int rc = dmsec_store_device_by_cert(st, names[i], &d);
+        if (!rc)
+            match = !strcmp(d.device_id, dev);
+        else if (rc != DMSEC_ERR_STORE_NOT_FOUND)
+            *store_err = rc;
+    }
+    for (size_t i = first_plain; i < n && !match; i++) {
+        if (strcmp(names[i], dev) != 0)
+            continue;
+        int rc = dmsec_store_device_get(st, dev, &d);
+        if (!rc)
+            match = d.cert_subject[0] == '\0';
+        else if (rc != DMSEC_ERR_STORE_NOT_FOUND)
+            *store_err = rc;
+        break;
+    }
+    srv_wipe(&d, sizeof d);
+    return match;
+}
+
+static struct sess *new_session(struct server *srv, struct MHD_Connection *c, const char *peer,
+                                int transport_auth, time_t now)
+{
+    struct sess *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (srv_random_hex(s->token, SESSION_TOKEN_LEN / 2)) {
+        free(s);
+        return NULL;
+    }
+    char resp_uri[512];
+    build_resp_uri(srv, c, s->token, resp_uri, sizeof resp_uri);
+    s->ctx.cfg = &srv->cfg;
+    snprintf(s->peer, sizeof s->peer, "%s", peer);
+    s->tls = srv->tls;
+    s->transport_auth = transport_auth;
+    s->started = s->last_used = now;
+    dmsec_session_config_t cfg = {
+        .role = DMSEC_ROLE_SERVER,
+        .server_id = srv->cfg.server_id,
+        .server_uri = resp_uri,
+        .resp_uri = resp_uri,
+        .transport_authenticated = transport_auth,
+        .cb = {.get_account = cb_get_account,
+               .resync_outstanding = cb_resync_outstanding,
+               .resync_consume = cb_resync_consume,
+               .mac_seen = cb_mac_seen,
+               .on_client_cmd = cb_client_cmd},
+        .cb_ctx = &s->ctx,
+    };
+    s->engine = dmsec_session_new(&cfg);
+    if (!s->engine) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int rotation_due(const struct server *srv, const struct sess *s, int resync_event)
+{
+    if (s->rotation_queued || dmsec_session_done(s->engine))
+        return 0;
+    if (!resync_event && !s->ctx.resync_alerted)
+        return 0;
+    return srv->cfg.rotate == ROTATE_ALWAYS || (srv->cfg.rotate == ROTATE_TLS && s->tls);
+}
+
+static struct MHD_Response *make_response(const dmsec_session_out_t *out, dmsec_codec_t codec)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        out->has_message ? out->len : 0, out->has_message ? (void *)out->body : NULL,
+        MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return NULL;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            out->has_message && out->content_type
+                                ? out->content_type
+                                : dmsec_codec_content_type(codec));
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (out->has_message && out->hmac_header[0])
+        MHD_add_response_header(r, "x-syncml-hmac", out->hmac_header);
+    return r;
+}
+
+static unsigned feed_error_status(int rc)
+{
+    if (rc <= DMSEC_ERR_STORE_IO && rc >= DMSEC_ERR_STORE_BUSY)
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    if (rc == DMSEC_ERR_NO_MEMORY || rc == DMSEC_ERR_RANDOM || rc == DMSEC_ERR_CRYPTO)
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    return MHD_HTTP_BAD_REQUEST;
+}
+
+static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *c, const char *url,
+                                     struct req *r)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    dmsec_codec_t codec;
+    if (!ct || dmsec_codec_from_content_type(ct, &codec))
+        return respond_text(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                            "want application/vnd.syncml.dm+xml or +wbxml\n", 0);
+    if (r->too_large)
+        return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n", 0);
+    char peer[64];
+    peer_addr(c, peer, sizeof peer);
+    time_t now = time(NULL);
+
+    struct peer_cert pc;
+    memset(&pc, 0, sizeof pc);
+    if (srv->client_certs) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!ci || tls_peer_cert(ci->tls_session, &pc))
+            return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "TLS state unavailable\n", 0);
+        if (pc.present && !pc.verified) {
+            char cn[DMSEC_NAME_MAX];
+            log_clean(cn, sizeof cn, pc.cn);
+            log_msg(LOG_WARN, "tls peer=%s client certificate refused cn=%s reason=%s", peer,
+                    cn[0] ? cn : "-", pc.reason);
+            char key[80];
+            snprintf(key, sizeof key, "a:%s", peer);
+            ratelimit_fail(srv->rl, key, now);
+            metrics_auth(AUTH_TLS, 0);
+            return respond_text(c, MHD_HTTP_FORBIDDEN, "client certificate not accepted\n", 0);
+        }
+    }
+
+    struct sess *s = NULL;
+    int is_new = 0;
+    if (!strncmp(url, SESSION_PREFIX, strlen(SESSION_PREFIX))) {
+        int busy = 0;
+        s = sessions_acquire(url + strlen(SESSION_PREFIX), &busy);
+        if (!s)
+            return respond_text(c, busy ? MHD_HTTP_CONFLICT : MHD_HTTP_NOT_FOUND,
+                                busy ? "session busy\n" : "unknown or expired session\n", 0);
+    } else {
+        char key[80];
+        snprintf(key, sizeof key, "a:%s", peer);
+        long left = ratelimit_blocked(srv->rl, key, now);
+        if (left) {
+            metrics_rate_limited();
+            log_msg(LOG_WARN, "rate-limit peer=%s request refused (%lds left)", peer, left);
+            return respond_text(c, MHD_HTTP_TOO_MANY_REQUESTS, "too many failures\n", left);
+        }
+        if (sessions_count() >= (size_t)srv->cfg.max_sessions) {
+            log_msg(LOG_WARN, "sessions: table full (%ld): new session from %s refused",
+                    srv->cfg.max_sessions, peer);
+            return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, DMSEC_ERR_SESSION_LIMIT);
+        }
+        is_new = 1;
+    }
+
+    dmsec_store_t *st = storepool_get();
+    if (!st) {
+        if (s)
+            sessions_release(s, 0, now);
+        return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, DMSEC_ERR_STORE_IO);
+    }
+    if (is_new) {
+        char dev[DMSEC_STORE_ID_MAX] = "";
+        int want_dev = pc.verified || ratelimit_any_blocked(srv->rl, 'd', now);
+        if (want_dev)
+            (void)peek_device(r, codec, dev, sizeof dev);
+        if (dev[0]) {
+            char key[DMSEC_STORE_ID_MAX + 4];
+            snprintf(key, sizeof key, "d:%s", dev);
+            long left = ratelimit_blocked(srv->rl, key, now);
+            if (left) {
+                char clean[DMSEC_STORE_ID_MAX];
+                log_clean(clean, sizeof clean, dev);
+                metrics_rate_limited();
+                log_msg(LOG_WARN, "rate-limit device=%s peer=%s request refused (%lds left)", clean,
+                        peer, left);
+                storepool_put(st);
+                return respond_text(c, MHD_HTTP_TOO_MANY_REQUESTS, "too many failures\n", left);
+            }
+        }
+        int transport_auth = 0;
+        if (pc.verified && dev[0] && !srv->cfg.require_cred) {
+            int store_err = 0;
+            transport_auth = cert_names_device(st, &pc, dev, &store_err);
+            if (store_err) {
+                storepool_put(st);
+                return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, store_err);
+            }
+            if (!transport_auth) {
+                char clean[DMSEC_STORE_ID_MAX];
+                char cn[DMSEC_NAME_MAX];
+                log_clean(clean, sizeof clean, dev);
+                log_clean(cn, sizeof cn, pc.cn);
+                log_msg(LOG_INFO,
+                        "tls peer=%s certificate cn=%s does not name device=%s: "
+                        "application-layer authentication",
+                        peer, cn, clean);
+            }
+        }
+        s = new_session(srv, c, peer, transport_auth, now);
+        if (!s) {
+            storepool_put(st);
+            return respond_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, DMSEC_ERR_NO_MEMORY);
+        }
+    }
+
+    s->ctx.st = st;
+    s->ctx.store_err = 0;
+    const char *hmac = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-syncml-hmac");
+    dmsec_session_out_t out;
+    int rc = dmsec_session_feed(s->engine, r->body, r->len, ct, hmac, now, &out);
+    if (!rc && s->ctx.store_err)
+        rc = s->ctx.store_err; /* a callback could not reach the store: do not answer */
+    if (rc) {
+        unsigned code = s->ctx.store_err ? MHD_HTTP_SERVICE_UNAVAILABLE : feed_error_status(rc);
+        char clean[DMSEC_STORE_ID_MAX];
+        log_clean(clean, sizeof clean, dmsec_session_peer_id(s->engine));
+        log_msg(LOG_WARN, "refused peer=%s device=%s http=%u error=%s", peer,
+                clean[0] ? clean : "-", code, dmsec_errname(rc));
+        if (rc == DMSEC_ERR_SESSION_UNKNOWN_PEER)
+            count_failure(srv, st, NULL, peer, now); /* guessing device ids */
+        if (is_new) {
+            dmsec_session_free(s->engine);
+            free(s);
+        } else if (code == MHD_HTTP_SERVICE_UNAVAILABLE) {
+            /* The engine moved on but its answer is lost: end the session. */
+            sessions_release(s, 1, now);
+            http_close_session(st, s, rc, "store");
+        } else {
+            sessions_release(s, 0, now); /* the engine's state is unchanged */
+        }
+        storepool_put(st);
+        return respond_err(c, code, rc);
+    }
+    s->messages++;
+    const char *dev = dmsec_session_peer_id(s->engine);
+    int persist_rc = DMSEC_OK;
+    if (is_new && dev) {
+        persist_rc = dmsec_store_session_begin(st, dev, dmsec_session_id(s->engine), peer,
+                                               (int64_t)now, &s->rec_id);
+        if (persist_rc)
+            log_msg(LOG_ERROR, "store: cannot record a new session: %s", dmsec_errname(persist_rc));
+    }
+    int resync_event = 0;
+    if (!persist_rc)
+        persist_rc = persist_events(srv, s, st, now, &resync_event);
+    if (!persist_rc && rotation_due(srv, s, resync_event)) {
+        int rr = dmsec_session_rotate_secret(s->engine);
+        s->rotation_queued = 1;
+        if (rr)
+            log_msg(LOG_WARN, "secret-rotation cannot be queued: %s", dmsec_errname(rr));
+    }
+    if (persist_rc) {
+        if (!is_new)
+            sessions_release(s, 1, now);
+        http_close_session(st, s, persist_rc, "store");
+        storepool_put(st);
+        return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, persist_rc);
+    }
+
+    /* The answer is copied out of the engine now: closing the session
+     * below frees the engine's buffer. */
+    struct MHD_Response *resp = make_response(&out, codec);
+    if (!resp) {
+        if (!is_new)
+            sessions_release(s, 1, now);
+        http_close_session(st, s, DMSEC_ERR_NO_MEMORY, "no memory");
+        storepool_put(st);
+        return MHD_NO;
+    }
+    unsigned code = out.has_message ? MHD_HTTP_OK : MHD_HTTP_NO_CONTENT;
+    if (dmsec_session_done(s->engine)) {
+        if (!is_new)
+            sessions_release(s, 1, now);
+        http_close_session(st, s, dmsec_session_result(s->engine), NULL);
+    } else if (is_new && sessions_insert(s)) {
+        log_msg(LOG_ERROR, "sessions: table full (%ld): session dropped", srv->cfg.max_sessions);
+        http_close_session(st, s, DMSEC_ERR_SESSION_LIMIT, "table full");
+        MHD_destroy_response(resp);
+        storepool_put(st);
+        return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, DMSEC_ERR_SESSION_LIMIT);
+    } else {
+        sessions_release(s, 0, now); /* inserted busy, or taken by acquire */
+    }
+    storepool_put(st);
+    enum MHD_Result ret = MHD_queue_response(c, code, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- routing ---- */
+
+static enum MHD_Result handle_get(struct MHD_Connection *c, const char *url)
+{
+    if (!strcmp(url, "/healthz"))
+        return respond_text(c, MHD_HTTP_OK, "ok\n", 0);
+    if (!strcmp(url, "/metrics")) {
+        size_t len = 0;
+        char *text = metrics_render(&len);
+        if (!text)
+            return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n", 0);
+        enum MHD_Result ret =
+            respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL, 0);
+        free(text);
+        return ret;
+    }
+    return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n", 0);
+}
+
+static int append_body(struct req *r, const char *data, size_t n, size_t limit)
+{
+    if (r->too_large || n > limit - r->len) {
+        /* Read and dropped, so that the client still gets the 413. */
+        r->too_large = 1;
+        if (r->body)
+            srv_wipe(r->body, r->cap);
+        free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        return 0;
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n)
+            cap *= 2;
+        if (cap > limit)
+            cap = limit;
+        /* Not realloc: the old copy is wiped, not left in the heap. */
+        uint8_t *p = malloc(cap);
+        if (!p)
+            return -1;
+        if (r->body) {
+            memcpy(p, r->body, r->len);
+            srv_wipe(r->body, r->cap);
+            free(r->body);
+        }
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    return 0;
+}
+
+enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url,
+                            const char *method, const char *version, const char *upload,
+                            size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct server *srv = cls;
+    struct req *r = *con_cls;
+    if (!r) {
+        /* First call: headers only. */
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->t0 = srv_monotonic();
+        r->post = !strcmp(method, MHD_HTTP_METHOD_POST);
+        *con_cls = r;
+        if (r->post) {
+            atomic_fetch_add(&srv->in_flight, 1);
+            const char *cl =
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            char *end = NULL;
+            unsigned long long declared = cl ? strtoull(cl, &end, 10) : 0;
+            if (cl && end != cl &&
+                declared > (unsigned long long)srv->cfg.max_body * EARLY_REJECT_FACTOR)
+                return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n", 0);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (r->post && append_body(r, upload, *upload_size, (size_t)srv->cfg.max_body))
+            return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (!strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD))
+        return handle_get(c, url);
+    if (!r->post)
+        return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n", 0);
+    if (!strcmp(url, "/healthz") || !strcmp(url, "/metrics"))
+        return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n", 0);
+    return handle_syncml(srv, c, url, r);
+}
+
+void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    struct server *srv = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    if (r->post) {
+        metrics_request(srv_monotonic() - r->t0);
+        atomic_fetch_sub(&srv->in_flight, 1);
+    }
+    if (r->body)
+        srv_wipe(r->body, r->cap); /* a basic Cred carries a password */
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}

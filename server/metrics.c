@@ -1,0 +1,156 @@
+/* Counters and the request-duration histogram, as lock-free atomics, and
+ * their rendering in the Prometheus text format 0.0.4. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "server.h"
+
+static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
+#define N_BUCKETS (sizeof buckets / sizeof buckets[0])
+
+static atomic_ulong sessions_ok;
+static atomic_ulong sessions_failed;
+static atomic_ulong auth[AUTH_LABELS_][2];
+static atomic_ulong notifications;
+static atomic_ulong resyncs;
+static atomic_ulong rate_limited;
+static atomic_ulong bucket_count[N_BUCKETS];
+static atomic_ulong duration_count;
+static atomic_ulong duration_sum_us; /* microseconds: integers add atomically */
+
+void metrics_session(int ok)
+{
+    atomic_fetch_add(ok ? &sessions_ok : &sessions_failed, 1);
+}
+
+void metrics_auth(enum auth_label label, int ok)
+{
+    if (label < AUTH_LABELS_)
+        atomic_fetch_add(&auth[label][ok ? 0 : 1], 1);
+}
+
+void metrics_notifications(long n)
+{
+    if (n > 0)
+        atomic_fetch_add(&notifications, (unsigned long)n);
+}
+
+void metrics_resync(void)
+{
+    atomic_fetch_add(&resyncs, 1);
+}
+
+void metrics_rate_limited(void)
+{
+    atomic_fetch_add(&rate_limited, 1);
+}
+
+void metrics_request(double seconds)
+{
+    if (seconds < 0)
+        seconds = 0;
+    /* Non-cumulative here; summed when rendered. */
+    size_t i = 0;
+    while (i < N_BUCKETS && seconds > buckets[i])
+        i++;
+    if (i < N_BUCKETS)
+        atomic_fetch_add(&bucket_count[i], 1);
+    atomic_fetch_add(&duration_count, 1);
+    atomic_fetch_add(&duration_sum_us, (unsigned long)(seconds * 1e6 + 0.5));
+}
+
+struct out {
+    char *p;
+    size_t n;
+    size_t cap;
+    int failed;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+    if (o->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->p + o->n, o->cap - o->n, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->failed = 1;
+            return;
+        }
+        if ((size_t)n < o->cap - o->n) {
+            o->n += (size_t)n;
+            return;
+        }
+        size_t cap = o->cap * 2 + (size_t)n;
+        char *q = realloc(o->p, cap);
+        if (!q) {
+            o->failed = 1;
+            return;
+        }
+        o->p = q;
+        o->cap = cap;
+    }
+}
+
+char *metrics_render(size_t *len)
+{
+    static const char *const labels[AUTH_LABELS_] = {"basic",    "md5",         "sha256",
+                                                     "hmac-md5", "hmac-sha256", "tls"};
+    struct out o = {malloc(4096), 0, 4096, 0};
+    if (!o.p)
+        return NULL;
+    put(&o, "# HELP dmsec_sessions_total DM sessions ended, by result.\n"
+            "# TYPE dmsec_sessions_total counter\n");
+    put(&o, "dmsec_sessions_total{result=\"ok\"} %lu\n", atomic_load(&sessions_ok));
+    put(&o, "dmsec_sessions_total{result=\"failed\"} %lu\n", atomic_load(&sessions_failed));
+    put(&o, "# HELP dmsec_auth_results_total Client authentications, by scheme and result.\n"
+            "# TYPE dmsec_auth_results_total counter\n");
+    for (size_t i = 0; i < AUTH_LABELS_; i++) {
+        put(&o, "dmsec_auth_results_total{scheme=\"%s\",result=\"ok\"} %lu\n", labels[i],
+            atomic_load(&auth[i][0]));
+        put(&o, "dmsec_auth_results_total{scheme=\"%s\",result=\"failed\"} %lu\n", labels[i],
+            atomic_load(&auth[i][1]));
+    }
+    put(&o,
+        "# HELP dmsec_notifications_sent_total Notifications sent by the resync policy.\n"
+        "# TYPE dmsec_notifications_sent_total counter\n"
+        "dmsec_notifications_sent_total %lu\n",
+        atomic_load(&notifications));
+    put(&o,
+        "# HELP dmsec_resyncs_total Sessions authenticated through a nonce resync.\n"
+        "# TYPE dmsec_resyncs_total counter\n"
+        "dmsec_resyncs_total %lu\n",
+        atomic_load(&resyncs));
+    put(&o,
+        "# HELP dmsec_rate_limited_total Requests refused by the failure rate limit.\n"
+        "# TYPE dmsec_rate_limited_total counter\n"
+        "dmsec_rate_limited_total %lu\n",
+        atomic_load(&rate_limited));
+    put(&o, "# HELP dmsec_request_duration_seconds Time to answer a SyncML request.\n"
+            "# TYPE dmsec_request_duration_seconds histogram\n");
+    unsigned long cum = 0;
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        cum += atomic_load(&bucket_count[i]);
+        put(&o, "dmsec_request_duration_seconds_bucket{le=\"%g\"} %lu\n", buckets[i], cum);
+    }
+    unsigned long count = atomic_load(&duration_count);
+    if (count < cum)
+        count = cum; /* a request counted between the two reads */
+    put(&o, "dmsec_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", count);
+    put(&o, "dmsec_request_duration_seconds_sum %.6f\n",
+        (double)atomic_load(&duration_sum_us) / 1e6);
+    put(&o, "dmsec_request_duration_seconds_count %lu\n", count);
+    if (o.failed) {
+        free(o.p);
+        return NULL;
+    }
+    *len = o.n;
+    return o.p;
+}

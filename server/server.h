@@ -1,0 +1,213 @@
+/*
+ * server.h - the private pieces of dmsec-server: configuration, logging,
+ * metrics, rate limiting, the store handle pool, the session table, TLS
+ * peer certificates and the HTTP front end.
+ *
+ * Threads: libmicrohttpd runs one thread per connection (or a pool with
+ * --threads N); a policy thread re-sends overdue notifications and reaps
+ * idle sessions; the main thread waits for SIGTERM/SIGINT. Every module
+ * below is safe to call from any of them.
+ */
+#ifndef DMSEC_SERVER_PRIV_H
+#define DMSEC_SERVER_PRIV_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "dmsec/session.h"
+#include "dmsec/store.h"
+
+/* ---- configuration (config.c) ---- */
+
+enum rotate_policy { ROTATE_NEVER = 0, ROTATE_TLS, ROTATE_ALWAYS };
+
+#define SRV_PATH_MAX 1024
+
+struct srv_config {
+    char listen[128];
+    char db[SRV_PATH_MAX];
+    char server_id[DMSEC_NAME_MAX];
+    char tls_cert[SRV_PATH_MAX];
+    char tls_key[SRV_PATH_MAX];
+    char client_ca[SRV_PATH_MAX];
+    char public_url[256]; /* base of RespURIs instead of the Host header */
+    int require_cred;
+    int debug;
+    enum rotate_policy rotate;
+    long resync_after;
+    long max_auth_failures;
+    long failure_window;
+    long block_seconds;
+    long max_body;
+    long max_sessions;
+    long session_idle;
+    long max_connections;
+    long per_ip_connections;
+    long connection_timeout;
+    long threads; /* 0: one thread per connection */
+    long policy_interval;
+    long store_handles;
+};
+
+/* Fills cfg from the defaults, --config F, then the command line (which
+ * wins). Returns 0, 1 when --help was printed, or -1 after a message on
+ * stderr. */
+int config_load(int argc, char **argv, struct srv_config *cfg);
+
+/* ---- logging (log.c): one line per call on stderr, UTC timestamps ---- */
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_debug(int on);
+int log_debug_enabled(void);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A printable copy of a peer-supplied string (device id, Host), so that a
+ * log line stays one line. */
+void log_clean(char *dst, size_t cap, const char *src);
+
+/* ---- small helpers (util.c) ---- */
+
+void srv_wipe(void *p, size_t n);
+double srv_monotonic(void);
+/* hex of n random bytes from the OS CSPRNG into out (2n+1 bytes). */
+int srv_random_hex(char *out, size_t n);
+
+/* ---- metrics (metrics.c) ---- */
+
+enum auth_label {
+    AUTH_BASIC = 0,
+    AUTH_MD5,
+    AUTH_SHA256,
+    AUTH_HMAC_MD5,
+    AUTH_HMAC_SHA256,
+    AUTH_TLS,
+    AUTH_LABELS_
+};
+
+void metrics_session(int ok);
+void metrics_auth(enum auth_label label, int ok);
+void metrics_notifications(long n);
+void metrics_resync(void);
+void metrics_rate_limited(void);
+void metrics_request(double seconds);
+/* The Prometheus text (format 0.0.4), malloc'd; NULL without memory. */
+char *metrics_render(size_t *len);
+
+/* ---- rate limiting of failed authentications (ratelimit.c) ---- */
+
+struct ratelimit;
+
+struct ratelimit *ratelimit_new(long max_failures, long window, long block);
+void ratelimit_free(struct ratelimit *rl);
+/* Seconds left of a block on key, 0 when not blocked. */
+long ratelimit_blocked(struct ratelimit *rl, const char *key, time_t now);
+/* Counts one failure; 1 when it starts a block. */
+int ratelimit_fail(struct ratelimit *rl, const char *key, time_t now);
+/* 1 when some key starting with prefix may be blocked now (a cheap test
+ * that spares decoding a message to find its device). */
+int ratelimit_any_blocked(struct ratelimit *rl, char prefix, time_t now);
+void ratelimit_prune(struct ratelimit *rl, time_t now);
+
+/* ---- store handles (storepool.c) ---- */
+
+/* Opens the store once (creating and migrating it) to check it; at most
+ * `handles` handles will be open at once. */
+int storepool_init(const char *uri, long handles);
+/* A handle for this thread until storepool_put (waiting while all are
+ * lent); NULL when the store cannot be opened. */
+dmsec_store_t *storepool_get(void);
+void storepool_put(dmsec_store_t *st);
+void storepool_close_all(void);
+
+/* ---- the session table (sessions.c) ---- */
+
+#define SESSION_TOKEN_LEN 32
+
+/* What the engine's callbacks reach: the store handle of the request being
+ * served, and what the callbacks saw. */
+struct cb_ctx {
+    dmsec_store_t *st;
+    const struct srv_config *cfg;
+    int store_err;      /* a store call failed (not "not found") */
+    int resync_alerted; /* the session id had an outstanding resync */
+    char device[DMSEC_STORE_ID_MAX];
+};
+
+struct sess {
+    char token[SESSION_TOKEN_LEN + 1];
+    dmsec_session_t *engine;
+    struct cb_ctx ctx;
+    char peer[64];
+    int64_t rec_id; /* the store's session record, 0 before it exists */
+    int messages;
+    int tls;
+    int transport_auth;
+    int rotation_queued;
+    int opened; /* notification_opened done */
+    time_t started;
+    time_t last_used;
+    int busy;
+    struct sess *next;
+};
+
+void sessions_init(long max_sessions, long idle_seconds);
+/* 0, or -1 when the table is full. The entry is inserted busy. */
+int sessions_insert(struct sess *s);
+/* The entry for token, marked busy; NULL with *busy 0 when unknown, or
+ * with *busy 1 when another request holds it. */
+struct sess *sessions_acquire(const char *token, int *busy);
+/* Gives a busy entry back (remove: take it out of the table too). */
+void sessions_release(struct sess *s, int remove, time_t now);
+/* Detaches idle (or, with all, every idle-or-not non-busy) entries and
+ * returns them as a list through ->next for the caller to close. */
+struct sess *sessions_take_expired(time_t now, int all);
+size_t sessions_count(void);
+
+/* ---- TLS (tls.c) ---- */
+
+#define PEER_SAN_MAX 8
+
+struct peer_cert {
+    int present;  /* the client sent a certificate */
+    int verified; /* it chains to --client-ca and is valid now */
+    char dn[DMSEC_NAME_MAX];
+    char cn[DMSEC_NAME_MAX];
+    char san[PEER_SAN_MAX][DMSEC_NAME_MAX];
+    size_t n_san;
+    char reason[96]; /* why it did not verify */
+};
+
+/* Reads a whole (PEM) file, NUL-terminated; NULL on failure. */
+char *tls_read_file(const char *path, size_t *len);
+/* Inspects the peer certificate of a GnuTLS session (as a void * from
+ * libmicrohttpd). Returns 0, or -1 on an internal failure. */
+int tls_peer_cert(void *gnutls_session, struct peer_cert *out);
+
+/* ---- the HTTP front end (http.c) ---- */
+
+struct server {
+    struct srv_config cfg;
+    int tls;
+    int client_certs;
+    char listen_host[136]; /* numeric, with brackets for IPv6 */
+    unsigned port;
+    struct ratelimit *rl;
+    atomic_long in_flight;
+};
+
+/* The libmicrohttpd access handler and completion callback; cls is the
+ * struct server. */
+enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url,
+                            const char *method, const char *version, const char *upload,
+                            size_t *upload_size, void **con_cls);
+void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe);
+/* Ends a session that is out of the table: its store record, its log line
+ * and metrics; frees it. st may be NULL (nothing recorded). */
+void http_close_session(dmsec_store_t *st, struct sess *s, int result, const char *why);
+
+#endif

@@ -1,0 +1,118 @@
+/* The table of open sessions, keyed by the RespURI token. One mutex guards
+ * the table; an engine is used by one request at a time (the busy mark),
+ * so feeding it and the store calls run outside the lock. */
+#include <pthread.h>
+#include <string.h>
+
+#include "server.h"
+
+#define N_BUCKETS 4096
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sess *bucket[N_BUCKETS];
+static size_t count;
+static size_t cap = 10000;
+static long idle = 120;
+
+static size_t hash(const char *token)
+{
+    /* The token is random hex: its first characters spread well. */
+    size_t h = 0;
+    for (size_t i = 0; i < 6 && token[i]; i++)
+        h = h * 16 + (size_t)(token[i] <= '9' ? token[i] - '0' : token[i] - 'a' + 10);
+    return h % N_BUCKETS;
+}
+
+void sessions_init(long max_sessions, long idle_seconds)
+{
+    cap = (size_t)max_sessions;
+    idle = idle_seconds;
+}
+
+int sessions_insert(struct sess *s)
+{
+    pthread_mutex_lock(&mu);
+    if (count >= cap) {
+        pthread_mutex_unlock(&mu);
+        return -1;
+    }
+    size_t h = hash(s->token);
+    s->busy = 1;
+    s->next = bucket[h];
+    bucket[h] = s;
+    count++;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+struct sess *sessions_acquire(const char *token, int *busy)
+{
+    *busy = 0;
+    if (strlen(token) != SESSION_TOKEN_LEN ||
+        strspn(token, "0123456789abcdef") != SESSION_TOKEN_LEN)
+        return NULL;
+    pthread_mutex_lock(&mu);
+    struct sess *s = bucket[hash(token)];
+    while (s && strcmp(s->token, token) != 0)
+        s = s->next;
+    if (s && s->busy) {
+        *busy = 1;
+        s = NULL;
+    } else if (s) {
+        s->busy = 1;
+    }
+    pthread_mutex_unlock(&mu);
+    return s;
+}
+
+static void unlink_locked(struct sess *s)
+{
+    struct sess **pp = &bucket[hash(s->token)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = s->next;
+        s->next = NULL;
+        count--;
+    }
+}
+
+void sessions_release(struct sess *s, int remove, time_t now)
+{
+    pthread_mutex_lock(&mu);
+    if (remove)
+        unlink_locked(s);
+    s->busy = 0;
+    s->last_used = now;
+    pthread_mutex_unlock(&mu);
+}
+
+struct sess *sessions_take_expired(time_t now, int all)
+{
+    struct sess *out = NULL;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        struct sess **pp = &bucket[i];
+        while (*pp) {
+            struct sess *s = *pp;
+            if (!s->busy && (all || now - s->last_used >= idle)) {
+                *pp = s->next;
+                count--;
+                s->next = out;
+                out = s;
+            } else {
+                pp = &s->next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return out;
+}
+
+size_t sessions_count(void)
+{
+    pthread_mutex_lock(&mu);
+    size_t n = count;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
