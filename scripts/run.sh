@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds dmsec and runs its main job. Until the
-# server lands this is a short demonstration of the dmsec tool.
+# Installs the dependencies, builds dmsec and runs its main job: the DM
+# server on its embedded default (HTTP on 127.0.0.1:8080, an SQLite store
+# in ./dmsec.db, server id "dmsec"). Stop it with Ctrl-C (SIGINT) or
+# SIGTERM. Options after the command go to dmsec-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DDMSEC_TESTS=OFF >/dev/null
 cmake --build build/release -j "$(nproc)" >/dev/null
-exec scripts/demo.sh build/release/dmsec
+echo "dmsec: register a device with: build/release/dmsec device add --db dmsec.db --help"
+echo "dmsec: a short tour of the security computations: scripts/demo.sh build/release/dmsec"
+exec build/release/dmsec-server --listen 127.0.0.1:8080 --db dmsec.db --server-id dmsec "$@"
