@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 
+#include "dmsec/encoding.h"
 #include "dmsec/errors.h"
 
 /* Implicit fetches on every call cost more than an MD5 of a short input
@@ -126,6 +127,26 @@ int dm_hmac(dm_alg_t alg, const uint8_t *key, size_t key_len, const dm_part_t *p
     rc = DMSEC_OK;
 done:
     EVP_MAC_CTX_free(ctx);
+    return rc;
+}
+
+int dm_md5_chained(const uint8_t prehash[16], const uint8_t *nonce, size_t nonce_len,
+                   const uint8_t *data, size_t data_len, uint8_t out[16])
+{
+    char ph_b64[DMSEC_B64_LEN(16) + 1];
+    char data_b64[DMSEC_B64_LEN(16) + 1];
+    uint8_t data_md5[16];
+    dm_part_t part = {data, data_len};
+    int rc = dm_digest(DM_MD5, &part, 1, data_md5);
+    if (!rc)
+        rc = dmsec_b64_encode(data_md5, 16, data_b64, sizeof data_b64, NULL);
+    if (!rc)
+        rc = dmsec_b64_encode(prehash, 16, ph_b64, sizeof ph_b64, NULL);
+    if (!rc) {
+        dm_part_t parts[5] = {{ph_b64, 24}, {":", 1}, {nonce, nonce_len}, {":", 1}, {data_b64, 24}};
+        rc = dm_digest(DM_MD5, parts, 5, out);
+    }
+    dm_wipe(ph_b64, sizeof ph_b64);
     return rc;
 }
 

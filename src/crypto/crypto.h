@@ -32,6 +32,12 @@ int dm_digest(dm_alg_t alg, const dm_part_t *parts, size_t n, uint8_t *out);
 int dm_hmac(dm_alg_t alg, const uint8_t *key, size_t key_len, const dm_part_t *parts, size_t n,
             uint8_t *out);
 
+/* MD5(B64(prehash) ":" nonce ":" B64(MD5(data))): the DM 1.2 x-syncml-hmac
+ * mac and the package #0 digest are this one formula, with the MD5
+ * pre-hash of user ":" password (or server-id ":" password). */
+int dm_md5_chained(const uint8_t prehash[16], const uint8_t *nonce, size_t nonce_len,
+                   const uint8_t *data, size_t data_len, uint8_t out[16]);
+
 /* 1 when a[0..n) == b[0..n), in time independent of the contents. */
 int dm_ct_equal(const void *a, const void *b, size_t n);
 

@@ -260,21 +260,7 @@ int dmsec_hmac_header_format(const dmsec_hmac_header_t *h, char *out, size_t cap
 static int hmac12_raw(const uint8_t md5_prehash[16], const uint8_t *nonce, size_t nonce_len,
                       const uint8_t *body, size_t body_len, uint8_t mac[16])
 {
-    char ph_b64[DMSEC_B64_LEN(16) + 1];
-    char body_b64[DMSEC_B64_LEN(16) + 1];
-    uint8_t body_md5[16];
-    dm_part_t body_part = {body, body_len};
-    int rc = dm_digest(DM_MD5, &body_part, 1, body_md5);
-    if (!rc)
-        rc = dmsec_b64_encode(body_md5, 16, body_b64, sizeof body_b64, NULL);
-    if (!rc)
-        rc = dmsec_b64_encode(md5_prehash, 16, ph_b64, sizeof ph_b64, NULL);
-    if (!rc) {
-        dm_part_t parts[5] = {{ph_b64, 24}, {":", 1}, {nonce, nonce_len}, {":", 1}, {body_b64, 24}};
-        rc = dm_digest(DM_MD5, parts, 5, mac);
-    }
-    dm_wipe(ph_b64, sizeof ph_b64);
-    return rc;
+    return dm_md5_chained(md5_prehash, nonce, nonce_len, body, body_len, mac);
 }
 
 int dmsec_hmac12_compute_prehashed(const uint8_t md5_prehash[16], const uint8_t *nonce,

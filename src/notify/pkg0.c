@@ -18,21 +18,7 @@ size_t dmsec_pkg0_size(const dmsec_pkg0_params_t *params)
 static int pkg0_digest(const uint8_t md5_prehash[16], const uint8_t *nonce, size_t nonce_len,
                        const uint8_t *trigger, size_t trigger_len, uint8_t digest[16])
 {
-    char ph_b64[DMSEC_B64_LEN(16) + 1];
-    char trig_b64[DMSEC_B64_LEN(16) + 1];
-    uint8_t trig_md5[16];
-    dm_part_t trig = {trigger, trigger_len};
-    int rc = dm_digest(DM_MD5, &trig, 1, trig_md5);
-    if (!rc)
-        rc = dmsec_b64_encode(trig_md5, 16, trig_b64, sizeof trig_b64, NULL);
-    if (!rc)
-        rc = dmsec_b64_encode(md5_prehash, 16, ph_b64, sizeof ph_b64, NULL);
-    if (!rc) {
-        dm_part_t parts[5] = {{ph_b64, 24}, {":", 1}, {nonce, nonce_len}, {":", 1}, {trig_b64, 24}};
-        rc = dm_digest(DM_MD5, parts, 5, digest);
-    }
-    dm_wipe(ph_b64, sizeof ph_b64);
-    return rc;
+    return dm_md5_chained(md5_prehash, nonce, nonce_len, trigger, trigger_len, digest);
 }
 
 int dmsec_pkg0_build_prehashed(const dmsec_pkg0_params_t *p, const uint8_t md5_prehash[16],

@@ -530,6 +530,20 @@ static int check_cred(dmsec_session_t *s, const dmsec_cred_t *cred, int *via_def
     return DMSEC_OK;
 }
 
+/* After a failure the peer gets one more challenge with a fresh nonce
+ * (DM-SEC-S-008); the second failure of the same kind ends the session. */
+static void challenge_once_more(dmsec_session_t *s, struct hdr_verdict *v, int *failures, int err)
+{
+    if (++*failures >= 2) {
+        end_session(s, err);
+        return;
+    }
+    v->chal = 1;
+    v->new_nonce = peer_uses_nonce(s);
+    s->challenged = 1;
+    s->chal_scheme = s->acc.in_scheme;
+}
+
 /* Authenticates the peer on one message: the verdict for its SyncHdr
  * Status. *trusted tells whether the message's content may be acted on. */
 static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uint8_t *body,
@@ -548,17 +562,9 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
             *trusted = 1;
             return DMSEC_OK;
         }
-        s->peer_missing++;
         event(s, DMSEC_EV_AUTH_FAILED, DMSEC_ERR_AUTH_MISSING, NULL, 0);
         v->code = 407;
-        if (s->peer_missing >= 2) {
-            end_session(s, DMSEC_ERR_AUTH_MISSING);
-            return DMSEC_OK;
-        }
-        v->chal = 1;
-        v->new_nonce = peer_uses_nonce(s);
-        s->challenged = 1;
-        s->chal_scheme = s->acc.in_scheme;
+        challenge_once_more(s, v, &s->peer_missing, DMSEC_ERR_AUTH_MISSING);
         return DMSEC_OK;
     } else if (s->peer_authed) {
         /* Already authenticated in this session; a repeated Cred is not
@@ -603,14 +609,7 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
          * goes on. */
         return DMSEC_OK;
     }
-    if (++s->peer_fail >= 2) {
-        end_session(s, rc);
-        return DMSEC_OK;
-    }
-    v->chal = 1;
-    v->new_nonce = peer_uses_nonce(s);
-    s->challenged = 1;
-    s->chal_scheme = s->acc.in_scheme;
+    challenge_once_more(s, v, &s->peer_fail, rc);
     return DMSEC_OK;
 }
 

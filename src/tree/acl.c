@@ -9,8 +9,8 @@ static const struct {
     size_t len;
     dmsec_tree_op_t op;
 } commands[] = {
-    {"Add", 3, DMSEC_TREE_OP_ADD},   {"Delete", 6, DMSEC_TREE_OP_DELETE},
-    {"Exec", 4, DMSEC_TREE_OP_EXEC}, {"Get", 3, DMSEC_TREE_OP_GET},
+    {"Add", 3, DMSEC_TREE_OP_ADD},         {"Delete", 6, DMSEC_TREE_OP_DELETE},
+    {"Exec", 4, DMSEC_TREE_OP_EXEC},       {"Get", 3, DMSEC_TREE_OP_GET},
     {"Replace", 7, DMSEC_TREE_OP_REPLACE},
 };
 

@@ -162,7 +162,7 @@ int tnode_add(dmsec_tree_t *t, tnode_t *parent, const char *name, size_t n, tnod
         return DMSEC_ERR_TREE_EXISTS;
     if (parent->nkids == parent->cap) {
         size_t cap = parent->cap ? parent->cap * 2 : 4;
-        tnode_t **kids = realloc(parent->kids, cap * sizeof *kids);
+        tnode_t **kids = realloc(parent->kids, cap * sizeof(tnode_t *));
         if (!kids)
             return DMSEC_ERR_NO_MEMORY;
         parent->kids = kids;
@@ -183,7 +183,7 @@ int tnode_add(dmsec_tree_t *t, tnode_t *parent, const char *name, size_t n, tnod
     k->format = DMSEC_TREE_NODE;
     k->depth = parent->depth + 1;
     k->uri_len = parent->uri_len + 1 + n;
-    memmove(parent->kids + pos + 1, parent->kids + pos, (parent->nkids - pos) * sizeof *parent->kids);
+    memmove(parent->kids + pos + 1, parent->kids + pos, (parent->nkids - pos) * sizeof(tnode_t *));
     parent->kids[pos] = k;
     parent->nkids++;
     t->count++;
@@ -234,7 +234,7 @@ void tnode_remove(dmsec_tree_t *t, tnode_t *n)
     size_t pos = kid_pos(parent, n->name, n->name_len, &found);
     if (found) {
         memmove(parent->kids + pos, parent->kids + pos + 1,
-                (parent->nkids - pos - 1) * sizeof *parent->kids);
+                (parent->nkids - pos - 1) * sizeof(tnode_t *));
         parent->nkids--;
     }
     free_subtree(t, n);
@@ -269,8 +269,7 @@ static int b64_ok(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/' || c == '=' || c == '\r' || c == '\n' || c == ' ' ||
-              c == '\t'))
+              c == '+' || c == '/' || c == '=' || c == '\r' || c == '\n' || c == ' ' || c == '\t'))
             return 0;
     }
     return 1;

@@ -12,24 +12,31 @@
 static int missing(const tnode_t *nearest, const char *sid)
 {
     return tnode_may(nearest, DMSEC_TREE_OP_GET, sid) ? DMSEC_ERR_TREE_NOT_FOUND
-                                                       : DMSEC_ERR_TREE_PERMISSION;
+                                                      : DMSEC_ERR_TREE_PERMISSION;
 }
 
-/* Parses uri and finds its node, answering for a missing one. */
-static int lookup(const dmsec_tree_t *t, const char *sid, const char *uri, int allow_prop,
-                  tpath_t *p, tnode_t **out)
+/* Parses uri and finds its node; NULL with *rc set when there is none,
+ * answering for a missing one. */
+static tnode_t *lookup(const dmsec_tree_t *t, const char *sid, const char *uri, int allow_prop,
+                       tpath_t *p, int *rc)
 {
+    *rc = DMSEC_ERR_INVALID_ARG;
     if (!t || !sid)
-        return DMSEC_ERR_INVALID_ARG;
-    int rc = tpath_parse(uri, allow_prop, p);
-    if (rc)
-        return rc;
+        return NULL;
+    *rc = tpath_parse(uri, allow_prop, p);
+    if (*rc)
+        return NULL;
     size_t matched;
     tnode_t *n = tnode_walk(t, p, &matched);
-    if (matched != p->n)
-        return missing(n, sid);
-    *out = n;
-    return DMSEC_OK;
+    if (!n) {
+        *rc = DMSEC_ERR_INVALID_ARG;
+        return NULL;
+    }
+    if (matched != p->n) {
+        *rc = missing(n, sid);
+        return NULL;
+    }
+    return n;
 }
 
 static void result_init(dmsec_tree_result_t *res)
@@ -93,8 +100,7 @@ static int get_prop(const tnode_t *n, const char *prop, dmsec_tree_result_t *res
         return result_fill(res, f, strlen(f), "chr", NULL);
     }
     if (!strcmp(prop, "Type"))
-        return result_fill(res, n->type ? n->type : "", n->type ? strlen(n->type) : 0, "chr",
-                           NULL);
+        return result_fill(res, n->type ? n->type : "", n->type ? strlen(n->type) : 0, "chr", NULL);
     if (!strcmp(prop, "Name"))
         return n->parent ? result_fill(res, n->name, n->name_len, "chr", NULL)
                          : result_fill(res, ".", 1, "chr", NULL);
@@ -108,13 +114,12 @@ static int get_prop(const tnode_t *n, const char *prop, dmsec_tree_result_t *res
     return DMSEC_ERR_TREE_UNSUPPORTED;
 }
 
-static int do_get(const dmsec_tree_t *t, const char *sid, const char *uri,
-                  dmsec_tree_result_t *res)
+static int do_get(const dmsec_tree_t *t, const char *sid, const char *uri, dmsec_tree_result_t *res)
 {
     tpath_t p;
-    tnode_t *n = NULL;
-    int rc = lookup(t, sid, uri, 1, &p, &n);
-    if (rc)
+    int rc;
+    tnode_t *n = lookup(t, sid, uri, 1, &p, &rc);
+    if (!n)
         return rc;
     if (!tnode_may(n, DMSEC_TREE_OP_GET, sid))
         return DMSEC_ERR_TREE_PERMISSION;
@@ -162,11 +167,13 @@ int dmsec_tree_add(dmsec_tree_t *t, const char *server_id, const char *uri,
         return rc;
     size_t matched;
     tnode_t *n = tnode_walk(t, &p, &matched);
+    if (!n)
+        return DMSEC_ERR_INVALID_ARG;
     if (matched == p.n) {
         if (!n->parent)
             return DMSEC_ERR_TREE_NOT_ALLOWED;
         return tnode_may(n->parent, DMSEC_TREE_OP_ADD, server_id) ? DMSEC_ERR_TREE_EXISTS
-                                                                   : DMSEC_ERR_TREE_PERMISSION;
+                                                                  : DMSEC_ERR_TREE_PERMISSION;
     }
     if (!tnode_may(n, DMSEC_TREE_OP_ADD, server_id))
         return DMSEC_ERR_TREE_PERMISSION;
@@ -216,13 +223,12 @@ static int may_replace_acl(const tnode_t *n, const char *sid)
 }
 
 int dmsec_tree_replace(dmsec_tree_t *t, const char *server_id, const char *uri,
-                       dmsec_tree_format_t format, const char *type, const void *value,
-                       size_t len)
+                       dmsec_tree_format_t format, const char *type, const void *value, size_t len)
 {
     tpath_t p;
-    tnode_t *n = NULL;
-    int rc = lookup(t, server_id, uri, 1, &p, &n);
-    if (rc)
+    int rc;
+    tnode_t *n = lookup(t, server_id, uri, 1, &p, &rc);
+    if (!n)
         return rc;
     if (p.prop) {
         if (strcmp(p.prop, "ACL") != 0)
@@ -257,9 +263,9 @@ static int delete_check(void *ctx, const tnode_t *n)
 int dmsec_tree_delete(dmsec_tree_t *t, const char *server_id, const char *uri)
 {
     tpath_t p;
-    tnode_t *n = NULL;
-    int rc = lookup(t, server_id, uri, 0, &p, &n);
-    if (rc)
+    int rc;
+    tnode_t *n = lookup(t, server_id, uri, 0, &p, &rc);
+    if (!n)
         return rc;
     if (!n->parent)
         return DMSEC_ERR_TREE_NOT_ALLOWED;
@@ -272,13 +278,13 @@ int dmsec_tree_delete(dmsec_tree_t *t, const char *server_id, const char *uri)
     return DMSEC_OK;
 }
 
-int dmsec_tree_exec_node(dmsec_tree_t *t, const char *server_id, const char *uri,
-                         const void *data, size_t len, const char *correlator)
+int dmsec_tree_exec_node(dmsec_tree_t *t, const char *server_id, const char *uri, const void *data,
+                         size_t len, const char *correlator)
 {
     tpath_t p;
-    tnode_t *n = NULL;
-    int rc = lookup(t, server_id, uri, 0, &p, &n);
-    if (rc)
+    int rc;
+    tnode_t *n = lookup(t, server_id, uri, 0, &p, &rc);
+    if (!n)
         return rc;
     if (!tnode_may(n, DMSEC_TREE_OP_EXEC, server_id))
         return DMSEC_ERR_TREE_PERMISSION;
@@ -292,9 +298,9 @@ int dmsec_tree_copy(dmsec_tree_t *t, const char *server_id, const char *src_uri,
                     const char *dst_uri)
 {
     tpath_t p;
-    tnode_t *src = NULL;
-    int rc = lookup(t, server_id, src_uri, 0, &p, &src);
-    if (rc)
+    int rc;
+    tnode_t *src = lookup(t, server_id, src_uri, 0, &p, &rc);
+    if (!src)
         return rc;
     if (!tnode_may(src, DMSEC_TREE_OP_GET, server_id))
         return DMSEC_ERR_TREE_PERMISSION;
@@ -401,8 +407,7 @@ static int build_account(dmsec_tree_t *t, const char *base, const dmsec_tree_acc
         {"AppAuth/SRVCRED/AAuthLevel", DMSEC_TREE_CHR, "SRVCRED", 7},
         {"AppAuth/SRVCRED/AAuthType", DMSEC_TREE_CHR, a->srvcred.type, slen(a->srvcred.type)},
         {"AppAuth/SRVCRED/AAuthName", DMSEC_TREE_CHR, a->srvcred.name, slen(a->srvcred.name)},
-        {"AppAuth/SRVCRED/AAuthSecret", DMSEC_TREE_BIN, a->srvcred.secret,
-         a->srvcred.secret_len},
+        {"AppAuth/SRVCRED/AAuthSecret", DMSEC_TREE_BIN, a->srvcred.secret, a->srvcred.secret_len},
         {"AppAuth/SRVCRED/AAuthData", DMSEC_TREE_BIN, a->srvcred.data, a->srvcred.data_len},
     };
     char uri[DMSEC_TREE_MAX_URI + 1];
@@ -423,8 +428,7 @@ static int build_account(dmsec_tree_t *t, const char *base, const dmsec_tree_acc
     return rc;
 }
 
-int dmsec_tree_add_account(dmsec_tree_t *t, const char *acc_name,
-                           const dmsec_tree_account_t *acc)
+int dmsec_tree_add_account(dmsec_tree_t *t, const char *acc_name, const dmsec_tree_account_t *acc)
 {
     if (!t || !acc_name || !acc || !acc->server_id)
         return DMSEC_ERR_INVALID_ARG;
@@ -439,8 +443,7 @@ int dmsec_tree_add_account(dmsec_tree_t *t, const char *acc_name,
     dmsec_tree_info_t info;
     char other[DMSEC_TREE_MAX_SEGMENT + 1];
     if (dmsec_tree_get_local(t, base, &info) == DMSEC_OK ||
-        dmsec_tree_find_account(t, acc->server_id, other, sizeof other) !=
-            DMSEC_ERR_TREE_NOT_FOUND)
+        dmsec_tree_find_account(t, acc->server_id, other, sizeof other) != DMSEC_ERR_TREE_NOT_FOUND)
         return DMSEC_ERR_TREE_EXISTS;
     int created = dmsec_tree_get_local(t, "./DMAcc", &info) != DMSEC_OK;
     int rc = DMSEC_OK;

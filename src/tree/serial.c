@@ -11,7 +11,8 @@
 
 #define MAGIC "DMSECTREE 1\n"
 #define TRAILER_TAG "SHA256 "
-#define TRAILER_LEN (sizeof TRAILER_TAG - 1 + 2 * DM_SHA256_LEN + 1)
+#define HEX_LEN ((size_t)2 * DM_SHA256_LEN)
+#define TRAILER_LEN (sizeof TRAILER_TAG - 1 + HEX_LEN + 1)
 
 /* ---- writing ---- */
 
@@ -69,13 +70,13 @@ static void write_body(const dmsec_tree_t *t, struct writer *w)
     tnode_visit(t->root, write_node, w);
 }
 
-static int digest_hex(const uint8_t *body, size_t len, char hex[2 * DM_SHA256_LEN + 1])
+static int digest_hex(const uint8_t *body, size_t len, char hex[HEX_LEN + 1])
 {
     uint8_t md[DM_SHA256_LEN];
     dm_part_t part = {body, len};
     if (dm_digest(DM_SHA256, &part, 1, md) != 0)
         return DMSEC_ERR_CRYPTO;
-    return dmsec_hex_encode(md, sizeof md, hex, 2 * DM_SHA256_LEN + 1);
+    return dmsec_hex_encode(md, sizeof md, hex, HEX_LEN + 1);
 }
 
 int dmsec_tree_serialize(const dmsec_tree_t *t, uint8_t **out, size_t *out_len)
@@ -94,14 +95,14 @@ int dmsec_tree_serialize(const dmsec_tree_t *t, uint8_t **out, size_t *out_len)
         return DMSEC_ERR_NO_MEMORY;
     w.at = 0;
     write_body(t, &w);
-    char hex[2 * DM_SHA256_LEN + 1];
+    char hex[HEX_LEN + 1];
     int rc = digest_hex(w.buf, body, hex);
     if (rc) {
         dmsec_tree_wipe_free(w.buf, body);
         return rc;
     }
     put(&w, TRAILER_TAG, sizeof TRAILER_TAG - 1);
-    put(&w, hex, 2 * DM_SHA256_LEN);
+    put(&w, hex, HEX_LEN);
     put(&w, "\n", 1);
     *out = w.buf;
     *out_len = w.at;
@@ -271,13 +272,13 @@ int dmsec_tree_parse(const uint8_t *buf, size_t len, dmsec_tree_t **out)
     if (len < sizeof MAGIC - 1 + TRAILER_LEN)
         return DMSEC_ERR_TREE_PARSE;
     size_t body = len - TRAILER_LEN;
-    char hex[2 * DM_SHA256_LEN + 1];
+    char hex[HEX_LEN + 1];
     int rc = digest_hex(buf, body, hex);
     if (rc)
         return rc;
     const uint8_t *tr = buf + body;
     if (memcmp(tr, TRAILER_TAG, sizeof TRAILER_TAG - 1) != 0 ||
-        !dm_ct_equal(tr + sizeof TRAILER_TAG - 1, hex, 2 * DM_SHA256_LEN) || buf[len - 1] != '\n')
+        !dm_ct_equal(tr + sizeof TRAILER_TAG - 1, hex, HEX_LEN) || buf[len - 1] != '\n')
         return DMSEC_ERR_TREE_PARSE;
     struct reader r = {buf, buf + body};
     size_t count;

@@ -27,8 +27,8 @@ typedef struct tnode {
     char *acl;  /* NULL when empty (inherit) */
     dmsec_tree_format_t format;
     unsigned flags;
-    unsigned depth;     /* segments below the root */
-    size_t uri_len;     /* strlen of "./a/b"; 1 for the root "." */
+    unsigned depth; /* segments below the root */
+    size_t uri_len; /* strlen of "./a/b"; 1 for the root "." */
 } tnode_t;
 
 struct dmsec_tree {
