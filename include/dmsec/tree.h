@@ -69,9 +69,9 @@ extern "C" {
 #define DMSEC_TREE_MAX_NODES 10000
 #define DMSEC_TREE_MAX_URI 1024
 #define DMSEC_TREE_MAX_SEGMENT 255
-#define DMSEC_TREE_MAX_VALUE (1024u * 1024u)
-#define DMSEC_TREE_MAX_TOTAL (16u * 1024u * 1024u)
-#define DMSEC_TREE_MAX_TYPE 63 /* fits dmsec_tree_result_t.type */
+#define DMSEC_TREE_MAX_VALUE 1048576u  /* 1 MiB */
+#define DMSEC_TREE_MAX_TOTAL 16777216u /* 16 MiB */
+#define DMSEC_TREE_MAX_TYPE 63         /* fits dmsec_tree_result_t.type */
 #define DMSEC_TREE_MAX_ACL 4096
 
 /* The default root ACL of dmsec_tree_new(NULL). */
@@ -184,9 +184,9 @@ int dmsec_tree_may(const dmsec_tree_t *t, const char *uri, dmsec_tree_op_t op,
 int dmsec_tree_get_local(const dmsec_tree_t *t, const char *uri, dmsec_tree_info_t *out);
 /* Creates or updates the node at uri, creating missing parents as interior
  * nodes with no ACL. format DMSEC_TREE_NODE makes an interior node (value
- * must be empty; an existing interior node is left as is); otherwise a leaf
- * (an existing interior node answers DMSEC_ERR_TREE_NOT_ALLOWED). type may be
- * NULL. value and type are copied. */
+ * must be empty; an existing interior node is left as is); otherwise a leaf.
+ * A leaf never becomes interior or the other way round
+ * (DMSEC_ERR_TREE_NOT_ALLOWED). type may be NULL. value and type are copied. */
 int dmsec_tree_set_local(dmsec_tree_t *t, const char *uri, dmsec_tree_format_t format,
                          const char *type, const void *value, size_t len);
 /* Sets the node's own ACL ("" or NULL: inherit; the root needs one). */
@@ -202,8 +202,7 @@ int dmsec_tree_delete_local(dmsec_tree_t *t, const char *uri);
  * AAuthSecret, AAuthData}, the account node's ACL being
  * "Add=<sid>&Delete=<sid>&Get=<sid>&Replace=<sid>". DMSEC_ERR_TREE_EXISTS when
  * the account or another account with this ServerID exists. All or nothing. */
-int dmsec_tree_add_account(dmsec_tree_t *t, const char *acc_name,
-                           const dmsec_tree_account_t *acc);
+int dmsec_tree_add_account(dmsec_tree_t *t, const char *acc_name, const dmsec_tree_account_t *acc);
 /* Copies into out (cap bytes) the name of the account whose ServerID leaf is
  * server_id. DMSEC_ERR_TREE_NOT_FOUND, DMSEC_ERR_BUFFER_TOO_SMALL. */
 int dmsec_tree_find_account(const dmsec_tree_t *t, const char *server_id, char *out, size_t cap);
@@ -222,14 +221,13 @@ int dmsec_tree_add(dmsec_tree_t *t, const char *server_id, const char *uri,
 /* Replace a leaf's value, format and type; with "?prop=ACL" the node's ACL
  * (value is the ACL text). */
 int dmsec_tree_replace(dmsec_tree_t *t, const char *server_id, const char *uri,
-                       dmsec_tree_format_t format, const char *type, const void *value,
-                       size_t len);
+                       dmsec_tree_format_t format, const char *type, const void *value, size_t len);
 /* Delete a node and its subtree. */
 int dmsec_tree_delete(dmsec_tree_t *t, const char *server_id, const char *uri);
 /* Exec: the permission check, then the handler (DMSEC_ERR_TREE_NOT_ALLOWED
  * when none is set). correlator may be NULL. */
-int dmsec_tree_exec_node(dmsec_tree_t *t, const char *server_id, const char *uri,
-                         const void *data, size_t len, const char *correlator);
+int dmsec_tree_exec_node(dmsec_tree_t *t, const char *server_id, const char *uri, const void *data,
+                         size_t len, const char *correlator);
 /* Copy a leaf (Get on the source, then Add on the target, or Replace when
  * it exists). Interior sources answer DMSEC_ERR_TREE_NOT_ALLOWED. */
 int dmsec_tree_copy(dmsec_tree_t *t, const char *server_id, const char *src_uri,
@@ -243,6 +241,10 @@ int dmsec_tree_copy(dmsec_tree_t *t, const char *server_id, const char *src_uri,
  * status res->status holds. */
 int dmsec_tree_exec(dmsec_tree_t *t, const char *server_id, const dmsec_cmd_t *cmd,
                     const dmsec_item_t *item, dmsec_tree_result_t *res);
+/* dmsec_tree_exec with the tree as a void *, ready for
+ * dmsec_session_cb_t.tree_exec when cb_ctx is the tree. */
+int dmsec_tree_exec_cb(void *tree, const char *server_id, const dmsec_cmd_t *cmd,
+                       const dmsec_item_t *item, dmsec_tree_result_t *res);
 
 /* ---- serialisation ---- */
 

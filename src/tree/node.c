@@ -536,10 +536,9 @@ int dmsec_tree_set_local(dmsec_tree_t *t, const char *uri, dmsec_tree_format_t f
     size_t matched;
     tnode_t *n = tnode_walk(t, &p, &matched);
     if (matched == p.n) {
-        if (format == DMSEC_TREE_NODE && n->format == DMSEC_TREE_NODE)
-            return DMSEC_OK;
-        if (n->format == DMSEC_TREE_NODE)
-            return DMSEC_ERR_TREE_NOT_ALLOWED;
+        /* Never turns a leaf into an interior node or back. */
+        if (format == DMSEC_TREE_NODE || n->format == DMSEC_TREE_NODE)
+            return format == n->format ? DMSEC_OK : DMSEC_ERR_TREE_NOT_ALLOWED;
         return tnode_set(t, n, format, type, value, len);
     }
     if (n->format != DMSEC_TREE_NODE)

@@ -377,6 +377,12 @@ int dmsec_tree_exec(dmsec_tree_t *t, const char *server_id, const dmsec_cmd_t *c
     return rc;
 }
 
+int dmsec_tree_exec_cb(void *tree, const char *server_id, const dmsec_cmd_t *cmd,
+                       const dmsec_item_t *item, dmsec_tree_result_t *res)
+{
+    return dmsec_tree_exec(tree, server_id, cmd, item, res);
+}
+
 /* ---- DMAcc ---- */
 
 struct acc_leaf {

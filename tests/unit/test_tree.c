@@ -119,8 +119,8 @@ static const struct {
     {"Get=*", REP, "srv1", 0}, /* command missing */
     {"Get=srv1", GET, "srv1", 1},
     {"Get=srv1", GET, "srv2", 0},
-    {"Get=srv1", GET, "srv", 0},    /* no prefix match */
-    {"Get=srv", GET, "srv1", 0},    /* no prefix match */
+    {"Get=srv1", GET, "srv", 0}, /* no prefix match */
+    {"Get=srv", GET, "srv1", 0}, /* no prefix match */
     {"Exec=srv1+srv2", EXE, "srv2", 1},
     {"Exec=srv1+srv2", EXE, "srv1", 1},
     {"Exec=srv1+srv2", EXE, "srv3", 0},
@@ -157,10 +157,10 @@ static const struct {
     int allowed;
 } inherit_rows[] = {
     {".", GET, "x", 1},
-    {"./P", GET, "x", 1},                /* inherits the root */
-    {"./P/Q/leaf", GET, "x", 1},         /* two levels up */
+    {"./P", GET, "x", 1},        /* inherits the root */
+    {"./P/Q/leaf", GET, "x", 1}, /* two levels up */
     {"./P/Q/leaf", ADD, "x", 1},
-    {"./P/Own", GET, "x", 0},            /* its own ACL replaces the root's */
+    {"./P/Own", GET, "x", 0}, /* its own ACL replaces the root's */
     {"./P/Own", GET, "s1", 1},
     {"./P/Own/deep/leaf", GET, "s1", 1}, /* inherits Own */
     {"./P/Own/deep/leaf", GET, "x", 0},
@@ -234,10 +234,11 @@ static void uris(void **state)
     }
     /* 32 levels fit, 33 do not; a URI over the length limit is refused. */
     char deep[33 * 3 + 8] = ".";
+    size_t at = 1;
     for (int i = 0; i < 32; i++)
-        strcat(deep, "/aa");
+        at += (size_t)snprintf(deep + at, sizeof deep - at, "/aa");
     assert_int_equal(dmsec_tree_set_local(t, deep, DMSEC_TREE_CHR, NULL, "v", 1), DMSEC_OK);
-    strcat(deep, "/aa");
+    snprintf(deep + at, sizeof deep - at, "/aa");
     assert_int_equal(dmsec_tree_get_local(t, deep, &info), DMSEC_ERR_TREE_TOO_DEEP);
     char longuri[DMSEC_TREE_MAX_URI + 16];
     memset(longuri, 'x', sizeof longuri - 1);
@@ -403,9 +404,9 @@ static void two_servers(void **state)
         assert_int_equal(dmsec_tree_get(t, sids[i], "./DevInfo", &res), DMSEC_OK);
         assert_string_equal(res.data, "DevId/DmV/Lang/Man/Mod");
         free(res.data);
-        assert_int_equal(dmsec_tree_replace(t, sids[i], "./DevInfo/Man", DMSEC_TREE_CHR, NULL,
-                                            "x", 1),
-                         DMSEC_ERR_TREE_PERMISSION);
+        assert_int_equal(
+            dmsec_tree_replace(t, sids[i], "./DevInfo/Man", DMSEC_TREE_CHR, NULL, "x", 1),
+            DMSEC_ERR_TREE_PERMISSION);
         assert_int_equal(dmsec_tree_delete(t, sids[i], "./DevInfo"), DMSEC_ERR_TREE_PERMISSION);
         /* Neither can take over ./DMAcc through its ACL. */
         assert_int_equal(dmsec_tree_replace(t, sids[i], "./DMAcc?prop=ACL", DMSEC_TREE_CHR, NULL,
@@ -499,20 +500,17 @@ static const struct {
     {S_REP, "s1", "./App/Cfg/Port", DMSEC_TREE_NODE, "", DMSEC_ERR_TREE_NOT_ALLOWED, 405},
     {S_REP, "s1", "./App/Cfg/Nope", DMSEC_TREE_CHR, "x", DMSEC_ERR_TREE_NOT_FOUND, 404},
     {S_REP, "s2", "./App/Cfg/Nope", DMSEC_TREE_CHR, "x", DMSEC_ERR_TREE_PERMISSION, 425},
-    {S_REP, "s1", "./App/Cfg/Port?prop=Name", DMSEC_TREE_CHR, "x", DMSEC_ERR_TREE_UNSUPPORTED,
-     406},
+    {S_REP, "s1", "./App/Cfg/Port?prop=Name", DMSEC_TREE_CHR, "x", DMSEC_ERR_TREE_UNSUPPORTED, 406},
     /* ACL of a leaf: only through the parent's Replace (TND 7.7.1.3) */
     {S_REP, "s1", "./App/Cfg/Port?prop=ACL", DMSEC_TREE_CHR, "Get=*&Replace=s3", DMSEC_OK, 200},
     {S_GET, "s2", "./App/Cfg/Port", 0, "eighty", DMSEC_OK, 200, "chr"},
     {S_REP, "s3", "./App/Cfg/Port", DMSEC_TREE_CHR, "x", DMSEC_OK, 200},
     {S_REP, "s3", "./App/Cfg/Port?prop=ACL", DMSEC_TREE_CHR, "Replace=s3",
      DMSEC_ERR_TREE_PERMISSION, 425},
-    {S_REP, "s1", "./App/Cfg/Port?prop=ACL", DMSEC_TREE_CHR, "Get=a b", DMSEC_ERR_TREE_FORMAT,
-     400},
+    {S_REP, "s1", "./App/Cfg/Port?prop=ACL", DMSEC_TREE_CHR, "Get=a b", DMSEC_ERR_TREE_FORMAT, 400},
     /* ACL of an interior node: its own Replace is enough */
     {S_REP, "s1", "./App?prop=ACL", DMSEC_TREE_CHR, "Get=s1+s2&Replace=s2", DMSEC_OK, 200},
-    {S_REP, "s2", "./App?prop=ACL", DMSEC_TREE_CHR, "Get=s2&Replace=s2&Delete=s2", DMSEC_OK,
-     200},
+    {S_REP, "s2", "./App?prop=ACL", DMSEC_TREE_CHR, "Get=s2&Replace=s2&Delete=s2", DMSEC_OK, 200},
     {S_GET, "s1", "./App", 0, NULL, DMSEC_ERR_TREE_PERMISSION, 425},
     /* the root: its own ACL, never empty */
     {S_REP, "s1", ".?prop=ACL", DMSEC_TREE_CHR, "Get=*", DMSEC_ERR_TREE_PERMISSION, 425},
@@ -580,8 +578,8 @@ static void command_semantics(void **state)
         if (steps[i].op == S_GET) {
             assert_int_equal(res.status, steps[i].status);
             if (rc == DMSEC_OK) {
-                assert_non_null(res.data);
-                if (strcmp(res.data, v) != 0 || strcmp(res.format, steps[i].format_out) != 0)
+                if (!res.data || !v || strcmp(res.data, v) != 0 ||
+                    strcmp(res.format, steps[i].format_out) != 0)
                     fail_msg("step %zu %s: \"%s\" [%s]", i, steps[i].uri, res.data, res.format);
                 assert_int_equal(res.data_len, vl);
             } else {
@@ -661,12 +659,11 @@ static const struct {
     {DMSEC_CMD_ADD, SRV_A, "./DMAcc/A/Ext/Counter", NULL, "int", "8", 418},
     {DMSEC_CMD_REPLACE, SRV_A, "./DMAcc/A/AppAuth/SRVCRED/AAuthSecret", NULL, "chr", "rotated",
      200},
-    {DMSEC_CMD_REPLACE, SRV_B, "./DMAcc/A/AppAuth/SRVCRED/AAuthSecret", NULL, "chr", "stolen",
-     425},
+    {DMSEC_CMD_REPLACE, SRV_B, "./DMAcc/A/AppAuth/SRVCRED/AAuthSecret", NULL, "chr", "stolen", 425},
     {DMSEC_CMD_REPLACE, SRV_A, "./DMAcc/A/Name?prop=ACL", NULL, NULL, "Get=*", 200},
     {DMSEC_CMD_GET, SRV_B, "./DMAcc/A/Name", NULL, NULL, NULL, 200, "A", "chr"},
     {DMSEC_CMD_COPY, SRV_A, "./DMAcc/A/Ext/Copy", "./DMAcc/A/Name", NULL, NULL, 200},
-    {DMSEC_CMD_COPY, SRV_A, "./DMAcc/A/Ext/Copy2", NULL, NULL, NULL, 400}, /* no Source */
+    {DMSEC_CMD_COPY, SRV_A, "./DMAcc/A/Ext/Copy2", NULL, NULL, NULL, 400},    /* no Source */
     {DMSEC_CMD_EXEC, SRV_A, "./DMAcc/A/Ext/Counter", NULL, NULL, "run", 425}, /* no Exec */
     {DMSEC_CMD_EXEC, SRV_B, "./DMAcc/A/Ext/Counter", NULL, NULL, "run", 425},
     {DMSEC_CMD_DELETE, SRV_B, "./DMAcc/A/Ext", NULL, NULL, NULL, 425},
@@ -685,9 +682,9 @@ static void exec_commands(void **state)
     assert_non_null(m);
     for (size_t i = 0; i < sizeof exec_rows / sizeof exec_rows[0]; i++) {
         const dmsec_cmd_t *c;
-        const dmsec_item_t *it = item_of(m, exec_rows[i].type, exec_rows[i].target,
-                                         exec_rows[i].source, exec_rows[i].format,
-                                         exec_rows[i].data, &c);
+        const dmsec_item_t *it =
+            item_of(m, exec_rows[i].type, exec_rows[i].target, exec_rows[i].source,
+                    exec_rows[i].format, exec_rows[i].data, &c);
         if (!exec_rows[i].target)
             ((dmsec_item_t *)it)->target = NULL;
         dmsec_tree_result_t res;
@@ -714,7 +711,7 @@ static void exec_commands(void **state)
     dmsec_item_t *it = dmsec_cmd_add_item(m, c, "./DMAcc/A/Flag", NULL);
     it->data = dmsec_msg_data(m, "false", 5, 0);
     dmsec_tree_result_t res;
-    assert_int_equal(dmsec_tree_exec(t, SRV_A, c, it, &res), DMSEC_OK);
+    assert_int_equal(dmsec_tree_exec_cb(t, SRV_A, c, it, &res), DMSEC_OK);
     assert_int_equal(res.status, 200);
     assert_int_equal(dmsec_tree_get(t, SRV_A, "./DMAcc/A/Flag", &res), DMSEC_OK);
     assert_string_equal(res.format, "bool");
@@ -764,8 +761,7 @@ static void round_trip(void **state)
     assert_int_equal(
         dmsec_tree_set_local(t, "./Vendor/Blob", DMSEC_TREE_BIN, "application/x-b", bin, 7),
         DMSEC_OK);
-    assert_int_equal(dmsec_tree_set_local(t, "./Vendor", DMSEC_TREE_NODE, NULL, NULL, 0),
-                     DMSEC_OK);
+    assert_int_equal(dmsec_tree_set_local(t, "./Vendor", DMSEC_TREE_NODE, NULL, NULL, 0), DMSEC_OK);
     assert_int_equal(dmsec_tree_set_flags_local(t, "./Vendor/Blob", DMSEC_TREE_SECRET), DMSEC_OK);
     assert_int_equal(dmsec_tree_add(t, "s9", "./Vendor2/Empty", DMSEC_TREE_NULL, NULL, NULL, 0),
                      DMSEC_OK);
@@ -859,34 +855,34 @@ static const struct {
     {"DMSECTREE 1\n1\n" ROOT, 1},
     {"DMSECTREE 1\n3\n" ROOT "1 node 0 1:a 0: 0: 0:\n2 chr 0 1:b 0: 0: 2:hi\n", 1},
     {"DMSECTREE 1\n3\n" ROOT "1 chr 0 1:a 0: 0: 1:x\n1 chr 0 1:b 0: 0: 1:y\n", 1},
-    {"DMSECTREE 2\n1\n" ROOT, 0},                                          /* version */
-    {"DMSECTREE 1\n2\n" ROOT, 0},                                          /* count */
-    {"DMSECTREE 1\n01\n" ROOT, 0},                                         /* leading zero */
-    {"DMSECTREE 1\n0\n", 0},                                               /* no root */
-    {"DMSECTREE 1\n1\n0 node 1 0: 0: 0: 0:\n", 0},                         /* root without ACL */
-    {"DMSECTREE 1\n1\n0 chr 1 0: 0: 5:Get=* 0:\n", 0},                     /* root a leaf */
-    {"DMSECTREE 1\n1\n0 node 1 1:r 0: 5:Get=* 0:\n", 0},                   /* root named */
-    {"DMSECTREE 1\n1\n0 node 1 0: 0: 5:Get=* 1:x\n", 0},                   /* root value */
-    {"DMSECTREE 1\n2\n" ROOT "0 node 0 0: 0: 5:Get=* 0:\n", 0},            /* two roots */
-    {"DMSECTREE 1\n2\n" ROOT "2 chr 0 1:a 0: 0: 0:\n", 0},                 /* depth jump */
+    {"DMSECTREE 2\n1\n" ROOT, 0},                               /* version */
+    {"DMSECTREE 1\n2\n" ROOT, 0},                               /* count */
+    {"DMSECTREE 1\n01\n" ROOT, 0},                              /* leading zero */
+    {"DMSECTREE 1\n0\n", 0},                                    /* no root */
+    {"DMSECTREE 1\n1\n0 node 1 0: 0: 0: 0:\n", 0},              /* root without ACL */
+    {"DMSECTREE 1\n1\n0 chr 1 0: 0: 5:Get=* 0:\n", 0},          /* root a leaf */
+    {"DMSECTREE 1\n1\n0 node 1 1:r 0: 5:Get=* 0:\n", 0},        /* root named */
+    {"DMSECTREE 1\n1\n0 node 1 0: 0: 5:Get=* 1:x\n", 0},        /* root value */
+    {"DMSECTREE 1\n2\n" ROOT "0 node 0 0: 0: 5:Get=* 0:\n", 0}, /* two roots */
+    {"DMSECTREE 1\n2\n" ROOT "2 chr 0 1:a 0: 0: 0:\n", 0},      /* depth jump */
     {"DMSECTREE 1\n3\n" ROOT "1 chr 0 1:a 0: 0: 0:\n1 chr 0 1:a 0: 0: 0:\n", 0}, /* duplicate */
     {"DMSECTREE 1\n3\n" ROOT "1 chr 0 1:b 0: 0: 0:\n1 chr 0 1:a 0: 0: 0:\n", 0}, /* order */
     {"DMSECTREE 1\n3\n" ROOT "1 chr 0 1:a 0: 0: 0:\n2 chr 0 1:b 0: 0: 0:\n", 0}, /* under leaf */
-    {"DMSECTREE 1\n2\n" ROOT "1 node 0 1:a 0: 0: 1:x\n", 0},               /* interior value */
-    {"DMSECTREE 1\n2\n" ROOT "1 int 0 1:a 0: 0: 1:x\n", 0},                /* bad int */
-    {"DMSECTREE 1\n2\n" ROOT "1 str 0 1:a 0: 0: 0:\n", 0},                 /* format */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 4 1:a 0: 0: 0:\n", 0},                 /* flags */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 2:.. 0: 0: 0:\n", 0},                /* name */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 3:a/b 0: 0: 0:\n", 0},               /* name */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 0: 0: 0: 0:\n", 0},                  /* empty name */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 3:Get 0:\n", 0},              /* ACL */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 2:\x01x 0: 0:\n", 0},            /* type */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 9:x\n", 0},                /* overrun */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 01:x\n", 0},               /* leading zero */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 1:x", 0},                  /* no newline */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 1:x\n\n", 0},              /* trailing */
-    {"DMSECTREE 1\n2\n" ROOT "1  chr 0 1:a 0: 0: 1:x\n", 0},               /* spacing */
-    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 999999999:x\n", 0},        /* huge length */
+    {"DMSECTREE 1\n2\n" ROOT "1 node 0 1:a 0: 0: 1:x\n", 0},        /* interior value */
+    {"DMSECTREE 1\n2\n" ROOT "1 int 0 1:a 0: 0: 1:x\n", 0},         /* bad int */
+    {"DMSECTREE 1\n2\n" ROOT "1 str 0 1:a 0: 0: 0:\n", 0},          /* format */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 4 1:a 0: 0: 0:\n", 0},          /* flags */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 2:.. 0: 0: 0:\n", 0},         /* name */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 3:a/b 0: 0: 0:\n", 0},        /* name */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 0: 0: 0: 0:\n", 0},           /* empty name */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 3:Get 0:\n", 0},       /* ACL */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 2:\x01x 0: 0:\n", 0},     /* type */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 9:x\n", 0},         /* overrun */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 01:x\n", 0},        /* leading zero */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 1:x", 0},           /* no newline */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 1:x\n\n", 0},       /* trailing */
+    {"DMSECTREE 1\n2\n" ROOT "1  chr 0 1:a 0: 0: 1:x\n", 0},        /* spacing */
+    {"DMSECTREE 1\n2\n" ROOT "1 chr 0 1:a 0: 0: 999999999:x\n", 0}, /* huge length */
 };
 
 static void crafted_bodies(void **state)
@@ -950,9 +946,9 @@ static void limits(void **state)
     assert_int_equal(dmsec_tree_count(t), 1);
     uint8_t *big = calloc(1, DMSEC_TREE_MAX_VALUE + 1);
     assert_non_null(big);
-    assert_int_equal(dmsec_tree_add(t, "s", "./V", DMSEC_TREE_BIN, NULL, big,
-                                    DMSEC_TREE_MAX_VALUE + 1),
-                     DMSEC_ERR_TOO_LARGE);
+    assert_int_equal(
+        dmsec_tree_add(t, "s", "./V", DMSEC_TREE_BIN, NULL, big, DMSEC_TREE_MAX_VALUE + 1),
+        DMSEC_ERR_TOO_LARGE);
     assert_int_equal(dmsec_err_status(DMSEC_ERR_TOO_LARGE), 413);
     free(big);
     dmsec_tree_free(t);
@@ -1004,6 +1000,9 @@ static void local_access(void **state)
                      DMSEC_ERR_TREE_NOT_ALLOWED);
     assert_int_equal(dmsec_tree_set_local(t, ".", DMSEC_TREE_CHR, NULL, "v", 1),
                      DMSEC_ERR_TREE_NOT_ALLOWED);
+    assert_int_equal(dmsec_tree_set_local(t, "./X/Y", DMSEC_TREE_NODE, NULL, NULL, 0),
+                     DMSEC_ERR_TREE_NOT_ALLOWED);
+    assert_int_equal(dmsec_tree_set_local(t, "./X", DMSEC_TREE_NODE, NULL, NULL, 0), DMSEC_OK);
     assert_int_equal(dmsec_tree_set_local(t, "./X/Y", DMSEC_TREE_INT, "text/plain", "-5", 2),
                      DMSEC_OK);
     assert_int_equal(dmsec_tree_get_local(t, "X/Y", &info), DMSEC_OK);
@@ -1029,11 +1028,11 @@ static const struct {
     int err;
     int status;
 } status_rows[] = {
-    {DMSEC_ERR_TREE_NOT_FOUND, 404},   {DMSEC_ERR_TREE_EXISTS, 418},
-    {DMSEC_ERR_TREE_PERMISSION, 425},  {DMSEC_ERR_TREE_NOT_ALLOWED, 405},
-    {DMSEC_ERR_TREE_FORMAT, 400},      {DMSEC_ERR_TREE_TOO_DEEP, 413},
-    {DMSEC_ERR_TREE_TOO_MANY, 413},    {DMSEC_ERR_TREE_PATH, 400},
-    {DMSEC_ERR_TREE_URI_LONG, 414},    {DMSEC_ERR_TREE_UNSUPPORTED, 406},
+    {DMSEC_ERR_TREE_NOT_FOUND, 404},  {DMSEC_ERR_TREE_EXISTS, 418},
+    {DMSEC_ERR_TREE_PERMISSION, 425}, {DMSEC_ERR_TREE_NOT_ALLOWED, 405},
+    {DMSEC_ERR_TREE_FORMAT, 400},     {DMSEC_ERR_TREE_TOO_DEEP, 413},
+    {DMSEC_ERR_TREE_TOO_MANY, 413},   {DMSEC_ERR_TREE_PATH, 400},
+    {DMSEC_ERR_TREE_URI_LONG, 414},   {DMSEC_ERR_TREE_UNSUPPORTED, 406},
     {DMSEC_ERR_TREE_PARSE, 500},
 };
 
@@ -1049,13 +1048,13 @@ static void statuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(acl_syntax),        cmocka_unit_test(acl_eval),
-        cmocka_unit_test(acl_inheritance),   cmocka_unit_test(uris),
-        cmocka_unit_test(two_servers),       cmocka_unit_test(command_semantics),
-        cmocka_unit_test(exec_commands),     cmocka_unit_test(round_trip),
-        cmocka_unit_test(corruption),        cmocka_unit_test(crafted_bodies),
-        cmocka_unit_test(limits),            cmocka_unit_test(dump_hides_secrets),
-        cmocka_unit_test(local_access),      cmocka_unit_test(statuses),
+        cmocka_unit_test(acl_syntax),      cmocka_unit_test(acl_eval),
+        cmocka_unit_test(acl_inheritance), cmocka_unit_test(uris),
+        cmocka_unit_test(two_servers),     cmocka_unit_test(command_semantics),
+        cmocka_unit_test(exec_commands),   cmocka_unit_test(round_trip),
+        cmocka_unit_test(corruption),      cmocka_unit_test(crafted_bodies),
+        cmocka_unit_test(limits),          cmocka_unit_test(dump_hides_secrets),
+        cmocka_unit_test(local_access),    cmocka_unit_test(statuses),
     };
     return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
 }
