@@ -11,11 +11,12 @@
  * second and as "sessions" per second (requests / 2), and the ratio is
  * sessions/s over that ceiling (target 0.4).
  *
- * usage: bench_server DMSEC_SERVER [SECONDS] [CLIENTS]
+ * usage: bench_server DMSEC_SERVER [SECONDS] [CLIENTS] [STORE_HANDLES]
  */
 #define _DEFAULT_SOURCE
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
@@ -243,13 +244,14 @@ static int setup_devices(const char *db, struct client *cls, int n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_server DMSEC_SERVER [SECONDS] [CLIENTS]\n");
+        fprintf(stderr, "usage: bench_server DMSEC_SERVER [SECONDS] [CLIENTS] [STORE_HANDLES]\n");
         return 2;
     }
-    double seconds = argc > 2 ? atof(argv[2]) : 3.0;
-    int n = argc > 3 ? atoi(argv[3]) : 16;
+    double seconds = argc > 2 ? strtod(argv[2], NULL) : 3.0;
+    int n = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 16;
     if (n < 1 || n > MAX_CLIENTS)
         n = 16;
+    const char *handles = argc > 4 ? argv[4] : NULL; /* --store-handles, else the default */
     static struct client cls[MAX_CLIENTS];
     char dir[] = "/tmp/dmsec-bench-XXXXXX";
     if (!mkdtemp(dir))
@@ -272,8 +274,19 @@ int main(int argc, char **argv)
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     pid_t pid = fork();
     if (pid == 0) {
-        execl(argv[1], argv[1], "--listen", listen, "--db", db, "--server-id", SERVER_ID,
-              (char *)NULL);
+        /* Its one log line per session would flood the terminal. */
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+        if (handles)
+            execl(argv[1], argv[1], "--listen", listen, "--db", db, "--server-id", SERVER_ID,
+                  "--store-handles", handles, (char *)NULL);
+        else
+            execl(argv[1], argv[1], "--listen", listen, "--db", db, "--server-id", SERVER_ID,
+                  (char *)NULL);
         _exit(127);
     }
     usleep(500000);

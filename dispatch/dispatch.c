@@ -148,9 +148,10 @@ int dmsec_dispatch_notify(dmsec_store_t *st, const char *device_id, const dmsec_
     size_t pdu_len = 0;
     if ((rc = dmsec_wsp_push_wrap((uint8_t)n.session_id, pkg, pkg_len, pdu, sizeof pdu, &pdu_len)))
         goto done;
-    /* Recorded first: a crash after this leaves a notification the policy
-     * can re-send, never one the device holds and the store does not. */
-    if ((rc = dmsec_store_notification_put(st, &n)))
+    /* Recorded and durable first: a crash or power loss after this leaves
+     * a notification the policy can re-send, never one the device holds
+     * and the store does not. */
+    if ((rc = dmsec_store_notification_put(st, &n)) || (rc = dmsec_store_sync(st)))
         goto done;
     if ((rc = send_datagram(host, port, pdu, pdu_len)))
         goto done;

@@ -64,7 +64,7 @@ static const struct opt opts[] = {
             "idle seconds before a connection is closed (30)"),
     NUM_OPT("threads", threads, 0, 1024, "0: a thread per connection (default); N: a pool"),
     NUM_OPT("store-handles", store_handles, 1, 256,
-            "store handles used at once by requests (1: SQLite serializes writers)"),
+            "store handles used at once by requests (writers queue in-process; fsyncs are shared)"),
     NUM_OPT("policy-interval", policy_interval, 1, 3600, "seconds between resync policy runs (5)"),
 };
 
@@ -89,7 +89,7 @@ static void defaults(struct srv_config *c)
     c->connection_timeout = 30;
     c->threads = 0;
     c->policy_interval = 5;
-    c->store_handles = 1;
+    c->store_handles = 8;
 }
 
 static void usage(FILE *f)

@@ -260,6 +260,18 @@ static void count_failure(struct server *srv, dmsec_store_t *st, const char *dev
     }
 }
 
+/* Commits the transaction of the request and makes it durable: the answer
+ * is sent only when this returns 0. */
+static int durable(dmsec_store_t *st)
+{
+    int rc = dmsec_store_commit(st);
+    if (!rc)
+        rc = dmsec_store_sync(st);
+    if (rc)
+        log_msg(LOG_ERROR, "store: cannot make the events durable: %s", dmsec_errname(rc));
+    return rc;
+}
+
 /* Persists the events of the last feed, in order, before the answer is
  * sent; non-zero when one could not be stored. */
 static int persist_events(struct server *srv, struct sess *s, dmsec_store_t *st, time_t now,
@@ -642,8 +654,13 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
     }
     s->messages++;
     const char *dev = dmsec_session_peer_id(s->engine);
-    int persist_rc = DMSEC_OK;
-    if (is_new && dev) {
+    /* The events of this request are one transaction: one commit, then
+     * one (group) fsync before the answer that announces them. */
+    int tx_rc = dmsec_store_begin(st);
+    int persist_rc = tx_rc;
+    if (tx_rc)
+        log_msg(LOG_ERROR, "store: cannot begin a transaction: %s", dmsec_errname(persist_rc));
+    if (!persist_rc && is_new && dev) {
         persist_rc = dmsec_store_session_begin(st, dev, dmsec_session_id(s->engine), peer,
                                                (int64_t)now, &s->rec_id);
         if (persist_rc)
@@ -658,30 +675,49 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
         if (rr)
             log_msg(LOG_WARN, "secret-rotation cannot be queued: %s", dmsec_errname(rr));
     }
-    if (persist_rc) {
-        if (!is_new)
-            sessions_release(s, 1, now);
-        http_close_session(st, s, persist_rc, "store");
-        storepool_put(st);
-        return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, persist_rc);
-    }
-
     /* The answer is copied out of the engine now: closing the session
      * below frees the engine's buffer. */
-    struct MHD_Response *resp = make_response(&out, codec);
+    struct MHD_Response *resp = persist_rc ? NULL : make_response(&out, codec);
     if (!resp) {
+        int no_memory = !persist_rc;
+        if (!persist_rc)
+            persist_rc = DMSEC_ERR_NO_MEMORY;
+        if (!tx_rc)
+            (void)dmsec_store_rollback(st); /* nothing is sent: nothing is kept */
         if (!is_new)
             sessions_release(s, 1, now);
-        http_close_session(st, s, DMSEC_ERR_NO_MEMORY, "no memory");
+        http_close_session(st, s, persist_rc, no_memory ? "no memory" : "store");
         storepool_put(st);
-        return MHD_NO;
+        if (no_memory)
+            return MHD_NO;
+        return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, persist_rc);
     }
     unsigned code = out.has_message ? MHD_HTTP_OK : MHD_HTTP_NO_CONTENT;
     if (dmsec_session_done(s->engine)) {
         if (!is_new)
             sessions_release(s, 1, now);
-        http_close_session(st, s, dmsec_session_result(s->engine), NULL);
-    } else if (is_new && sessions_insert(s)) {
+        http_close_session(st, s, dmsec_session_result(s->engine), NULL); /* in the transaction */
+        int rc_sync = durable(st);
+        storepool_put(st);
+        if (rc_sync) {
+            MHD_destroy_response(resp);
+            return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, rc_sync);
+        }
+        enum MHD_Result done_ret = MHD_queue_response(c, code, resp);
+        MHD_destroy_response(resp);
+        return done_ret;
+    }
+    /* Durable before the session is visible to the next request again. */
+    int rc_sync = durable(st);
+    if (rc_sync) {
+        MHD_destroy_response(resp);
+        if (!is_new)
+            sessions_release(s, 1, now);
+        http_close_session(st, s, rc_sync, "store");
+        storepool_put(st);
+        return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, rc_sync);
+    }
+    if (is_new && sessions_insert(s)) {
         log_msg(LOG_ERROR, "sessions: table full (%ld): session dropped", srv->cfg.max_sessions);
         http_close_session(st, s, DMSEC_ERR_SESSION_LIMIT, "table full");
         MHD_destroy_response(resp);

@@ -1,9 +1,12 @@
 /* Store handles for the request threads. A handle serves one thread at a
  * time (store.h), so a request borrows one and gives it back. At most
  * --store-handles are open; a request waits (on a condition variable, in
- * arrival order of wake-ups) when all are lent. With SQLite the default is
- * one: its writers serialize on the database anyway, and waiting here is
- * cheaper than SQLite's busy handler, which sleeps in millisecond steps. */
+ * arrival order of wake-ups) when all are lent. The default is 8: writers
+ * still take turns (the store queues them in-process, not in SQLite's busy
+ * handler), but each request's fsync (dmsec_store_sync) is shared by every
+ * request that committed meanwhile, so more handles mean bigger groups.
+ * Measured with bench_server, 16 clients: 1 handle 913 sessions/s, 2: 907,
+ * 4: 1260, 8: 1655, 16: 1736. */
 #include <pthread.h>
 #include <stdlib.h>
 

@@ -10,16 +10,28 @@
  * call back: a callback may write to the store through the same handle, and
  * its write commits at once (an implicit transaction commits only when no
  * statement of the connection is still running).
+ *
+ * Durability (synchronous=NORMAL): a commit writes the WAL without fsync;
+ * dmsec_store_sync fsyncs the WAL. Every handle on one file shares a
+ * struct sfile (found by device and inode): a commit counter bumped after
+ * each commit and a leader/follower group commit, so that one fsync covers
+ * every commit made before it started and concurrent callers wait for it.
+ * The same struct holds an in-process writer lock: handles of this process
+ * queue for it on a condition variable instead of in SQLite's busy handler,
+ * which sleeps in millisecond steps. Other processes still meet SQLite's
+ * own lock and busy timeout.
  */
 #include "dmsec/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/crypto.h"
@@ -37,6 +49,9 @@ enum {
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
+    Q_SAVEPOINT,
+    Q_RELEASE,
+    Q_ROLLBACK_TO,
     Q_DEV_ADD,
     Q_DEV_GET,
     Q_DEV_BY_CERT,
@@ -78,6 +93,9 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT dmsec_nested",
+    [Q_RELEASE] = "RELEASE dmsec_nested",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO dmsec_nested",
     [Q_DEV_ADD] = "INSERT INTO devices (" DEV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
                   " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     [Q_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device_id = ?1",
@@ -130,11 +148,34 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_MAC_ADD] = "INSERT OR IGNORE INTO macs (mac, ts, seen_at) VALUES (?1, ?2, ?3)",
 };
 
+/* What every handle of this process on one database file shares. */
+struct sfile {
+    struct sfile *next;
+    dev_t dev;
+    ino_t ino;
+    unsigned refs;  /* under reg_mu */
+    char *wal_path; /* NULL: an in-memory database */
+    char *dir_path;
+    pthread_mutex_t mu;       /* guards everything below */
+    pthread_cond_t synced_cv; /* a group commit ended */
+    pthread_cond_t writer_cv; /* the writer lock was released */
+    uint64_t committed;       /* commits made so far */
+    uint64_t synced;          /* commits known durable */
+    int syncing;              /* a leader is in fsync */
+    int writer;               /* the writer lock is held */
+    ino_t dir_synced_ino;     /* WAL inode whose directory entry is durable */
+};
+
 struct dmsec_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_COUNT];
     unsigned mac_calls;
+    struct sfile *sf;
+    unsigned depth; /* dmsec_store_begin nesting; > 0 holds the writer lock */
 };
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sfile *reg;
 
 /* ---- helpers ---- */
 
@@ -303,27 +344,308 @@ static int id_ok(const char *id)
     return id && id[0] && str_fits(id, DMSEC_STORE_ID_MAX);
 }
 
-static int tx_begin(dmsec_store_t *st)
+/* ---- the writer lock, commits and group commit ---- */
+
+#define WRITER_WAIT_S 5 /* as long as SQLite's busy timeout */
+
+/* Takes the in-process writer lock of the file, waiting at most
+ * WRITER_WAIT_S (a handle of the same thread holding it would otherwise
+ * wait forever): DMSEC_ERR_STORE_BUSY then, as SQLite would answer. */
+static int writer_lock(struct sfile *sf)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += WRITER_WAIT_S;
+    int rc = DMSEC_OK;
+    pthread_mutex_lock(&sf->mu);
+    while (sf->writer && !rc)
+        if (pthread_cond_timedwait(&sf->writer_cv, &sf->mu, &until) != 0 && sf->writer)
+            rc = DMSEC_ERR_STORE_BUSY;
+    if (!rc)
+        sf->writer = 1;
+    pthread_mutex_unlock(&sf->mu);
+    return rc;
+}
+
+/* Releases the writer lock; committed says a commit may have happened
+ * (counted conservatively: a spare fsync is harmless, a missed one is not). */
+static void writer_unlock(struct sfile *sf, int committed)
+{
+    pthread_mutex_lock(&sf->mu);
+    if (committed)
+        sf->committed++;
+    sf->writer = 0;
+    pthread_cond_signal(&sf->writer_cv);
+    pthread_mutex_unlock(&sf->mu);
+}
+
+static int run_q(dmsec_store_t *st, int q)
 {
     sqlite3_stmt *s = NULL;
-    int rc = stmt_get(st, Q_BEGIN, &s);
+    int rc = stmt_get(st, q, &s);
     return rc ? rc : stmt_run(s);
+}
+
+/* Steps a write statement: outside a transaction of the caller it is its
+ * own (implicit) transaction, under the writer lock and counted. */
+static int write_run(dmsec_store_t *st, sqlite3_stmt *s)
+{
+    if (st->depth)
+        return stmt_run(s);
+    int rc = writer_lock(st->sf);
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    rc = stmt_run(s);
+    writer_unlock(st->sf, 1);
+    return rc;
+}
+
+int dmsec_store_begin(dmsec_store_t *st)
+{
+    if (!st)
+        return DMSEC_ERR_INVALID_ARG;
+    if (st->depth == UINT_MAX)
+        return DMSEC_ERR_TOO_LARGE;
+    if (st->depth) {
+        int rc = run_q(st, Q_SAVEPOINT);
+        if (!rc)
+            st->depth++;
+        return rc;
+    }
+    int rc = writer_lock(st->sf);
+    if (rc)
+        return rc;
+    rc = run_q(st, Q_BEGIN);
+    if (rc) {
+        writer_unlock(st->sf, 0);
+        return rc;
+    }
+    st->depth = 1;
+    return DMSEC_OK;
+}
+
+/* Ends the outermost transaction: commit (when commit is set and SQLite
+ * has not rolled it back on an I/O error already) or roll back. */
+static int tx_finish(dmsec_store_t *st, int commit)
+{
+    int rc = DMSEC_OK;
+    int open = !sqlite3_get_autocommit(st->db);
+    if (commit)
+        rc = open ? run_q(st, Q_COMMIT) : DMSEC_ERR_STORE_IO;
+    if ((!commit || rc) && !sqlite3_get_autocommit(st->db)) {
+        int r = run_q(st, Q_ROLLBACK);
+        if (!rc)
+            rc = r;
+    }
+    st->depth = 0;
+    writer_unlock(st->sf, commit && !rc);
+    return rc;
+}
+
+int dmsec_store_commit(dmsec_store_t *st)
+{
+    if (!st || !st->depth)
+        return DMSEC_ERR_INVALID_ARG;
+    if (st->depth == 1)
+        return tx_finish(st, 1);
+    int rc = run_q(st, Q_RELEASE);
+    if (rc) {
+        (void)run_q(st, Q_ROLLBACK_TO);
+        (void)run_q(st, Q_RELEASE);
+    }
+    st->depth--;
+    return rc;
+}
+
+int dmsec_store_rollback(dmsec_store_t *st)
+{
+    if (!st || !st->depth)
+        return DMSEC_ERR_INVALID_ARG;
+    if (st->depth == 1)
+        return tx_finish(st, 0);
+    int rc = run_q(st, Q_ROLLBACK_TO);
+    int r = run_q(st, Q_RELEASE);
+    st->depth--;
+    return rc ? rc : r;
+}
+
+static int tx_begin(dmsec_store_t *st)
+{
+    return dmsec_store_begin(st);
 }
 
 /* Commits when rc is 0, else rolls back; returns the first error. */
 static int tx_end(dmsec_store_t *st, int rc)
 {
-    sqlite3_stmt *s = NULL;
-    if (!rc) {
-        rc = stmt_get(st, Q_COMMIT, &s);
-        if (!rc)
-            rc = stmt_run(s);
-        if (!rc)
-            return DMSEC_OK;
-    }
-    if (!sqlite3_get_autocommit(st->db) && !stmt_get(st, Q_ROLLBACK, &s))
-        (void)stmt_run(s);
+    if (!rc)
+        return dmsec_store_commit(st);
+    (void)dmsec_store_rollback(st);
     return rc;
+}
+
+static int fsync_retry(int fd)
+{
+    int r;
+    do
+        r = fsync(fd);
+    while (r != 0 && errno == EINTR);
+    return r;
+}
+
+/* One fsync of the WAL, by the leader. The WAL is opened read-only by name
+ * and closed again: SQLite holds no POSIX lock on it (its locks are on the
+ * database and the -shm file, and closing any descriptor of a file drops
+ * every lock of this process on that file). Without a WAL, everything was
+ * checkpointed into the database: its own descriptor is synced through
+ * SQLite, never reopened. A new WAL gets its directory entry synced once. */
+static int sync_files(dmsec_store_t *st)
+{
+    struct sfile *sf = st->sf;
+    int fd = open(sf->wal_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            return DMSEC_ERR_STORE_IO;
+        sqlite3_file *f = NULL;
+        if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+            !f || !f->pMethods)
+            return DMSEC_ERR_STORE_IO;
+        return f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) == SQLITE_OK ? DMSEC_OK
+                                                                      : DMSEC_ERR_STORE_IO;
+    }
+    struct stat sb;
+    int rc = fstat(fd, &sb) == 0 && fsync_retry(fd) == 0 ? DMSEC_OK : DMSEC_ERR_STORE_IO;
+    close(fd);
+    if (!rc && sb.st_ino != sf->dir_synced_ino) {
+        int dfd = open(sf->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        rc = dfd >= 0 && fsync_retry(dfd) == 0 ? DMSEC_OK : DMSEC_ERR_STORE_IO;
+        if (dfd >= 0)
+            close(dfd);
+        if (!rc)
+            sf->dir_synced_ino = sb.st_ino;
+    }
+    return rc;
+}
+
+int dmsec_store_sync(dmsec_store_t *st)
+{
+    if (!st || st->depth)
+        return DMSEC_ERR_INVALID_ARG;
+    struct sfile *sf = st->sf;
+    if (!sf->wal_path)
+        return DMSEC_OK; /* in memory: nothing to make durable */
+    int rc = DMSEC_OK;
+    pthread_mutex_lock(&sf->mu);
+    uint64_t target = sf->committed;
+    while (!rc && sf->synced < target) {
+        if (sf->syncing) {
+            /* A leader is in fsync: it may not cover target (it started
+             * earlier); then the loop makes this caller the next leader. */
+            pthread_cond_wait(&sf->synced_cv, &sf->mu);
+            continue;
+        }
+        sf->syncing = 1;
+        uint64_t upto = sf->committed; /* every commit counted was written */
+        pthread_mutex_unlock(&sf->mu);
+        rc = sync_files(st);
+        pthread_mutex_lock(&sf->mu);
+        sf->syncing = 0;
+        if (!rc && upto > sf->synced)
+            sf->synced = upto;
+        pthread_cond_broadcast(&sf->synced_cv);
+    }
+    pthread_mutex_unlock(&sf->mu);
+    return rc;
+}
+
+/* The shared state of the file of db, found or added (refs counted). */
+static int sfile_get(sqlite3 *db, struct sfile **out)
+{
+    const char *file = sqlite3_db_filename(db, "main");
+    struct stat sb;
+    memset(&sb, 0, sizeof sb);
+    int mem = !file || !*file;
+    if (!mem && stat(file, &sb) != 0)
+        return DMSEC_ERR_STORE_IO;
+    pthread_mutex_lock(&reg_mu);
+    for (struct sfile *f = reg; f && !mem; f = f->next) {
+        if (f->dev == sb.st_dev && f->ino == sb.st_ino) {
+            f->refs++;
+            pthread_mutex_unlock(&reg_mu);
+            *out = f;
+            return DMSEC_OK;
+        }
+    }
+    struct sfile *f = calloc(1, sizeof *f);
+    int rc = f ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
+    if (!rc && !mem) {
+        size_t n = strlen(file);
+        f->wal_path = malloc(n + sizeof "-wal");
+        f->dir_path = malloc(n + 2);
+        if (f->wal_path && f->dir_path) {
+            memcpy(f->wal_path, file, n);
+            memcpy(f->wal_path + n, "-wal", sizeof "-wal");
+            memcpy(f->dir_path, file, n + 1);
+            char *slash = strrchr(f->dir_path, '/');
+            if (slash == f->dir_path)
+                slash[1] = '\0';
+            else if (slash)
+                *slash = '\0';
+            else
+                memcpy(f->dir_path, ".", 2);
+        } else {
+            rc = DMSEC_ERR_NO_MEMORY;
+        }
+    }
+    pthread_condattr_t ca;
+    if (!rc && pthread_condattr_init(&ca) != 0)
+        rc = DMSEC_ERR_NO_MEMORY;
+    if (!rc) {
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_mutex_init(&f->mu, NULL);
+        pthread_cond_init(&f->synced_cv, NULL);
+        pthread_cond_init(&f->writer_cv, &ca);
+        pthread_condattr_destroy(&ca);
+        f->dev = sb.st_dev;
+        f->ino = sb.st_ino;
+        f->refs = 1;
+        if (!mem) {
+            f->next = reg;
+            reg = f;
+        }
+        *out = f;
+    } else if (f) {
+        free(f->wal_path);
+        free(f->dir_path);
+        free(f);
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return rc;
+}
+
+static void sfile_put(struct sfile *sf)
+{
+    if (!sf)
+        return;
+    pthread_mutex_lock(&reg_mu);
+    if (--sf->refs) {
+        pthread_mutex_unlock(&reg_mu);
+        return;
+    }
+    for (struct sfile **p = &reg; *p; p = &(*p)->next) {
+        if (*p == sf) {
+            *p = sf->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg_mu);
+    pthread_mutex_destroy(&sf->mu);
+    pthread_cond_destroy(&sf->synced_cv);
+    pthread_cond_destroy(&sf->writer_cv);
+    free(sf->wal_path);
+    free(sf->dir_path);
+    free(sf);
 }
 
 /* ---- open / close ---- */
@@ -424,6 +746,8 @@ int dmsec_store_open(const char *uri, dmsec_store_t **out)
     free(fixed);
     if (!rc)
         rc = dm_store_schema_setup(st->db);
+    if (!rc)
+        rc = sfile_get(st->db, &st->sf);
     if (rc) {
         dmsec_store_close(st);
         return rc;
@@ -436,9 +760,14 @@ void dmsec_store_close(dmsec_store_t *st)
 {
     if (!st)
         return;
+    if (st->depth) {
+        st->depth = 1;
+        (void)tx_finish(st, 0); /* an open transaction is rolled back */
+    }
     for (size_t i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close_v2(st->db);
+    sfile_put(st->sf);
     free(st);
 }
 
@@ -593,7 +922,7 @@ int dmsec_store_device_add(dmsec_store_t *st, const dmsec_device_t *dev)
         stmt_done(s);
         return rc;
     }
-    return stmt_run(s);
+    return write_run(st, s);
 }
 
 /* Runs a one-row device query bound to key. */
@@ -685,7 +1014,7 @@ static int changed_one(dmsec_store_t *st, sqlite3_stmt *s, int rc)
         stmt_done(s);
         return rc;
     }
-    rc = stmt_run(s);
+    rc = write_run(st, s);
     if (!rc && sqlite3_changes(st->db) == 0)
         rc = DMSEC_ERR_STORE_NOT_FOUND;
     return rc;
@@ -878,7 +1207,7 @@ int dmsec_store_notification_put(dmsec_store_t *st, const dmsec_notification_t *
         return rc;
     }
     /* An unknown device fails the foreign key: DMSEC_ERR_STORE_NOT_FOUND. */
-    return stmt_run(s);
+    return write_run(st, s);
 }
 
 int dmsec_store_notification_pending(dmsec_store_t *st, const char *device_id, int64_t now,
@@ -1086,13 +1415,13 @@ static int resync_run(dmsec_store_t *st, int q, const char *device_id, const cha
         stmt_done(s);
         return rc;
     }
+    if (q == Q_RESYNC_CONSUME) {
+        rc = write_run(st, s);
+        return rc ? rc : sqlite3_changes(st->db) == 1 ? 1 : 0;
+    }
     int src = sqlite3_step(s);
     stmt_done(s);
-    if (q == Q_RESYNC_OUT)
-        return src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 : dm_store_err(src);
-    if (src != SQLITE_DONE)
-        return dm_store_err(src);
-    return sqlite3_changes(st->db) == 1 ? 1 : 0;
+    return src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 : dm_store_err(src);
 }
 
 int dmsec_store_resync_outstanding(dmsec_store_t *st, const char *device_id, const char *session_id,
@@ -1129,7 +1458,7 @@ int dmsec_store_session_begin(dmsec_store_t *st, const char *device_id, const ch
         stmt_done(s);
         return rc;
     }
-    rc = stmt_run(s);
+    rc = write_run(st, s);
     if (!rc)
         *rec_id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -1302,7 +1631,7 @@ int dmsec_store_audit(dmsec_store_t *st, int64_t now, const char *device_id, con
         stmt_done(s);
         return rc;
     }
-    return stmt_run(s);
+    return write_run(st, s);
 }
 
 int dmsec_store_audit_list(dmsec_store_t *st, size_t limit,
@@ -1336,7 +1665,7 @@ int dmsec_store_mac_seen(dmsec_store_t *st, const char *mac, int64_t timestamp, 
          * the replay check, which is what matters. */
         if (!stmt_get(st, Q_MAC_PRUNE, &s)) {
             if (!bind_i64(s, 1, sub_sat(now, keep)))
-                (void)stmt_run(s);
+                (void)write_run(st, s);
             else
                 stmt_done(s);
         }
@@ -1353,7 +1682,7 @@ int dmsec_store_mac_seen(dmsec_store_t *st, const char *mac, int64_t timestamp, 
         stmt_done(s);
         return rc;
     }
-    rc = stmt_run(s);
+    rc = write_run(st, s);
     if (rc)
         return rc;
     return sqlite3_changes(st->db) == 0 ? 1 : 0;

@@ -16,7 +16,7 @@
 /* Maps an (extended) SQLite result code to DMSEC_OK or a DMSEC_ERR_*. */
 int dm_store_err(int rc);
 
-/* Sets the connection up (busy timeout, WAL, synchronous FULL, foreign
+/* Sets the connection up (busy timeout, WAL, synchronous NORMAL, foreign
  * keys) and creates or migrates the schema. DMSEC_ERR_STORE_CORRUPT for a
  * file that is not a dmsec store or has a newer schema. */
 int dm_store_schema_setup(sqlite3 *db);

@@ -184,7 +184,11 @@ static int device_add(int argc, char **argv)
     if (!rc && !st)
         rc = TOOL_EXIT_FAIL;
     if (!rc) {
+        /* Durable before the secret is shown: the device must never hold
+         * a secret the store lost. */
         int err = dmsec_store_device_add(st, &d);
+        if (!err)
+            err = dmsec_store_sync(st);
         if (err)
             rc = tool_fail("device add", err);
     }
@@ -320,6 +324,8 @@ static int device_cmd(int argc, char **argv, const char *verb)
         }
     } else {
         err = dmsec_store_device_remove(st, id);
+        if (!err)
+            err = dmsec_store_sync(st);
         if (!err)
             printf(json ? "{\"removed\":true}\n" : "removed %s\n", id);
     }

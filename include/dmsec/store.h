@@ -5,12 +5,24 @@
  * cache.
  *
  * One contract, several back ends: "sqlite:PATH" (or a bare PATH) is the
- * embedded default, one file in WAL mode with durable commits (synchronous
- * FULL). Every write is committed before the call returns, so a caller that
- * persists an engine event and then sends the message never sends what the
- * store does not hold. One-time facts are enforced by the database itself
- * (a conditional UPDATE, a unique key): two racing callers, in one process
- * or in several, cannot both consume one resync notification.
+ * embedded default, one file in WAL mode (synchronous NORMAL).
+ *
+ * Committed versus durable. Every write function returns with its write
+ * committed (visible to every handle and process, and crash-safe against a
+ * kill of the process) unless the caller opened a transaction with
+ * dmsec_store_begin, in which case it commits with dmsec_store_commit. A
+ * commit is NOT durable against power loss or an OS crash on return: only
+ * dmsec_store_sync makes it so, for every commit of this process made
+ * before the call (one fsync serves many callers: group commit). Hence the
+ * rule for every caller that persists a fact and then announces it (a
+ * nonce or secret in a message, a notification datagram, a secret printed
+ * to the operator): write, commit, dmsec_store_sync, and only on success
+ * send. No function of this contract syncs by itself, except that
+ * dmsec_store_close of the last handle on a file checkpoints it durably.
+ *
+ * One-time facts are enforced by the database itself (a conditional
+ * UPDATE, a unique key): two racing callers, in one process or in several,
+ * cannot both consume one resync notification.
  *
  * Secrets: client credentials are kept as H(user:password) pre-hashes; a
  * plaintext is kept only where the protocol needs one (the client's secret
@@ -42,7 +54,29 @@ typedef struct dmsec_store dmsec_store_t;
  * uri: "sqlite:PATH" or a PATH. Errors: DMSEC_ERR_STORE_IO,
  * DMSEC_ERR_STORE_CORRUPT, DMSEC_ERR_STORE_URI. */
 int dmsec_store_open(const char *uri, dmsec_store_t **out);
+/* Closes a handle; a transaction still open is rolled back. */
 void dmsec_store_close(dmsec_store_t *st);
+
+/* Groups the writes of the handle into one transaction, atomic and one
+ * commit: begin takes the write lock (DMSEC_ERR_STORE_BUSY after the busy
+ * timeout), commit makes every write since begin visible at once, rollback
+ * discards them. Nesting is allowed: an inner begin is a savepoint, its
+ * commit keeps its writes for the outer commit and its rollback discards
+ * only them. Inside a transaction the write functions do not commit on
+ * their own. commit or rollback without a begin: DMSEC_ERR_INVALID_ARG. A
+ * failed outermost commit has rolled everything back. */
+int dmsec_store_begin(dmsec_store_t *st);
+int dmsec_store_commit(dmsec_store_t *st);
+int dmsec_store_rollback(dmsec_store_t *st);
+
+/* Makes every write committed so far by this process to the store file
+ * durable (fsync of the WAL, or of the database without one), waiting for
+ * an fsync already under way when that one covers it instead of issuing
+ * another. Thread-safe across handles of one file; each thread uses its
+ * own handle. DMSEC_ERR_STORE_IO when the fsync failed (then nothing
+ * announced may be sent); DMSEC_ERR_INVALID_ARG inside a transaction (its
+ * writes are not committed yet). In-memory stores: DMSEC_OK. */
+int dmsec_store_sync(dmsec_store_t *st);
 
 #define DMSEC_STORE_ID_MAX 128
 #define DMSEC_STORE_ADDR_MAX 128
@@ -91,7 +125,8 @@ int dmsec_store_device_by_cert(dmsec_store_t *st, const char *subject, dmsec_dev
 int dmsec_store_device_account(const dmsec_device_t *dev, const char *server_id,
                                dmsec_account_t *out);
 
-/* Persisting engine events, each committed before returning. */
+/* Persisting engine events, each committed before returning (not durable:
+ * dmsec_store_sync before sending the message that announces them). */
 int dmsec_store_set_client_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
                                  size_t len); /* DMSEC_EV_NONCE_ISSUED */
 int dmsec_store_set_server_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
@@ -115,7 +150,7 @@ typedef struct dmsec_notification {
 } dmsec_notification_t;
 
 /* Records a notification sent (or re-sent: same device and session id).
- * Committed before the caller sends the datagram. */
+ * The caller commits and syncs it before sending the datagram. */
 int dmsec_store_notification_put(dmsec_store_t *st, const dmsec_notification_t *n);
 /* The pending (not opened, not expired) notification of a device, to reuse
  * its session id on a re-trigger. DMSEC_ERR_STORE_NOT_FOUND when none. */

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1101,6 +1102,180 @@ static void bad_arguments(void **state)
 
 /* ---- the temporary directory ---- */
 
+/* ---- transactions, sync and group commit ---- */
+
+static void sync_with_and_without_wal(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("sync.db");
+    add_device(st, "IMEI:1", 1);
+    char path[256];
+    char wal[300];
+    path_of("sync.db", path, sizeof path);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    struct stat sb;
+    assert_int_equal(stat(wal, &sb), 0); /* the WAL is there */
+    assert_int_equal(dmsec_store_sync(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_sync(st), DMSEC_OK); /* nothing new: no fsync */
+    /* Checkpointed and truncated from outside: still fine. */
+    sqlite3 *raw = raw_open("sync.db");
+    raw_exec(raw, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(raw);
+    uint8_t cn[16];
+    fill(cn, sizeof cn, 9);
+    assert_int_equal(dmsec_store_set_client_nonce(st, "IMEI:1", cn, sizeof cn), DMSEC_OK);
+    assert_int_equal(dmsec_store_sync(st), DMSEC_OK);
+    dmsec_store_close(st);
+    /* No file at all. */
+    dmsec_store_t *mem = NULL;
+    assert_int_equal(dmsec_store_open("sqlite::memory:", &mem), DMSEC_OK);
+    add_device(mem, "IMEI:2", 2);
+    assert_int_equal(dmsec_store_sync(mem), DMSEC_OK);
+    dmsec_store_close(mem);
+    assert_int_equal(dmsec_store_sync(NULL), DMSEC_ERR_INVALID_ARG);
+}
+
+static void begin_commit_rollback(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("tx.db");
+    add_device(st, "IMEI:1", 1);
+    assert_int_equal(dmsec_store_commit(st), DMSEC_ERR_INVALID_ARG);
+    assert_int_equal(dmsec_store_rollback(st), DMSEC_ERR_INVALID_ARG);
+    uint8_t a[16];
+    uint8_t b[16];
+    uint8_t c[16];
+    fill(a, sizeof a, 0x10);
+    fill(b, sizeof b, 0x20);
+    fill(c, sizeof c, 0x30);
+    dmsec_device_t got;
+
+    /* Rolled back: gone. */
+    assert_int_equal(dmsec_store_begin(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_set_client_nonce(st, "IMEI:1", a, sizeof a), DMSEC_OK);
+    assert_int_equal(dmsec_store_audit(st, 1, "IMEI:1", "x", "rolled back"), DMSEC_OK);
+    assert_int_equal(dmsec_store_sync(st), DMSEC_ERR_INVALID_ARG); /* not committed yet */
+    assert_int_equal(dmsec_store_rollback(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    assert_false(got.client_nonce_len == sizeof a && !memcmp(got.client_nonce, a, sizeof a));
+
+    /* Nested: the inner rollback drops only its own writes. */
+    assert_int_equal(dmsec_store_begin(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_set_client_nonce(st, "IMEI:1", b, sizeof b), DMSEC_OK);
+    assert_int_equal(dmsec_store_begin(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_set_server_nonce(st, "IMEI:1", c, sizeof c), DMSEC_OK);
+    assert_int_equal(dmsec_store_rollback(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_begin(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_secret_pending(st, "IMEI:1", SERVER_ID, c, 8), DMSEC_OK);
+    assert_int_equal(dmsec_store_secret_commit(st, "IMEI:1", SERVER_ID), DMSEC_OK);
+    assert_int_equal(dmsec_store_commit(st), DMSEC_OK);
+    /* Not visible to another handle before the outer commit. */
+    dmsec_store_t *other = store_open("tx.db");
+    assert_int_equal(dmsec_store_device_get(other, "IMEI:1", &got), DMSEC_OK);
+    assert_false(got.client_nonce_len == sizeof b && !memcmp(got.client_nonce, b, sizeof b));
+    assert_int_equal(dmsec_store_commit(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_sync(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_device_get(other, "IMEI:1", &got), DMSEC_OK);
+    assert_bytes(got.client_nonce, got.client_nonce_len, b, sizeof b);
+    assert_false(got.server_nonce_len == sizeof c && !memcmp(got.server_nonce, c, sizeof c));
+    assert_int_equal(got.pending_secret_len, 0); /* the rotation committed */
+    dmsec_store_close(other);
+
+    /* A transaction left open is rolled back by close. */
+    assert_int_equal(dmsec_store_begin(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_set_client_nonce(st, "IMEI:1", c, sizeof c), DMSEC_OK);
+    dmsec_store_close(st);
+
+    st = store_open("tx.db"); /* durable after close and reopen */
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    assert_bytes(got.client_nonce, got.client_nonce_len, b, sizeof b);
+    /* The writer lock was released: writes go on. */
+    assert_int_equal(dmsec_store_set_client_nonce(st, "IMEI:1", a, sizeof a), DMSEC_OK);
+    dmsec_store_close(st);
+}
+
+#define SYNC_THREADS 8
+#define SYNC_WRITES 25
+
+struct sync_arg {
+    int index;
+    int failures;
+};
+
+static void *sync_worker(void *p)
+{
+    struct sync_arg *a = p;
+    char path[256];
+    char uri[300];
+    path_of("group.db", path, sizeof path);
+    snprintf(uri, sizeof uri, "sqlite:%s", path);
+    dmsec_store_t *st = NULL;
+    if (dmsec_store_open(uri, &st)) {
+        a->failures++;
+        return NULL;
+    }
+    char id[32];
+    snprintf(id, sizeof id, "IMEI:%d", a->index);
+    for (int i = 0; i < SYNC_WRITES; i++) {
+        uint8_t nonce[4] = {(uint8_t)a->index, (uint8_t)i, 0xAB, 0xCD};
+        int tx = i % 2 == 0;
+        if (tx && dmsec_store_begin(st))
+            a->failures++;
+        if (dmsec_store_set_client_nonce(st, id, nonce, sizeof nonce))
+            a->failures++;
+        if (dmsec_store_audit(st, i, id, "group", "commit"))
+            a->failures++;
+        if (tx && dmsec_store_commit(st))
+            a->failures++;
+        if (dmsec_store_sync(st))
+            a->failures++;
+    }
+    dmsec_store_close(st);
+    return NULL;
+}
+
+static int count_audit(void *ctx, const dmsec_audit_rec_t *r)
+{
+    (void)r;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void group_commit_threads(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("group.db");
+    char id[32];
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        snprintf(id, sizeof id, "IMEI:%d", i);
+        add_device(st, id, (uint8_t)i);
+    }
+    dmsec_store_close(st);
+    pthread_t th[SYNC_THREADS];
+    struct sync_arg args[SYNC_THREADS];
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        args[i].index = i;
+        args[i].failures = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, sync_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(args[i].failures, 0);
+    }
+    st = store_open("group.db");
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        dmsec_device_t got;
+        snprintf(id, sizeof id, "IMEI:%d", i);
+        assert_int_equal(dmsec_store_device_get(st, id, &got), DMSEC_OK);
+        uint8_t want[4] = {(uint8_t)i, SYNC_WRITES - 1, 0xAB, 0xCD};
+        assert_bytes(got.client_nonce, got.client_nonce_len, want, sizeof want);
+    }
+    int rows = 0;
+    assert_int_equal(dmsec_store_audit_list(st, 0, count_audit, &rows), DMSEC_OK);
+    assert_int_equal(rows, SYNC_THREADS * SYNC_WRITES);
+    dmsec_store_close(st);
+}
+
 static int make_dir(void **state)
 {
     (void)state;
@@ -1150,6 +1325,9 @@ int main(void)
         cmocka_unit_test(file_is_private_and_wal),
         cmocka_unit_test(damaged_rows),
         cmocka_unit_test(bad_arguments),
+        cmocka_unit_test(sync_with_and_without_wal),
+        cmocka_unit_test(begin_commit_rollback),
+        cmocka_unit_test(group_commit_threads),
     };
     return cmocka_run_group_tests_name("store", tests, make_dir, remove_dir);
 }

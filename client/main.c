@@ -1,0 +1,516 @@
+/*
+ * dmsec-client: the OMA DM device agent. The DM tree (DevInfo, DevDetail,
+ * DMAcc) lives in one checksummed file; sessions run the libdmsec engine in
+ * the client role over libcurl; package #0 arrives over UDP.
+ *
+ *   dmsec-client init --tree F --device-id ID [--man M --mod M]
+ *   dmsec-client add-account --tree F --account NAME --server-id SID --url URL
+ *       --client-name N (--client-secret S | --client-secret-file F)
+ *       --client-scheme basic|md5|sha256 (--server-secret S | --server-secret-file F)
+ *       --server-scheme basic|md5|sha256
+ *       --client-nonce-b64 B --server-nonce-b64 B [--integrity none|hmac-md5|hmac-sha256]
+ *   dmsec-client session --tree F --server SID [--ca F --cert F --key F] [--codec xml|wbxml]
+ *   dmsec-client listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IP]
+ *   dmsec-client show --tree F
+ *   dmsec-client set --tree F --uri U (--value V | --value-b64 B)   (maintenance)
+ *   dmsec-client get --tree F --server SID --uri U   (diagnostic: a Get as that server)
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "dmsec/encoding.h"
+#include "dmsec/errors.h"
+
+void cli_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("dmsec-client: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+const char *cli_opt(const cli_opts_t *o, const char *name)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        if (!strcmp(o->name[i], name))
+            return o->value[i];
+    }
+    return NULL;
+}
+
+int cli_flag(const cli_opts_t *o, const char *name)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        if (!strcmp(o->name[i], name) && !o->value[i])
+            return 1;
+    }
+    return 0;
+}
+
+static const char *const flag_names[] = {"once", NULL};
+
+static int is_flag(const char *name)
+{
+    for (size_t i = 0; flag_names[i]; i++) {
+        if (!strcmp(flag_names[i], name))
+            return 1;
+    }
+    return 0;
+}
+
+/* Parses "--name value" and flags; allowed lists the accepted names. */
+static int parse_opts(int argc, char **argv, const char *const *allowed, cli_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || !a[2]) {
+            cli_err("unexpected argument '%s'", a);
+            return -1;
+        }
+        const char *name = a + 2;
+        int known = 0;
+        for (size_t k = 0; allowed[k]; k++)
+            known |= !strcmp(allowed[k], name);
+        if (!known) {
+            cli_err("unknown option '%s'", a);
+            return -1;
+        }
+        if (cli_opt(o, name) || cli_flag(o, name) || o->n >= CLI_MAX_OPTS) {
+            cli_err("option '%s' given twice", a);
+            return -1;
+        }
+        o->name[o->n] = name;
+        if (!is_flag(name)) {
+            if (i + 1 >= argc) {
+                cli_err("option '%s' needs a value", a);
+                return -1;
+            }
+            o->value[o->n] = argv[++i];
+        }
+        o->n++;
+    }
+    return 0;
+}
+
+/* The named options must all be present. */
+static int require(const cli_opts_t *o, const char *const *names)
+{
+    int ok = 1;
+    for (size_t i = 0; names[i]; i++) {
+        if (!cli_opt(o, names[i])) {
+            cli_err("missing --%s", names[i]);
+            ok = 0;
+        }
+    }
+    return ok ? 0 : -1;
+}
+
+static int set_chr(dmsec_tree_t *t, const char *uri, const char *v)
+{
+    return dmsec_tree_set_local(t, uri, DMSEC_TREE_CHR, NULL, v, strlen(v));
+}
+
+static int cmd_init(const cli_opts_t *o)
+{
+    static const char *const need[] = {"tree", "device-id", NULL};
+    if (require(o, need))
+        return CLI_EXIT_USAGE;
+    const char *path = cli_opt(o, "tree");
+    if (access(path, F_OK) == 0) {
+        cli_err("%s exists; refusing to overwrite a tree", path);
+        return CLI_EXIT_FAIL;
+    }
+    dmsec_tree_t *t = dmsec_tree_new(NULL);
+    if (!t) {
+        cli_err("out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    const char *man = cli_opt(o, "man") ? cli_opt(o, "man") : "dmsec";
+    const char *mod = cli_opt(o, "mod") ? cli_opt(o, "mod") : "dmsec-client";
+    int rc = dmsec_tree_set_local(t, "./DevInfo", DMSEC_TREE_NODE, NULL, NULL, 0);
+    if (!rc)
+        rc = set_chr(t, "./DevInfo/DevId", cli_opt(o, "device-id"));
+    if (!rc)
+        rc = set_chr(t, "./DevInfo/Man", man);
+    if (!rc)
+        rc = set_chr(t, "./DevInfo/Mod", mod);
+    if (!rc)
+        rc = set_chr(t, "./DevInfo/DmV", "1.2");
+    if (!rc)
+        rc = set_chr(t, "./DevInfo/Lang", "en-US");
+    if (!rc)
+        rc = dmsec_tree_set_local(t, "./DevDetail", DMSEC_TREE_NODE, NULL, NULL, 0);
+    if (!rc)
+        rc = set_chr(t, "./DevDetail/DevTyp", "device");
+    if (!rc)
+        rc = set_chr(t, "./DevDetail/SwV", "dmsec-client 0.1");
+    if (!rc)
+        rc = dmsec_tree_set_local(t, "./DMAcc", DMSEC_TREE_NODE, NULL, NULL, 0);
+    if (!rc)
+        rc = dmsec_tree_set_acl_local(t, "./DMAcc", "Get=*");
+    static const char *const permanent[] = {"./DevInfo", "./DevDetail", "./DMAcc"};
+    for (size_t i = 0; !rc && i < sizeof permanent / sizeof permanent[0]; i++)
+        rc = dmsec_tree_set_flags_local(t, permanent[i], DMSEC_TREE_PERMANENT);
+    if (rc) {
+        cli_err("cannot build the tree: %s", dmsec_errname(rc));
+        dmsec_tree_free(t);
+        return CLI_EXIT_FAIL;
+    }
+    rc = treefile_save(path, t);
+    dmsec_tree_free(t);
+    if (rc)
+        return CLI_EXIT_FAIL;
+    printf("tree %s created\n", path);
+    return 0;
+}
+
+/* "basic" -> "BASIC", ... with integrity: "HMAC", "HMAC-SHA256". */
+static const char *aauth_type(const char *scheme, const char *integrity)
+{
+    if (!integrity || !strcmp(integrity, "none")) {
+        if (!strcmp(scheme, "basic"))
+            return "BASIC";
+        if (!strcmp(scheme, "md5"))
+            return "DIGEST";
+        if (!strcmp(scheme, "sha256"))
+            return "DIGEST-SHA256";
+        return NULL;
+    }
+    if (!strcmp(integrity, "hmac-md5") && !strcmp(scheme, "md5"))
+        return "HMAC";
+    if (!strcmp(integrity, "hmac-sha256") && !strcmp(scheme, "sha256"))
+        return "HMAC-SHA256";
+    return NULL;
+}
+
+static int decode_nonce(const char *opt, const char *b64, uint8_t *out, size_t cap, size_t *len)
+{
+    if (dmsec_b64_decode(b64, strlen(b64), out, cap, len) != 0) {
+        cli_err("--%s is not base64 of at most %zu bytes", opt, cap);
+        return -1;
+    }
+    return 0;
+}
+
+/* A secret from --NAME or the first line of --NAME-file: 1..128 bytes. */
+static int secret_arg(const cli_opts_t *o, const char *name, char *out, size_t cap)
+{
+    char file_opt[64];
+    snprintf(file_opt, sizeof file_opt, "%s-file", name);
+    const char *v = cli_opt(o, name);
+    const char *f = cli_opt(o, file_opt);
+    out[0] = '\0';
+    if (!v == !f) {
+        cli_err("give exactly one of --%s and --%s", name, file_opt);
+        return -1;
+    }
+    if (v) {
+        if (strlen(v) < cap)
+            memcpy(out, v, strlen(v) + 1);
+    } else {
+        FILE *fp = fopen(f, "r");
+        if (!fp) {
+            cli_err("cannot read --%s %s: %s", file_opt, f, strerror(errno));
+            return -1;
+        }
+        if (!fgets(out, (int)cap, fp))
+            out[0] = '\0';
+        fclose(fp);
+        out[strcspn(out, "\r\n")] = '\0';
+    }
+    size_t n = strlen(out);
+    if (n == 0 || n > DMSEC_SECRET_MAX) {
+        cli_err("--%s must be 1..%d bytes", name, DMSEC_SECRET_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_add_account(const cli_opts_t *o)
+{
+    static const char *const need[] = {"tree",
+                                       "account",
+                                       "server-id",
+                                       "url",
+                                       "client-name",
+                                       "client-scheme",
+                                       "server-scheme",
+                                       "client-nonce-b64",
+                                       "server-nonce-b64",
+                                       NULL};
+    if (require(o, need))
+        return CLI_EXIT_USAGE;
+    const char *integ = cli_opt(o, "integrity");
+    if (integ && strcmp(integ, "none") != 0 && strcmp(integ, "hmac-md5") != 0 &&
+        strcmp(integ, "hmac-sha256") != 0) {
+        cli_err("--integrity must be none, hmac-md5 or hmac-sha256");
+        return CLI_EXIT_USAGE;
+    }
+    const char *ctype = aauth_type(cli_opt(o, "client-scheme"), integ);
+    const char *stype = aauth_type(cli_opt(o, "server-scheme"), integ);
+    if (!ctype || !stype) {
+        cli_err("schemes must be basic, md5 or sha256 (md5 with hmac-md5, sha256 with "
+                "hmac-sha256)");
+        return CLI_EXIT_USAGE;
+    }
+    uint8_t cn[64];
+    uint8_t sn[64];
+    size_t cn_len = 0;
+    size_t sn_len = 0;
+    if (decode_nonce("client-nonce-b64", cli_opt(o, "client-nonce-b64"), cn, sizeof cn, &cn_len) ||
+        decode_nonce("server-nonce-b64", cli_opt(o, "server-nonce-b64"), sn, sizeof sn, &sn_len))
+        return CLI_EXIT_USAGE;
+    char cs[DMSEC_SECRET_MAX + 2];
+    char ss[DMSEC_SECRET_MAX + 2];
+    if (secret_arg(o, "client-secret", cs, sizeof cs) ||
+        secret_arg(o, "server-secret", ss, sizeof ss)) {
+        memset(cs, 0, sizeof cs);
+        return CLI_EXIT_USAGE;
+    }
+    const char *path = cli_opt(o, "tree");
+    dmsec_tree_t *t = NULL;
+    if (treefile_load(path, &t))
+        return CLI_EXIT_FAIL;
+    const char *sid = cli_opt(o, "server-id");
+    dmsec_tree_account_t acc = {
+        .server_id = sid,
+        .name = sid,
+        .addr = cli_opt(o, "url"),
+        .addr_type = "URI",
+        .aauth_pref = ctype,
+        .clcred = {.type = ctype,
+                   .name = cli_opt(o, "client-name"),
+                   .secret = (const uint8_t *)cs,
+                   .secret_len = strlen(cs),
+                   .data = cn,
+                   .data_len = cn_len},
+        .srvcred = {.type = stype,
+                    .name = sid,
+                    .secret = (const uint8_t *)ss,
+                    .secret_len = strlen(ss),
+                    .data = sn,
+                    .data_len = sn_len},
+    };
+    int rc = dmsec_tree_add_account(t, cli_opt(o, "account"), &acc);
+    memset(cs, 0, sizeof cs);
+    memset(ss, 0, sizeof ss);
+    if (rc) {
+        cli_err("cannot add the account: %s", rc == DMSEC_ERR_TREE_EXISTS
+                                                  ? "this account or server id exists already"
+                                                  : dmsec_errname(rc));
+        dmsec_tree_free(t);
+        return CLI_EXIT_FAIL;
+    }
+    rc = treefile_save(path, t);
+    dmsec_tree_free(t);
+    if (rc)
+        return CLI_EXIT_FAIL;
+    printf("account %s added for server %s\n", cli_opt(o, "account"), sid);
+    return 0;
+}
+
+static int cmd_set(const cli_opts_t *o)
+{
+    static const char *const need[] = {"tree", "uri", NULL};
+    if (require(o, need))
+        return CLI_EXIT_USAGE;
+    const char *v = cli_opt(o, "value");
+    const char *b = cli_opt(o, "value-b64");
+    if (!v == !b) {
+        cli_err("set needs exactly one of --value and --value-b64");
+        return CLI_EXIT_USAGE;
+    }
+    uint8_t raw[4096];
+    size_t len = 0;
+    if (b && dmsec_b64_decode(b, strlen(b), raw, sizeof raw, &len) != 0) {
+        cli_err("--value-b64 is not base64 (at most %zu bytes)", sizeof raw);
+        return CLI_EXIT_USAGE;
+    }
+    const char *path = cli_opt(o, "tree");
+    dmsec_tree_t *t = NULL;
+    if (treefile_load(path, &t))
+        return CLI_EXIT_FAIL;
+    dmsec_tree_info_t info;
+    dmsec_tree_format_t f = b ? DMSEC_TREE_BIN : DMSEC_TREE_CHR;
+    if (dmsec_tree_get_local(t, cli_opt(o, "uri"), &info) == 0)
+        f = info.format;
+    int rc = dmsec_tree_set_local(t, cli_opt(o, "uri"), f, NULL, b ? (const void *)raw : v,
+                                  b ? len : strlen(v));
+    memset(raw, 0, sizeof raw);
+    if (rc) {
+        cli_err("cannot set %s: %s", cli_opt(o, "uri"), dmsec_errname(rc));
+        dmsec_tree_free(t);
+        return CLI_EXIT_FAIL;
+    }
+    rc = treefile_save(path, t);
+    dmsec_tree_free(t);
+    return rc ? CLI_EXIT_FAIL : 0;
+}
+
+static int cmd_show(const cli_opts_t *o)
+{
+    static const char *const need[] = {"tree", NULL};
+    if (require(o, need))
+        return CLI_EXIT_USAGE;
+    dmsec_tree_t *t = NULL;
+    if (treefile_load(cli_opt(o, "tree"), &t))
+        return CLI_EXIT_FAIL;
+    char *dump = NULL;
+    int rc = dmsec_tree_dump(t, &dump);
+    dmsec_tree_free(t);
+    if (rc) {
+        cli_err("cannot list the tree: %s", dmsec_errname(rc));
+        return CLI_EXIT_FAIL;
+    }
+    fputs(dump, stdout);
+    free(dump);
+    return 0;
+}
+
+/* Diagnostic: a Get on the tree as a server would do it (ACLs apply);
+ * prints the status, and the child list of an interior node (never a
+ * value, so no secret). */
+static int cmd_get(const cli_opts_t *o)
+{
+    static const char *const need[] = {"tree", "server", "uri", NULL};
+    if (require(o, need))
+        return CLI_EXIT_USAGE;
+    dmsec_tree_t *t = NULL;
+    if (treefile_load(cli_opt(o, "tree"), &t))
+        return CLI_EXIT_FAIL;
+    dmsec_tree_result_t res;
+    memset(&res, 0, sizeof res);
+    dmsec_tree_get(t, cli_opt(o, "server"), cli_opt(o, "uri"), &res);
+    printf("status=%d", res.status);
+    if (res.status == 200 && res.data && !strcmp(res.format, "node"))
+        printf(" children=%s", res.data);
+    printf("\n");
+    if (res.data)
+        dmsec_tree_wipe_free(res.data, res.data_len);
+    dmsec_tree_free(t);
+    return res.status == 200 ? 0 : CLI_EXIT_FAIL;
+}
+
+static int cmd_session(const cli_opts_t *o)
+{
+    static const char *const need[] = {"tree", "server", NULL};
+    if (require(o, need))
+        return CLI_EXIT_USAGE;
+    cli_session_req_t req = {.tree_path = cli_opt(o, "tree"),
+                             .server_id = cli_opt(o, "server"),
+                             .codec = DMSEC_CODEC_XML,
+                             .http = {cli_opt(o, "ca"), cli_opt(o, "cert"), cli_opt(o, "key")}};
+    const char *codec = cli_opt(o, "codec");
+    if (codec && !strcmp(codec, "wbxml"))
+        req.codec = DMSEC_CODEC_WBXML;
+    else if (codec && strcmp(codec, "xml") != 0) {
+        cli_err("--codec must be xml or wbxml");
+        return CLI_EXIT_USAGE;
+    }
+    if (!req.http.cert != !req.http.key) {
+        cli_err("--cert and --key go together");
+        return CLI_EXIT_USAGE;
+    }
+    dmsec_tree_t *t = NULL;
+    if (treefile_load(req.tree_path, &t))
+        return CLI_EXIT_FAIL;
+    int rc = cli_session_run(t, &req);
+    dmsec_tree_free(t);
+    return rc ? CLI_EXIT_FAIL : 0;
+}
+
+struct command {
+    const char *name;
+    int (*run)(const cli_opts_t *o);
+    const char *const *allowed;
+};
+
+static const char *const o_init[] = {"tree", "device-id", "man", "mod", NULL};
+static const char *const o_add[] = {"tree",
+                                    "account",
+                                    "server-id",
+                                    "url",
+                                    "client-name",
+                                    "client-secret",
+                                    "client-secret-file",
+                                    "server-secret-file",
+                                    "client-scheme",
+                                    "server-secret",
+                                    "server-scheme",
+                                    "integrity",
+                                    "client-nonce-b64",
+                                    "server-nonce-b64",
+                                    NULL};
+static const char *const o_session[] = {"tree", "server", "ca", "cert", "key", "codec", NULL};
+static const char *const o_listen[] = {"tree", "port", "once", "wait",  "hook", "bind",
+                                       "ca",   "cert", "key",  "codec", NULL};
+static const char *const o_show[] = {"tree", NULL};
+static const char *const o_set[] = {"tree", "uri", "value", "value-b64", NULL};
+static const char *const o_get[] = {"tree", "server", "uri", NULL};
+
+static const struct command commands[] = {
+    {"init", cmd_init, o_init},
+    {"add-account", cmd_add_account, o_add},
+    {"session", cmd_session, o_session},
+    {"listen", cli_listen, o_listen},
+    {"show", cmd_show, o_show},
+    {"set", cmd_set, o_set},
+    {"get", cmd_get, o_get},
+};
+
+static void usage(FILE *f)
+{
+    fputs(
+        "usage: dmsec-client COMMAND [OPTIONS]\n"
+        "  init --tree F --device-id ID [--man M --mod M]\n"
+        "  add-account --tree F --account NAME --server-id SID --url URL\n"
+        "      --client-name N (--client-secret S | --client-secret-file F)\n"
+        "      --client-scheme basic|md5|sha256 (--server-secret S | --server-secret-file F)\n"
+        "      --server-scheme basic|md5|sha256\n"
+        "      --client-nonce-b64 B --server-nonce-b64 B [--integrity none|hmac-md5|hmac-sha256]\n"
+        "  session --tree F --server SID [--ca F --cert F --key F] [--codec xml|wbxml]\n"
+        "  listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IPV4]\n"
+        "  show --tree F\n",
+        f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        cli_opts_t o;
+        if (parse_opts(argc - 2, argv + 2, commands[i].allowed, &o)) {
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            cli_err("cannot initialise libcurl");
+            return CLI_EXIT_FAIL;
+        }
+        int rc = commands[i].run(&o);
+        curl_global_cleanup();
+        return rc;
+    }
+    cli_err("unknown command '%s'", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

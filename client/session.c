@@ -1,0 +1,349 @@
+/*
+ * session.c - one DM session of the agent: the engine (client role) over
+ * libcurl, the account read from the DMAcc in the tree, server commands run
+ * on the tree under its ACLs, every security event written to the tree file
+ * before the next message goes out.
+ */
+#define _DEFAULT_SOURCE
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "client.h"
+#include "dmsec/auth.h"
+#include "dmsec/errors.h"
+#include "dmsec/session.h"
+
+#define MAX_BODY ((size_t)1048576)
+#define MAX_MESSAGES 32
+
+int cli_account_of(const dmsec_tree_t *t, const char *server_id, char *acc, size_t cap)
+{
+    int rc = dmsec_tree_find_account(t, server_id, acc, cap);
+    if (rc) {
+        cli_err("no DMAcc for server id '%s' (%s)", server_id, dmsec_errname(rc));
+        return -1;
+    }
+    return 0;
+}
+
+long cli_acc_leaf(const dmsec_tree_t *t, const char *acc, const char *leaf, uint8_t *out,
+                  size_t cap)
+{
+    char uri[DMSEC_TREE_MAX_URI + 1];
+    int k = snprintf(uri, sizeof uri, "./DMAcc/%s/%s", acc, leaf);
+    dmsec_tree_info_t info;
+    if (k < 0 || (size_t)k >= sizeof uri || dmsec_tree_get_local(t, uri, &info) != 0 ||
+        info.format == DMSEC_TREE_NODE || info.value_len > cap)
+        return -1;
+    if (info.value_len)
+        memcpy(out, info.value, info.value_len);
+    return (long)info.value_len;
+}
+
+/* A leaf as a NUL-terminated string (empty when missing). */
+static void acc_str(const dmsec_tree_t *t, const char *acc, const char *leaf, char *out, size_t cap)
+{
+    long n = cli_acc_leaf(t, acc, leaf, (uint8_t *)out, cap - 1);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+/* AAuthType -> scheme and integrity. */
+static int parse_type(const char *type, dmsec_auth_scheme_t *scheme, dmsec_integrity_t *integ)
+{
+    *integ = DMSEC_INTEGRITY_NONE;
+    if (!strcasecmp(type, "BASIC"))
+        *scheme = DMSEC_AUTH_BASIC;
+    else if (!strcasecmp(type, "DIGEST"))
+        *scheme = DMSEC_AUTH_MD5;
+    else if (!strcasecmp(type, "DIGEST-SHA256"))
+        *scheme = DMSEC_AUTH_SHA256;
+    else if (!strcasecmp(type, "HMAC")) {
+        *scheme = DMSEC_AUTH_MD5;
+        *integ = DMSEC_INTEGRITY_HMAC_MD5;
+    } else if (!strcasecmp(type, "HMAC-SHA256")) {
+        *scheme = DMSEC_AUTH_SHA256;
+        *integ = DMSEC_INTEGRITY_HMAC_SHA256;
+    } else
+        return -1;
+    return 0;
+}
+
+struct ctx {
+    dmsec_tree_t *tree;
+    char acc[DMSEC_TREE_MAX_SEGMENT + 1];
+};
+
+static int get_account(void *vctx, const char *peer_id, dmsec_account_t *a)
+{
+    const struct ctx *c = vctx;
+    const dmsec_tree_t *t = c->tree;
+    (void)peer_id;
+    memset(a, 0, sizeof *a);
+    char type[64];
+    dmsec_integrity_t integ = DMSEC_INTEGRITY_NONE;
+    dmsec_integrity_t in_integ = DMSEC_INTEGRITY_NONE;
+    acc_str(t, c->acc, "AppAuth/CLCRED/AAuthType", type, sizeof type);
+    if (parse_type(type, &a->out_scheme, &integ))
+        return DMSEC_ERR_SESSION_UNKNOWN_PEER;
+    acc_str(t, c->acc, "AppAuth/SRVCRED/AAuthType", type, sizeof type);
+    if (parse_type(type, &a->in_scheme, &in_integ))
+        return DMSEC_ERR_SESSION_UNKNOWN_PEER;
+    a->integrity = integ;
+    acc_str(t, c->acc, "AppAuth/CLCRED/AAuthName", a->out_name, sizeof a->out_name);
+    acc_str(t, c->acc, "AppAuth/SRVCRED/AAuthName", a->in_name, sizeof a->in_name);
+    long n =
+        cli_acc_leaf(t, c->acc, "AppAuth/CLCRED/AAuthSecret", a->out_secret, sizeof a->out_secret);
+    long m =
+        cli_acc_leaf(t, c->acc, "AppAuth/SRVCRED/AAuthSecret", a->in_secret, sizeof a->in_secret);
+    long cn =
+        cli_acc_leaf(t, c->acc, "AppAuth/CLCRED/AAuthData", a->out_nonce, sizeof a->out_nonce);
+    long sn = cli_acc_leaf(t, c->acc, "AppAuth/SRVCRED/AAuthData", a->in_nonce, sizeof a->in_nonce);
+    if (n < 0 || m < 0 || cn < 0 || sn < 0) {
+        dmsec_account_wipe(a);
+        return DMSEC_ERR_SESSION_UNKNOWN_PEER;
+    }
+    a->out_secret_len = (size_t)n;
+    a->in_secret_len = (size_t)m;
+    a->out_nonce_len = (size_t)cn;
+    a->in_nonce_len = (size_t)sn;
+    int rc = dmsec_prehash_compute(a->out_name, a->out_secret, a->out_secret_len, &a->out_prehash);
+    if (!rc)
+        rc = dmsec_prehash_compute(a->in_name, a->in_secret, a->in_secret_len, &a->in_prehash);
+    char path[DMSEC_TREE_MAX_URI + 1];
+    int k = snprintf(path, sizeof path, "./DMAcc/%s/AppAuth/SRVCRED", c->acc);
+    if (!rc && (k < 0 || (size_t)k >= sizeof a->srvcred_path))
+        rc = DMSEC_ERR_TREE_URI_LONG;
+    if (!rc)
+        memcpy(a->srvcred_path, path, (size_t)k + 1);
+    if (rc)
+        dmsec_account_wipe(a);
+    return rc;
+}
+
+static int tree_exec(void *vctx, const char *server_id, const dmsec_cmd_t *cmd,
+                     const dmsec_item_t *item, dmsec_tree_result_t *res)
+{
+    struct ctx *c = vctx;
+    return dmsec_tree_exec_cb(c->tree, server_id, cmd, item, res);
+}
+
+/* Applies the events of the last engine call to the DMAcc; 0 or -1. */
+static int apply_events(const struct ctx *c, const dmsec_session_t *s)
+{
+    for (size_t i = 0; i < dmsec_session_events(s); i++) {
+        const dmsec_event_t *e = dmsec_session_event(s, i);
+        const char *leaf = NULL;
+        if (e->type == DMSEC_EV_NONCE_ISSUED)
+            leaf = "AppAuth/SRVCRED/AAuthData";
+        else if (e->type == DMSEC_EV_NONCE_ACCEPTED)
+            leaf = "AppAuth/CLCRED/AAuthData";
+        else if (e->type == DMSEC_EV_SECRET_ROTATED)
+            leaf = "AppAuth/SRVCRED/AAuthSecret";
+        if (!leaf)
+            continue;
+        char uri[DMSEC_TREE_MAX_URI + 1];
+        snprintf(uri, sizeof uri, "./DMAcc/%s/%s", c->acc, leaf);
+        int rc = dmsec_tree_set_local(c->tree, uri, DMSEC_TREE_BIN, NULL, e->bytes, e->len);
+        if (!rc && e->type == DMSEC_EV_SECRET_ROTATED)
+            rc = dmsec_tree_set_flags_local(c->tree, uri, DMSEC_TREE_SECRET);
+        if (rc) {
+            cli_err("cannot store a security event in the tree: %s", dmsec_errname(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct buf {
+    uint8_t *p;
+    size_t n;
+    int too_big;
+    char hmac[512];
+    char ct[128];
+};
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct buf *b = ud;
+    size_t n = size * nmemb;
+    if (b->n + n > MAX_BODY) {
+        b->too_big = 1;
+        return 0;
+    }
+    uint8_t *q = realloc(b->p, b->n + n + 1);
+    if (!q)
+        return 0;
+    b->p = q;
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    return n;
+}
+
+static void header_value(const char *line, size_t skip, char *out, size_t cap)
+{
+    line += skip;
+    line += strspn(line, " \t");
+    snprintf(out, cap, "%s", line);
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct buf *b = ud;
+    size_t n = size * nmemb;
+    char line[600];
+    size_t k = n < sizeof line - 1 ? n : sizeof line - 1;
+    memcpy(line, p, k);
+    line[k] = '\0';
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!strncasecmp(line, "x-syncml-hmac:", 14))
+        header_value(line, 14, b->hmac, sizeof b->hmac);
+    else if (!strncasecmp(line, "content-type:", 13))
+        header_value(line, 13, b->ct, sizeof b->ct);
+    return n;
+}
+
+/* POSTs one message; the HTTP status, or 0 on a transport error. */
+static long post(const cli_http_t *h, const char *url, const dmsec_session_out_t *o,
+                 struct buf *out)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return 0;
+    struct curl_slist *hdrs = NULL;
+    char line[700];
+    snprintf(line, sizeof line, "Content-Type: %s", o->content_type);
+    hdrs = curl_slist_append(hdrs, line);
+    if (o->hmac_header[0]) {
+        snprintf(line, sizeof line, "x-syncml-hmac: %s", o->hmac_header);
+        struct curl_slist *h2 = curl_slist_append(hdrs, line);
+        if (h2)
+            hdrs = h2;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)o->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)o->len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (h->ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
+    if (h->cert)
+        curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert);
+    if (h->key)
+        curl_easy_setopt(c, CURLOPT_SSLKEY, h->key);
+    long status = 0;
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    else
+        cli_err("HTTP: %s", out->too_big ? "response too large" : curl_easy_strerror(rc));
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* The ./DevInfo leaves the engine reports in package #1. */
+static const char *const devinfo_leaves[] = {"./DevInfo/DevId", "./DevInfo/Man", "./DevInfo/Mod",
+                                             "./DevInfo/DmV", "./DevInfo/Lang"};
+#define N_DEVINFO (sizeof devinfo_leaves / sizeof devinfo_leaves[0])
+
+static void leaf_str(const dmsec_tree_t *t, const char *uri, char *out, size_t cap)
+{
+    dmsec_tree_info_t info;
+    out[0] = '\0';
+    if (dmsec_tree_get_local(t, uri, &info) == 0 && info.format != DMSEC_TREE_NODE &&
+        info.value_len < cap) {
+        memcpy(out, info.value, info.value_len);
+        out[info.value_len] = '\0';
+    }
+}
+
+int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req)
+{
+    struct ctx c = {.tree = t};
+    if (cli_account_of(t, req->server_id, c.acc, sizeof c.acc))
+        return 1;
+    char url[1024];
+    char dev_id[DMSEC_NAME_MAX];
+    char vals[N_DEVINFO][DMSEC_NAME_MAX];
+    const char *devinfo[2 * N_DEVINFO + 1];
+    size_t nd = 0;
+    acc_str(t, c.acc, "AppAddr/1/Addr", url, sizeof url);
+    leaf_str(t, "./DevInfo/DevId", dev_id, sizeof dev_id);
+    if (!url[0] || !dev_id[0]) {
+        cli_err("the tree lacks %s", !url[0] ? "the server address (AppAddr)" : "./DevInfo/DevId");
+        return 1;
+    }
+    for (size_t i = 0; i < N_DEVINFO; i++) {
+        leaf_str(t, devinfo_leaves[i], vals[i], sizeof vals[i]);
+        if (vals[i][0]) {
+            devinfo[nd++] = devinfo_leaves[i];
+            devinfo[nd++] = vals[i];
+        }
+    }
+    devinfo[nd] = NULL;
+    dmsec_session_config_t cfg = {
+        .role = DMSEC_ROLE_CLIENT,
+        .codec = req->codec,
+        .server_id = req->server_id,
+        .server_uri = url,
+        .device_id = dev_id,
+        .session_id = req->session_id,
+        .server_initiated = req->session_id != NULL,
+        .resync = req->resync,
+        .devinfo = devinfo,
+        .cb = {.get_account = get_account, .tree_exec = tree_exec},
+        .cb_ctx = &c,
+    };
+    dmsec_session_t *s = dmsec_session_new(&cfg);
+    if (!s) {
+        cli_err("cannot start a session with '%s' (bad account or configuration)", req->server_id);
+        return 1;
+    }
+    dmsec_session_out_t out;
+    int rc = dmsec_session_start(s, time(NULL), &out);
+    int saved = 0;
+    if (!rc)
+        saved = apply_events(&c, s) == 0 && treefile_save(req->tree_path, t) == 0;
+    long http = 0;
+    int messages = 0;
+    while (!rc && saved && out.has_message && messages < MAX_MESSAGES) {
+        const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
+        struct buf b;
+        memset(&b, 0, sizeof b);
+        http = post(&req->http, to, &out, &b);
+        messages++;
+        if (http != 200) {
+            free(b.p);
+            break;
+        }
+        rc = dmsec_session_feed(s, b.p ? b.p : (const uint8_t *)"", b.n, b.ct[0] ? b.ct : NULL,
+                                b.hmac, time(NULL), &out);
+        free(b.p);
+        /* Persisted before anything else is sent. */
+        saved = apply_events(&c, s) == 0 && treefile_save(req->tree_path, t) == 0;
+    }
+    int ok = !rc && saved && http == 200 && dmsec_session_done(s) && dmsec_session_result(s) == 0 &&
+             dmsec_session_peer_authenticated(s) && dmsec_session_self_authenticated(s);
+    printf("session=%s server=%s http=%ld result=%s server_authenticated=%d "
+           "device_authenticated=%d messages=%d%s\n",
+           dmsec_session_id(s) ? dmsec_session_id(s) : "-", req->server_id, http,
+           rc ? dmsec_errname(rc) : dmsec_errname(dmsec_session_result(s)),
+           dmsec_session_peer_authenticated(s), dmsec_session_self_authenticated(s), messages,
+           req->resync ? " resync=1" : "");
+    fflush(stdout);
+    dmsec_session_free(s);
+    return ok ? 0 : 1;
+}

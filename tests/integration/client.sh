@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# dmsec-client (the device agent) end to end against dmsec-server: real
+# processes, loopback HTTP and UDP, the DM tree in a file.
+# usage: client.sh DMSEC_SERVER DMSEC_TOOL TESTDEVICE   (dmsec-client sits beside DMSEC_SERVER)
+set -uo pipefail
+SERVER=$1 TOOL=$2
+CLIENT=$(dirname "$1")/dmsec-client
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+expect() { # name command... : passes when the command exits 0
+    local name=$1
+    shift
+    if "$@" >"$work/out" 2>"$work/err"; then ok "$name"; else
+        bad "$name: $(tail -n 3 "$work/out" "$work/err" | tr '\n' ' ')"
+    fi
+}
+refuse() { # name command... : passes when the command exits non-zero
+    local name=$1
+    shift
+    if "$@" >"$work/out" 2>"$work/err"; then bad "$name: accepted: $(cat "$work/out")"; else ok "$name"; fi
+}
+[ -x "$CLIENT" ] || {
+    echo "FAIL no dmsec-client at $CLIENT"
+    echo "integration client: 0 passed, 1 failed"
+    exit 1
+}
+
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    echo 0
+}
+cd "$work" || exit 1
+PORT_A=$(free_port)
+PORT_B=$(free_port)
+URL_A=http://127.0.0.1:$PORT_A/dm
+URL_B=http://127.0.0.1:$PORT_B/dm
+DB_A=$work/a.db
+DB_B=$work/b.db
+
+start_server() { # port db server-id
+    "$SERVER" --listen "127.0.0.1:$1" --db "$2" --server-id "$3" --resync-after 3600 \
+        >>"$work/server-$3.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 50); do
+        curl -s "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+expect "server A starts" start_server "$PORT_A" "$DB_A" srvA
+expect "server B starts" start_server "$PORT_B" "$DB_B" srvB
+
+# Registers device $1 with server $3 (db $4, url $5) and adds the account
+# $6 to the device's tree $work/$1.tree (created when missing).
+# usage: enrol ID SCHEME SERVER_ID DB URL ACCOUNT [NOTIFY_PORT]
+enrol() {
+    local id=$1 scheme=$2 sid=$3 db=$4 url=$5 acc=$6 port=${7:-}
+    local secret="cs-$RANDOM-$RANDOM-$RANDOM"
+    local args=(device add --db "$db" --device-id "$id" --client-name "$id" --client-secret "$secret"
+        --scheme "$scheme" --server-id "$sid" --json)
+    [ -n "$port" ] && args+=(--notify "udp://127.0.0.1:$port")
+    local json
+    json=$("$TOOL" "${args[@]}") || return 1
+    echo "$secret" >>"$work/secrets"
+    jq -r .server_secret <<<"$json" >>"$work/secrets"
+    [ -f "$work/$id.tree" ] || "$CLIENT" init --tree "$work/$id.tree" --device-id "$id" --man dmsec-test --mod agent >/dev/null || return 1
+    local cred=(--client-secret "$secret")
+    if [ "$scheme" = sha256 ]; then # the file form, which keeps the secret out of ps
+        echo "$secret" >"$work/cs.txt"
+        cred=(--client-secret-file "$work/cs.txt")
+    fi
+    "$CLIENT" add-account --tree "$work/$id.tree" --account "$acc" --server-id "$sid" --url "$url" \
+        --client-name "$id" "${cred[@]}" --client-scheme "$scheme" \
+        --server-secret "$(jq -r .server_secret <<<"$json")" --server-scheme "$scheme" \
+        --client-nonce-b64 "$(jq -r .client_nonce_b64 <<<"$json")" \
+        --server-nonce-b64 "$(jq -r .server_nonce_b64 <<<"$json")" >/dev/null
+}
+both_ok() { grep -q "result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$@"; }
+session() { # id server [options]
+    "$CLIENT" session --tree "$work/$1.tree" --server "$2" "${@:3}" >"$work/sess.out" 2>&1 && both_ok "$work/sess.out"
+}
+
+# ---- (1) client-initiated sessions, md5 and sha256 ----
+for scheme in md5 sha256; do
+    id="IMEI:35$RANDOM$RANDOM"
+    expect "enrol ($scheme)" enrol "$id" $scheme srvA "$DB_A" "$URL_A" dmsec
+    expect "session $scheme: both sides authenticated" session "$id" srvA
+    expect "session $scheme again, WBXML, on the nonces the first stored" session "$id" srvA --codec wbxml
+done
+
+# ---- bad input ----
+D=IMEI:490154203230001
+enrol $D md5 srvA "$DB_A" "$URL_A" dmsec
+refuse "missing tree file refused" "$CLIENT" show --tree "$work/nope.tree"
+refuse "unknown option refused" "$CLIENT" show --tree "$work/$D.tree" --bogus 1
+refuse "unknown server refused" "$CLIENT" session --tree "$work/$D.tree" --server nobody
+refuse "init over an existing tree refused" "$CLIENT" init --tree "$work/$D.tree" --device-id X
+cp "$work/$D.tree" "$work/corrupt.tree"
+sed -i 's/DevId/DevID/' "$work/corrupt.tree"
+if "$CLIENT" show --tree "$work/corrupt.tree" >"$work/out" 2>"$work/err"; then
+    bad "corrupt tree file accepted"
+elif grep -q "corrupt" "$work/err"; then ok "corrupt tree file: refuses to run and says so"; else
+    bad "corrupt tree: $(cat "$work/err")"
+fi
+refuse "session on a corrupt tree refused" "$CLIENT" session --tree "$work/corrupt.tree" --server srvA
+
+# ---- (2) server-alerted session over UDP ----
+listen() { # id port [options]: background listener, waits until it is bound
+    "$CLIENT" listen --tree "$work/$1.tree" --port "$2" --once --wait "${LWAIT:-10}" "${@:3}" >"$work/listen.out" 2>&1 &
+    listen_pid=$!
+    for _ in $(seq 1 100); do grep -q listening "$work/listen.out" 2>/dev/null && return; sleep 0.05; done
+}
+N=IMEI:490154203230002
+NPORT=$(free_port)
+enrol $N md5 srvA "$DB_A" "$URL_A" dmsec "$NPORT"
+listen $N "$NPORT"
+nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA)
+if wait $listen_pid && grep -q "notification=verified server=srvA session=$nsid nonce=stored" "$work/listen.out" &&
+    grep -q "^session=$nsid .*result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$work/listen.out"; then
+    ok "notify -> UDP -> listen: session $nsid opened, both authenticated"
+else bad "server-alerted session: $(cat "$work/listen.out")"; fi
+
+# ui-mode: informative runs the hook; interactive needs the hook's yes.
+cat >"$work/hook.sh" <<EOF
+#!/bin/sh
+echo "\$DMSEC_UI \$DMSEC_SERVER \$DMSEC_SESSION" >>"$work/hook.log"
+exit \${HOOK_EXIT:-0}
+EOF
+chmod +x "$work/hook.sh"
+listen $N "$NPORT" --hook "$work/hook.sh"
+nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA --ui informative)
+if wait $listen_pid && both_ok "$work/listen.out" && grep -q "^informative srvA $nsid$" "$work/hook.log"; then
+    ok "informative: hook told (DMSEC_UI, DMSEC_SERVER, DMSEC_SESSION), session ran"
+else bad "informative: $(cat "$work/listen.out" "$work/hook.log")"; fi
+export HOOK_EXIT=1
+LWAIT=3 listen $N "$NPORT" --hook "$work/hook.sh"
+nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA --ui interactive)
+wait $listen_pid
+if grep -q "notification=declined" "$work/listen.out" && ! grep -q "server_authenticated" "$work/listen.out"; then
+    ok "interactive, the user says no: no session"
+else bad "interactive declined: $(cat "$work/listen.out")"; fi
+export HOOK_EXIT=0
+listen $N "$NPORT" --hook "$work/hook.sh"
+nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA --ui interactive)
+if wait $listen_pid && both_ok "$work/listen.out" && grep -q "^interactive srvA $nsid$" "$work/hook.log"; then
+    ok "interactive, the user says yes: session ran"
+else bad "interactive accepted: $(cat "$work/listen.out")"; fi
+unset HOOK_EXIT
+
+# ---- (3) the device lost its nonces: resync ----
+for cred in CLCRED SRVCRED; do
+    "$CLIENT" set --tree "$work/$N.tree" --uri "./DMAcc/dmsec/AppAuth/$cred/AAuthData" --value-b64 AAAAAA==
+done
+LWAIT=2 listen $N "$NPORT"
+"$TOOL" notify $N --db "$DB_A" --server-id srvA >/dev/null
+wait $listen_pid
+if grep -q "notification=ignored" "$work/listen.out" && ! grep -q "server_authenticated" "$work/listen.out"; then
+    ok "lost nonces: ordinary notification ignored"
+else bad "lost nonces: $(cat "$work/listen.out")"; fi
+listen $N "$NPORT"
+nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA --resync)
+if wait $listen_pid && grep -q "session=$nsid nonce=default" "$work/listen.out" && both_ok "$work/listen.out"; then
+    ok "resync notification: verified on the default nonce, session on it"
+else bad "resync: $(cat "$work/listen.out")"; fi
+listen $N "$NPORT"
+"$TOOL" notify $N --db "$DB_A" --server-id srvA >/dev/null
+if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out" && both_ok "$work/listen.out"; then
+    ok "after resync, ordinary notifications work again"
+else bad "after resync: $(cat "$work/listen.out")"; fi
+expect "after resync, client-initiated sessions work" session $N srvA
+
+# ---- (4) forged package #0 ----
+send_udp() { # hex port
+    printf "$(sed 's/../\\x&/g' <<<"$1")" >"/dev/udp/127.0.0.1/$2"
+}
+LWAIT=2 listen $N "$NPORT"
+for nonce in 00000000 0123456789abcdef0123456789abcdef; do
+    pkg=$("$TOOL" pkg0 build --server-id srvA --secret not-the-secret --nonce-hex $nonce --session-id 0x77)
+    send_udp "010603C4AF87$pkg" "$NPORT"
+done
+send_udp "00112233" "$NPORT"
+wait $listen_pid
+if [ "$(grep -c "notification=ignored" "$work/listen.out")" -eq 3 ] && ! grep -q "server_authenticated" "$work/listen.out"; then
+    ok "forged package #0 (wrong secret, stored and default nonce) and garbage: ignored, no session"
+else bad "forged: $(cat "$work/listen.out")"; fi
+expect "the device still works after the forgeries" session $N srvA
+
+# ---- (5) two servers on one device ----
+M=IMEI:490154203230003
+expect "enrol with server A" enrol $M md5 srvA "$DB_A" "$URL_A" dmsec
+expect "enrol with server B" enrol $M sha256 srvB "$DB_B" "$URL_B" srvB
+expect "session with server A" session $M srvA
+expect "session with server B" session $M srvB
+expect "session with server A again" session $M srvA
+"$CLIENT" show --tree "$work/$M.tree" >"$work/show.out" 2>&1
+if grep -q '^./DMAcc/dmsec/ServerID .*"srvA"' "$work/show.out" && grep -q '^./DMAcc/srvB/ServerID .*"srvB"' "$work/show.out" &&
+    grep -q '^./DMAcc/srvB .*acl="Add=srvB&Delete=srvB&Get=srvB&Replace=srvB"' "$work/show.out"; then
+    ok "show lists both accounts, each owned by its server"
+else bad "show: $(cat "$work/show.out")"; fi
+acl() { # server uri expected-status [children]
+    "$CLIENT" get --tree "$work/$M.tree" --server "$1" --uri "$2" >"$work/get.out" 2>&1
+    grep -q "^status=$3${4:+ children=$4}\$" "$work/get.out"
+}
+expect "ACL: server B's Get on server A's AAuthName: 425" acl srvB ./DMAcc/dmsec/AppAuth/CLCRED/AAuthName 425
+expect "ACL: server B's Get on server A's AAuthData: 425" acl srvB ./DMAcc/dmsec/AppAuth/SRVCRED/AAuthData 425
+expect "ACL: server A's Get on server B's account: 425" acl srvA ./DMAcc/srvB 425
+expect "ACL: server B reads its own AAuthName" acl srvB ./DMAcc/srvB/AppAuth/CLCRED/AAuthName 200
+expect "ACL: Get on ./DMAcc lists only the caller's account" acl srvB ./DMAcc 200 srvB
+expect "ACL: AAuthSecret is write-only (405)" acl srvA ./DMAcc/dmsec/AppAuth/SRVCRED/AAuthSecret 405
+leak=0
+while read -r s; do grep -qF -- "$s" "$work/show.out" && leak=1; done <"$work/secrets"
+[ $leak -eq 0 ] && ok "show prints no secret" || bad "a secret is in show's output"
+
+# ---- (6) kill -9 at random points; the tree always parses ----
+K=IMEI:490154203230004
+KPORT=$(free_port)
+enrol $K md5 srvA "$DB_A" "$URL_A" dmsec "$KPORT"
+unparsable=0
+locked=0
+for round in 1 2 3 4 5 6 7 8; do
+    "$CLIENT" session --tree "$work/$K.tree" --server srvA >/dev/null 2>&1 &
+    kp=$!
+    sleep "0.0$((RANDOM % 6))$((RANDOM % 10))"
+    kill -9 $kp 2>/dev/null
+    wait $kp 2>/dev/null
+    "$CLIENT" show --tree "$work/$K.tree" >/dev/null 2>&1 || unparsable=$((unparsable + 1))
+    if [ $((round % 2)) -eq 0 ]; then
+        # a server-alerted session killed as well
+        LWAIT=5 listen $K "$KPORT"
+        "$TOOL" notify $K --db "$DB_A" --server-id srvA >/dev/null
+        sleep "0.0$((RANDOM % 8))$((RANDOM % 10))"
+        kill -9 $listen_pid 2>/dev/null
+        wait $listen_pid 2>/dev/null
+        "$CLIENT" show --tree "$work/$K.tree" >/dev/null 2>&1 || unparsable=$((unparsable + 1))
+    fi
+    session $K srvA || session $K srvA || locked=$((locked + 1))
+done
+[ $unparsable -eq 0 ] && ok "kill -9 during sessions: the tree file always parses" || bad "$unparsable unparsable tree files"
+[ $locked -eq 0 ] && ok "after each kill -9 the next session succeeds (at most one retry)" || bad "$locked rounds locked out"
+ls "$work/$K.tree.tmp" >/dev/null 2>&1 && echo "note: a leftover $K.tree.tmp (harmless)"
+
+if grep -qF -f "$work/secrets" "$work"/server-*.log "$work/listen.out" 2>/dev/null; then
+    bad "a secret reached a log"
+else ok "no secret in the logs"; fi
+
+echo "integration client: $pass passed, $fail failed"
+[ $fail -eq 0 ]
