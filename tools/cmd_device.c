@@ -451,7 +451,14 @@ static int print_session(void *ctx, const dmsec_session_rec_t *r)
     return 0;
 }
 
-int cmd_sessions(int argc, char **argv)
+static int list_sessions(dmsec_store_t *st, size_t limit, struct list_ctx *l)
+{
+    return dmsec_store_session_list(st, limit, print_session, l);
+}
+
+/* sessions and audit: options, the store, a JSON array or text lines. */
+static int run_listing(int argc, char **argv, const char *what,
+                       int (*list)(dmsec_store_t *st, size_t limit, struct list_ctx *l))
 {
     tool_opts_t o;
     size_t limit;
@@ -463,11 +470,16 @@ int cmd_sessions(int argc, char **argv)
     struct list_ctx l = {opt_flag(&o, "json"), 0};
     if (l.json)
         printf("[");
-    int err = dmsec_store_session_list(st, limit, print_session, &l);
+    int err = list(st, limit, &l);
     if (l.json)
         printf("]\n");
     dmsec_store_close(st);
-    return err ? tool_fail("sessions", err) : 0;
+    return err ? tool_fail(what, err) : 0;
+}
+
+int cmd_sessions(int argc, char **argv)
+{
+    return run_listing(argc, argv, "sessions", list_sessions);
 }
 
 static int print_audit(void *ctx, const dmsec_audit_rec_t *r)
@@ -491,21 +503,12 @@ static int print_audit(void *ctx, const dmsec_audit_rec_t *r)
     return 0;
 }
 
+static int list_audit(dmsec_store_t *st, size_t limit, struct list_ctx *l)
+{
+    return dmsec_store_audit_list(st, limit, print_audit, l);
+}
+
 int cmd_audit(int argc, char **argv)
 {
-    tool_opts_t o;
-    size_t limit;
-    if (list_opts(argc, argv, &o, &limit))
-        return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = open_store(&o);
-    if (!st)
-        return TOOL_EXIT_FAIL;
-    struct list_ctx l = {opt_flag(&o, "json"), 0};
-    if (l.json)
-        printf("[");
-    int err = dmsec_store_audit_list(st, limit, print_audit, &l);
-    if (l.json)
-        printf("]\n");
-    dmsec_store_close(st);
-    return err ? tool_fail("audit", err) : 0;
+    return run_listing(argc, argv, "audit", list_audit);
 }
