@@ -72,4 +72,9 @@ long cli_acc_leaf(const dmsec_tree_t *t, const char *acc, const char *leaf, uint
 
 int cli_listen(const cli_opts_t *o);
 
+/* ---- bootstrap (bootstrap.c) ---- */
+
+extern const char *const cli_bootstrap_opts[];
+int cli_bootstrap(const cli_opts_t *o);
+
 #endif

@@ -466,6 +466,7 @@ static const struct command commands[] = {
     {"show", cmd_show, o_show},
     {"set", cmd_set, o_set},
     {"get", cmd_get, o_get},
+    {"bootstrap", cli_bootstrap, cli_bootstrap_opts},
 };
 
 static void usage(FILE *f)
@@ -480,7 +481,9 @@ static void usage(FILE *f)
         "      --client-nonce-b64 B --server-nonce-b64 B [--integrity none|hmac-md5|hmac-sha256]\n"
         "  session --tree F --server SID [--ca F --cert F --key F] [--codec xml|wbxml]\n"
         "  listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IPV4]\n"
-        "  show --tree F\n",
+        "  show --tree F\n"
+        "  bootstrap --tree F --file WBXML --content-type CT [--imsi D | --network-id R]\n"
+        "      [--pin P]   applies a DM bootstrap only when its MAC verifies\n",
         f);
 }
 

@@ -17,7 +17,11 @@ static const char usage_text[] =
     "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F]\n"
     "         prints ok, or the reason on stderr with exit 1\n"
     "       dmsec bootstrap content-type --keytype K [--mac HEX] [--form seed|sec|wsp]\n"
-    "         prints the Content-Type value (wsp: the binary form in hex)\n";
+    "         prints the Content-Type value (wsp: the binary form in hex)\n"
+    "       dmsec bootstrap make --db PATH --device-id ID --server-id SID --server-url URL\n"
+    "         --keytype K [--imsi DIGITS | --network-id RAW] [--pin P] [--scheme S]\n"
+    "         [--notify udp://HOST:PORT] [--account NAME] --out FILE [--json]\n"
+    "         registers the device, writes the WBXML bootstrap, prints its Content-Type\n";
 
 static int usage(void)
 {
@@ -230,6 +234,8 @@ int cmd_bootstrap(int argc, char **argv)
         return run_mac(argc - 2, argv + 2);
     if (!strcmp(sub, "verify"))
         return run_verify(argc - 2, argv + 2);
+    if (!strcmp(sub, "make"))
+        return run_make(argc - 2, argv + 2);
     if (!strcmp(sub, "content-type"))
         return run_content_type(argc - 2, argv + 2);
     tool_error("bootstrap: unknown subcommand '%s'", sub);

@@ -32,7 +32,9 @@ static const struct command commands[] = {
      "         HMAC-SHA1 (40 uppercase hex digits)\n"
      "       bootstrap verify (--content-type CT | --content-type-hex H) --wbxml FILE\n"
      "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F]   'ok' or why not\n"
-     "       bootstrap content-type --keytype K --mac HEX [--form seed|sec|wsp]"},
+     "       bootstrap content-type --keytype K --mac HEX [--form seed|sec|wsp]\n"
+     "       bootstrap make --db PATH --device-id ID --server-id SID --server-url URL\n"
+     "         --keytype K [--imsi D | --network-id R] [--pin P] --out FILE   WBXML bootstrap"},
     {"gba-kdf", cmd_gba_kdf, "gba-kdf --ks-naf-hex K --key dmbik|dmbek     the key in hex"},
     {"device", cmd_device,
      "device add --db PATH --device-id ID --client-name N (--client-secret S | "

@@ -20,6 +20,7 @@ int cmd_hmac12(int argc, char **argv);
 int cmd_hmac13(int argc, char **argv);
 int cmd_pkg0(int argc, char **argv);
 int cmd_bootstrap(int argc, char **argv);
+int run_make(int argc, char **argv); /* bootstrap make */
 int cmd_gba_kdf(int argc, char **argv);
 int cmd_wbxml(int argc, char **argv);
 int cmd_device(int argc, char **argv);
