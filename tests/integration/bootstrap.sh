@@ -5,43 +5,13 @@
 # usage: bootstrap.sh DMSEC_SERVER DMSEC_TOOL TESTDEVICE   (dmsec-client sits beside DMSEC_SERVER)
 set -uo pipefail
 SERVER=$1 TOOL=$2
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 CLIENT=$(dirname "$1")/dmsec-client
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-expect() { # name command... : passes when the command exits 0
-    local name=$1
-    shift
-    if "$@" >"$work/out" 2>"$work/err"; then ok "$name"; else
-        bad "$name: $(tail -n 3 "$work/out" "$work/err" | tr '\n' ' ')"
-    fi
-}
 [ -x "$CLIENT" ] || {
     echo "FAIL no dmsec-client at $CLIENT"
     echo "integration bootstrap: 0 passed, 1 failed"
     exit 1
-}
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    echo 0
 }
 cd "$work" || exit 1
 PORT=$(free_port)

@@ -5,43 +5,11 @@
 # usage: server.sh DMSEC_SERVER DMSEC_TOOL TESTDEVICE
 set -uo pipefail
 SERVER=$1 TOOL=$2 DEVICE=$3
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-expect() { # name command... : passes when the command exits 0
-    local name=$1
-    shift
-    if "$@" >"$work/out" 2>"$work/err"; then ok "$name"; else
-        bad "$name: $(tail -n 3 "$work/out" "$work/err" | tr '\n' ' ')"
-    fi
-}
-refuse() { # name command... : passes when the command exits non-zero
-    local name=$1
-    shift
-    if "$@" >"$work/out" 2>"$work/err"; then bad "$name: accepted: $(cat "$work/out")"; else ok "$name"; fi
-}
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 
 DB=$work/dmsec.db
 SID=dmsec-test
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    echo 0
-}
 HTTP_PORT=$(free_port)
 TLS_PORT=$(free_port)
 URL=http://127.0.0.1:$HTTP_PORT/dm
