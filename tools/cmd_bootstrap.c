@@ -29,9 +29,7 @@ static int usage(void)
     return TOOL_EXIT_USAGE;
 }
 
-/* Key material from the options. *pin_buf receives the malloc'd PIN (or
- * NULL) for the caller to release with secret_free. */
-static int secret_from(tool_opts_t *o, dmsec_boot_secret_t *s, char **pin_buf)
+int boot_secret_from_opts(tool_opts_t *o, dmsec_boot_secret_t *s, char **pin_buf)
 {
     memset(s, 0, sizeof *s);
     *pin_buf = NULL;
@@ -80,7 +78,7 @@ static int run_mac(int argc, char **argv)
         return tool_fail("--keytype", rc);
     dmsec_boot_secret_t s;
     char *pin = NULL;
-    rc = secret_from(&o, &s, &pin);
+    rc = boot_secret_from_opts(&o, &s, &pin);
     if (rc)
         return rc;
     size_t len = 0;
@@ -138,7 +136,7 @@ static int run_verify(int argc, char **argv)
         return tool_fail(text ? "--content-type" : "--content-type-hex", rc);
     dmsec_boot_secret_t s;
     char *pin = NULL;
-    rc = secret_from(&o, &s, &pin);
+    rc = boot_secret_from_opts(&o, &s, &pin);
     if (rc)
         return rc;
     size_t len = 0;

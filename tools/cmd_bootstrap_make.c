@@ -133,9 +133,10 @@ static int scheme_of(const char *s, dmsec_auth_scheme_t *scheme, const char **aa
     return 0;
 }
 
-/* Checks the options that need no store; fills d, v, type and secret. */
+/* Checks the options that need no store; fills d, v, type and secret
+ * (*pin_buf: the malloc'd PIN, released by the caller). */
 static int make_check(tool_opts_t *o, dmsec_device_t *d, struct boot_vals *v,
-                      dmsec_boot_keytype_t *type, dmsec_boot_secret_t *s)
+                      dmsec_boot_keytype_t *type, dmsec_boot_secret_t *s, char **pin_buf)
 {
     const char *id = opt_need(o, "device-id");
     const char *sid = opt_need(o, "server-id");
@@ -177,30 +178,13 @@ static int make_check(tool_opts_t *o, dmsec_device_t *d, struct boot_vals *v,
         }
         snprintf(d->notify_addr, sizeof d->notify_addr, "%s", notify);
     }
-    memset(s, 0, sizeof *s);
-    const char *imsi = opt_get(o, "imsi");
-    const char *raw = opt_get(o, "network-id");
-    const char *pin = opt_get(o, "pin");
-    if (imsi && raw) {
-        tool_error("give --imsi or --network-id, not both");
-        return TOOL_EXIT_USAGE;
-    }
-    if (imsi) {
-        s->imsi = imsi;
-        s->imsi_len = strlen(imsi);
-    }
-    if (raw) {
-        s->network_id = (const uint8_t *)raw;
-        s->network_id_len = strlen(raw);
-    }
-    if (pin) {
-        s->pin = pin;
-        s->pin_len = strlen(pin);
-    }
+    int rc = boot_secret_from_opts(o, s, pin_buf);
+    if (rc)
+        return rc;
     /* The key must be buildable before anything is stored. */
     uint8_t key[DMSEC_BOOT_KEY_MAX];
     size_t key_len = 0;
-    int rc = dmsec_boot_key(*type, s, key, sizeof key, &key_len);
+    rc = dmsec_boot_key(*type, s, key, sizeof key, &key_len);
     memset(key, 0, sizeof key);
     if (rc)
         return tool_fail("bootstrap key", rc);
@@ -258,7 +242,7 @@ int run_make(int argc, char **argv)
 {
     static const char *const known[] = {
         "db",  "device-id", "server-id", "server-url", "keytype", "imsi", "network-id",
-        "pin", "scheme",    "notify",    "account",    "out",     NULL};
+        "pin", "pin-file",  "scheme",    "notify",     "account", "out",  NULL};
     static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
     if (opts_parse(&o, argc, argv, known, flags))
@@ -273,7 +257,8 @@ int run_make(int argc, char **argv)
     char ss[MAKE_SECRET_LEN + 1] = "";
     uint8_t *wbxml = NULL;
     size_t wlen = 0;
-    int rc = make_check(&o, &d, &v, &type, &s);
+    char *pin = NULL;
+    int rc = make_check(&o, &d, &v, &type, &s, &pin);
     if (!rc)
         rc = make_register(&o, &d, &v, cs, ss);
     if (!rc) {
@@ -310,6 +295,7 @@ int run_make(int argc, char **argv)
         memset(wbxml, 0, wlen);
         free(wbxml);
     }
+    secret_free(pin);
     memset(cs, 0, sizeof cs);
     memset(ss, 0, sizeof ss);
     memset(&v, 0, sizeof v);

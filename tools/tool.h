@@ -53,6 +53,12 @@ const char *opt_need(tool_opts_t *o, const char *name);
 char *secret_from_opts(tool_opts_t *o, const char *opt_name, const char *file_opt_name);
 void secret_free(char *s);
 
+/* Bootstrap key material from --imsi / --network-id / --pin / --pin-file.
+ * s borrows from the options; *pin_buf receives the malloc'd PIN (or NULL)
+ * for the caller to release with secret_free. 0 or a TOOL_EXIT_* code. */
+struct dmsec_boot_secret;
+int boot_secret_from_opts(tool_opts_t *o, struct dmsec_boot_secret *s, char **pin_buf);
+
 /* Reads a whole file ("-" is stdin) into a malloc'd buffer; NULL after
  * printing why. Files over 64 MiB are refused. */
 uint8_t *read_file(const char *path, size_t *len);
