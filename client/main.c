@@ -14,6 +14,8 @@
  *   dmsec-client show --tree F
  *   dmsec-client set --tree F --uri U (--value V | --value-b64 B)   (maintenance)
  *   dmsec-client get --tree F --server SID --uri U   (diagnostic: a Get as that server)
+ *   dmsec-client bootstrap --tree F --file F --content-type CT
+ *       ([--imsi D | --network-id R] [--pin P] | --ks-naf-hex K | --ks-naf-file F)
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -483,7 +485,9 @@ static void usage(FILE *f)
         "  listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IPV4]\n"
         "  show --tree F\n"
         "  bootstrap --tree F --file WBXML --content-type CT [--imsi D | --network-id R]\n"
-        "      [--pin P]   applies a DM bootstrap only when its MAC verifies\n",
+        "      [--pin P]   applies a DM bootstrap only when its MAC verifies\n"
+        "  bootstrap --tree F --file F --content-type \"...; SEC=3GPP_GBA\"\n"
+        "      (--ks-naf-hex K | --ks-naf-file F)   the same for a GBA-protected bootstrap\n",
         f);
 }
 

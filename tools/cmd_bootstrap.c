@@ -19,9 +19,13 @@ static const char usage_text[] =
     "       dmsec bootstrap content-type --keytype K [--mac HEX] [--form seed|sec|wsp]\n"
     "         prints the Content-Type value (wsp: the binary form in hex)\n"
     "       dmsec bootstrap make --db PATH --device-id ID --server-id SID --server-url URL\n"
-    "         --keytype K [--imsi DIGITS | --network-id RAW] [--pin P] [--scheme S]\n"
-    "         [--notify udp://HOST:PORT] [--account NAME] --out FILE [--json]\n"
-    "         registers the device, writes the WBXML bootstrap, prints its Content-Type\n";
+    "         --keytype NETWORKID|USERPIN|USERPIN_NETWORKID [--imsi DIGITS | --network-id RAW]\n"
+    "         [--pin P | --pin-file F] [--scheme S] [--notify udp://HOST:PORT]\n"
+    "         [--account NAME] --out FILE [--json]\n"
+    "       dmsec bootstrap make ... --keytype GBA (--ks-naf-hex K | --ks-naf-file F) ...\n"
+    "         registers the device, writes the WBXML bootstrap (GBA: protected with\n"
+    "         DMBIK/DMBEK from the 32-byte Ks_NAF), prints its Content-Type; all or\n"
+    "         nothing: if the file cannot be written the device is not registered\n";
 
 static int usage(void)
 {

@@ -34,7 +34,8 @@ static const struct command commands[] = {
      "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F]   'ok' or why not\n"
      "       bootstrap content-type --keytype K --mac HEX [--form seed|sec|wsp]\n"
      "       bootstrap make --db PATH --device-id ID --server-id SID --server-url URL\n"
-     "         --keytype K [--imsi D | --network-id R] [--pin P] --out FILE   WBXML bootstrap"},
+     "         --keytype K [--imsi D | --network-id R] [--pin P] --out FILE   WBXML bootstrap\n"
+     "         (--keytype GBA: --ks-naf-hex K | --ks-naf-file F instead of --imsi/--pin)"},
     {"gba-kdf", cmd_gba_kdf, "gba-kdf --ks-naf-hex K --key dmbik|dmbek     the key in hex"},
     {"device", cmd_device,
      "device add --db PATH --device-id ID --client-name N (--client-secret S | "
