@@ -53,7 +53,7 @@ static const uint8_t *http_body(const uint8_t *buf, size_t len, size_t *blen)
 static void test_fixture_wbxml(void **state)
 {
     (void)state;
-    size_t wlen, xlen, wb, xb;
+    size_t wlen = 0, xlen = 0, wb = 0, xb = 0;
     uint8_t *wbuf = load("DMSEC_FIXTURES", "libdmclient/pkg1_wbxml.http", &wlen);
     uint8_t *xbuf = load("DMSEC_FIXTURES", "libdmclient/pkg1_xml.http", &xlen);
     assert_non_null(wbuf);

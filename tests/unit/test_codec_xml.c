@@ -62,7 +62,7 @@ static dmsec_msg_t *decode_str(const char *doc, int *rc)
 static void test_fixture_xml(void **state)
 {
     (void)state;
-    size_t len, blen;
+    size_t len = 0, blen = 0;
     uint8_t *buf = load("DMSEC_FIXTURES", "libdmclient/pkg1_xml.http", &len);
     assert_non_null(buf);
     const uint8_t *body = http_body(buf, len, &blen);
@@ -153,7 +153,7 @@ static void test_round_trips(void **state)
         round_trip_one(buf, len);
         free(buf);
     }
-    size_t len, blen;
+    size_t len = 0, blen = 0;
     uint8_t *buf = load("DMSEC_FIXTURES", "libdmclient/pkg1_xml.http", &len);
     assert_non_null(buf);
     const uint8_t *body = http_body(buf, len, &blen);
