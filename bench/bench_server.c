@@ -11,7 +11,7 @@
  * second and as "sessions" per second (requests / 2), and the ratio is
  * sessions/s over that ceiling (target 0.4).
  *
- * usage: bench_server DMSEC_SERVER [SECONDS] [CLIENTS] [STORE_HANDLES]
+ * usage: bench_server DMSEC_SERVER [SECONDS] [CLIENTS] [STORE_HANDLES] [xml|wbxml]
  */
 #define _DEFAULT_SOURCE
 
@@ -39,6 +39,25 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* User + system CPU seconds of a process so far (Linux /proc). */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- the ceiling: a fixed body over the same HTTP stack ---- */
@@ -102,10 +121,14 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static dmsec_codec_t bench_codec = DMSEC_CODEC_XML;
+
 static long post(struct client *cl, const char *url, const uint8_t *body, size_t len,
                  struct buf *out)
 {
-    static const char *const ct = "Content-Type: application/vnd.syncml.dm+xml";
+    const char *ct = bench_codec == DMSEC_CODEC_WBXML
+                         ? "Content-Type: application/vnd.syncml.dm+wbxml"
+                         : "Content-Type: application/vnd.syncml.dm+xml";
     struct curl_slist *h = curl_slist_append(NULL, ct);
     curl_easy_setopt(cl->curl, CURLOPT_URL, url);
     curl_easy_setopt(cl->curl, CURLOPT_POSTFIELDS, (const char *)body);
@@ -150,6 +173,7 @@ static void *run_client(void *arg)
                                       .server_id = SERVER_ID,
                                       .server_uri = url,
                                       .device_id = device,
+                                      .codec = bench_codec,
                                       .cb = {.get_account = get_account},
                                       .cb_ctx = cl};
         dmsec_session_t *s = dmsec_session_new(&cfg);
@@ -159,8 +183,8 @@ static void *run_client(void *arg)
             struct buf b = {0};
             const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
             long st = post(cl, to, out.body, out.len, &b);
-            rc = st == 200 ? dmsec_session_feed(s, b.p, b.n, "application/vnd.syncml.dm+xml", NULL,
-                                                time(NULL), &out)
+            rc = st == 200 ? dmsec_session_feed(s, b.p, b.n, dmsec_codec_content_type(bench_codec),
+                                                NULL, time(NULL), &out)
                            : DMSEC_ERR_SESSION_PROTOCOL;
             free(b.p);
             /* What the device persists: the nonces for the next session. */
@@ -244,19 +268,27 @@ static int setup_devices(const char *db, struct client *cls, int n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_server DMSEC_SERVER [SECONDS] [CLIENTS] [STORE_HANDLES]\n");
+        fprintf(
+            stderr,
+            "usage: bench_server DMSEC_SERVER [SECONDS] [CLIENTS] [STORE_HANDLES] [xml|wbxml]\n");
         return 2;
     }
     double seconds = argc > 2 ? strtod(argv[2], NULL) : 3.0;
     int n = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 16;
     if (n < 1 || n > MAX_CLIENTS)
         n = 16;
-    const char *handles = argc > 4 ? argv[4] : NULL; /* --store-handles, else the default */
+    const char *handles = argc > 4 && strcmp(argv[4], "-") ? argv[4] : NULL; /* "-": default */
+    if (argc > 5 && !strcmp(argv[5], "wbxml"))
+        bench_codec = DMSEC_CODEC_WBXML;
     static struct client cls[MAX_CLIENTS];
-    char dir[] = "/tmp/dmsec-bench-XXXXXX";
+    /* DMSEC_BENCH_DIR: where the store lives (default /tmp; its disk's
+     * fsync latency is part of the figure). */
+    const char *base = getenv("DMSEC_BENCH_DIR");
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/dmsec-bench-XXXXXX", base && *base ? base : "/tmp");
     if (!mkdtemp(dir))
         return 1;
-    char db[256];
+    char db[300];
     snprintf(db, sizeof db, "%s/bench.db", dir);
     if (setup_devices(db, cls, n)) {
         fprintf(stderr, "bench_server: cannot set up the store\n");
@@ -266,6 +298,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         cls[i].curl = curl_easy_init();
         curl_easy_setopt(cls[i].curl, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(cls[i].curl, CURLOPT_NOSIGNAL, 1L); /* no sigaction per request */
     }
     memset(fixed_body, 'x', sizeof fixed_body);
 
@@ -304,9 +337,32 @@ int main(int argc, char **argv)
     long err_sessions = 0;
     double best_ceiling = 0;
     double best_sessions = 0;
+    /* DMSEC_BENCH_SESSIONS_ONLY=1: sessions only, for profiling the server. */
+    const char *only = getenv("DMSEC_BENCH_SESSIONS_ONLY");
+    int sessions_only = only && *only == '1';
     for (int round = 0; round < 3; round++) {
-        double c = drive(port + 1, 1, n, seconds / 3, cls, &err_ceiling);
+        double c_self0 = cpu_seconds(getpid());
+        double c_t0 = now();
+        double c = sessions_only ? 1 : drive(port + 1, 1, n, seconds / 3, cls, &err_ceiling);
+        if (!sessions_only)
+            fprintf(stderr,
+                    "round %d: ceiling %.0f requests/s; CPU per request, server and clients "
+                    "together: %.0f us (%.2f cores)\n",
+                    round + 1, c, (cpu_seconds(getpid()) - c_self0) / (c * (now() - c_t0)) * 1e6,
+                    (cpu_seconds(getpid()) - c_self0) / (now() - c_t0));
+        double cpu0 = cpu_seconds(pid);
+        double self0 = cpu_seconds(getpid());
+        double t0 = now();
         double s = drive(port, 0, n, seconds / 3, cls, &err_sessions);
+        double wall = now() - t0;
+        double cpu = cpu_seconds(pid) - cpu0;
+        double self = cpu_seconds(getpid()) - self0;
+        if (s > 0)
+            fprintf(stderr,
+                    "round %d: %.0f sessions/s; CPU per session: server %.0f us (%.2f cores), "
+                    "clients %.0f us (%.2f cores)\n",
+                    round + 1, s, cpu / (s * wall) * 1e6, cpu / wall, self / (s * wall) * 1e6,
+                    self / wall);
         if (c > best_ceiling)
             best_ceiling = c;
         if (s > best_sessions)
@@ -315,7 +371,8 @@ int main(int argc, char **argv)
     MHD_stop_daemon(d);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
-    printf("clients: %d keep-alive, loopback, SQLite store\n", n);
+    printf("clients: %d keep-alive, loopback, SQLite store, SyncML as %s\n", n,
+           bench_codec == DMSEC_CODEC_WBXML ? "WBXML" : "XML");
     printf("HTTP ceiling (fixed body)       %10.0f requests/s = %8.0f two-exchange sessions/s\n",
            best_ceiling, best_ceiling / 2);
     printf("authenticated sessions (MD5)    %10.0f sessions/s  ratio %.2f (target >= 0.40)%s\n",

@@ -89,7 +89,7 @@ static void defaults(struct srv_config *c)
     c->connection_timeout = 30;
     c->threads = 0;
     c->policy_interval = 5;
-    c->store_handles = 8;
+    c->store_handles = 32;
 }
 
 static void usage(FILE *f)

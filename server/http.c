@@ -260,18 +260,6 @@ static void count_failure(struct server *srv, dmsec_store_t *st, const char *dev
     }
 }
 
-/* Commits the transaction of the request and makes it durable: the answer
- * is sent only when this returns 0. */
-static int durable(dmsec_store_t *st)
-{
-    int rc = dmsec_store_commit(st);
-    if (!rc)
-        rc = dmsec_store_sync(st);
-    if (rc)
-        log_msg(LOG_ERROR, "store: cannot make the events durable: %s", dmsec_errname(rc));
-    return rc;
-}
-
 /* Persists the events of the last feed, in order, before the answer is
  * sent; non-zero when one could not be stored. */
 static int persist_events(struct server *srv, struct sess *s, dmsec_store_t *st, time_t now,
@@ -514,6 +502,43 @@ static unsigned feed_error_status(int rc)
     return MHD_HTTP_BAD_REQUEST;
 }
 
+/* What one request makes durable (dmsec_store_durable): the session row
+ * of a new session, the events of the last feed, and the end of a
+ * finished session. Runs on whichever thread leads the group. */
+struct persist_job {
+    struct server *srv;
+    struct sess *s;
+    const char *peer;
+    time_t now;
+    int is_new;
+    int done;
+    int resync_event; /* out */
+};
+
+static int persist_job(dmsec_store_t *st, void *ctx)
+{
+    struct persist_job *j = ctx;
+    struct sess *s = j->s;
+    const char *dev = dmsec_session_peer_id(s->engine);
+    int rc = DMSEC_OK;
+    if (j->is_new && dev) {
+        rc = dmsec_store_session_begin(st, dev, dmsec_session_id(s->engine), j->peer,
+                                       (int64_t)j->now, &s->rec_id);
+        if (rc)
+            log_msg(LOG_ERROR, "store: cannot record a new session: %s", dmsec_errname(rc));
+    }
+    if (!rc)
+        rc = persist_events(j->srv, s, st, j->now, &j->resync_event);
+    if (!rc && j->done && s->rec_id) {
+        rc = dmsec_store_session_end(st, s->rec_id, dmsec_session_result(s->engine), s->messages,
+                                     (int64_t)j->now);
+        if (rc)
+            log_msg(LOG_ERROR, "store: cannot record the end of session %lld: %s",
+                    (long long)s->rec_id, dmsec_errname(rc));
+    }
+    return rc;
+}
+
 static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *c, const char *url,
                                      struct req *r)
 {
@@ -653,80 +678,62 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
         return respond_err(c, code, rc);
     }
     s->messages++;
-    const char *dev = dmsec_session_peer_id(s->engine);
-    /* The events of this request are one transaction: one commit, then
-     * one (group) fsync before the answer that announces them. */
-    int tx_rc = dmsec_store_begin(st);
-    int persist_rc = tx_rc;
-    if (tx_rc)
-        log_msg(LOG_ERROR, "store: cannot begin a transaction: %s", dmsec_errname(persist_rc));
-    if (!persist_rc && is_new && dev) {
-        persist_rc = dmsec_store_session_begin(st, dev, dmsec_session_id(s->engine), peer,
-                                               (int64_t)now, &s->rec_id);
-        if (persist_rc)
-            log_msg(LOG_ERROR, "store: cannot record a new session: %s", dmsec_errname(persist_rc));
-    }
-    int resync_event = 0;
-    if (!persist_rc)
-        persist_rc = persist_events(srv, s, st, now, &resync_event);
-    if (!persist_rc && rotation_due(srv, s, resync_event)) {
-        int rr = dmsec_session_rotate_secret(s->engine);
-        s->rotation_queued = 1;
-        if (rr)
-            log_msg(LOG_WARN, "secret-rotation cannot be queued: %s", dmsec_errname(rr));
-    }
-    /* The answer is copied out of the engine now: closing the session
-     * below frees the engine's buffer. */
-    struct MHD_Response *resp = persist_rc ? NULL : make_response(&out, codec);
+    /* The answer is copied out of the engine first: closing the session
+     * frees the engine's buffer. */
+    struct MHD_Response *resp = make_response(&out, codec);
     if (!resp) {
-        int no_memory = !persist_rc;
-        if (!persist_rc)
-            persist_rc = DMSEC_ERR_NO_MEMORY;
-        if (!tx_rc)
-            (void)dmsec_store_rollback(st); /* nothing is sent: nothing is kept */
         if (!is_new)
             sessions_release(s, 1, now);
-        http_close_session(st, s, persist_rc, no_memory ? "no memory" : "store");
+        http_close_session(NULL, s, DMSEC_ERR_NO_MEMORY, "no memory");
         storepool_put(st);
-        if (no_memory)
-            return MHD_NO;
+        return MHD_NO;
+    }
+    /* The events of this request are one savepoint of a group transaction:
+     * committed and fsynced (with the other requests of the group) before
+     * the answer that announces them. */
+    struct persist_job job = {.srv = srv,
+                              .s = s,
+                              .peer = peer,
+                              .now = now,
+                              .is_new = is_new,
+                              .done = dmsec_session_done(s->engine)};
+    int persist_rc = dmsec_store_durable(st, persist_job, &job);
+    storepool_put(st);
+    if (persist_rc) {
+        log_msg(LOG_ERROR, "store: cannot make the events durable: %s", dmsec_errname(persist_rc));
+        MHD_destroy_response(resp);
+        if (is_new)
+            s->rec_id = 0; /* its row was discarded with the rest */
+        else
+            sessions_release(s, 1, now);
+        dmsec_store_t *st2 = storepool_get();
+        http_close_session(st2, s, persist_rc, "store");
+        storepool_put(st2);
         return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, persist_rc);
     }
     unsigned code = out.has_message ? MHD_HTTP_OK : MHD_HTTP_NO_CONTENT;
-    if (dmsec_session_done(s->engine)) {
+    if (job.done) {
         if (!is_new)
             sessions_release(s, 1, now);
-        http_close_session(st, s, dmsec_session_result(s->engine), NULL); /* in the transaction */
-        int rc_sync = durable(st);
-        storepool_put(st);
-        if (rc_sync) {
-            MHD_destroy_response(resp);
-            return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, rc_sync);
-        }
-        enum MHD_Result done_ret = MHD_queue_response(c, code, resp);
-        MHD_destroy_response(resp);
-        return done_ret;
-    }
-    /* Durable before the session is visible to the next request again. */
-    int rc_sync = durable(st);
-    if (rc_sync) {
-        MHD_destroy_response(resp);
-        if (!is_new)
-            sessions_release(s, 1, now);
-        http_close_session(st, s, rc_sync, "store");
-        storepool_put(st);
-        return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, rc_sync);
-    }
-    if (is_new && sessions_insert(s)) {
-        log_msg(LOG_ERROR, "sessions: table full (%ld): session dropped", srv->cfg.max_sessions);
-        http_close_session(st, s, DMSEC_ERR_SESSION_LIMIT, "table full");
-        MHD_destroy_response(resp);
-        storepool_put(st);
-        return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, DMSEC_ERR_SESSION_LIMIT);
+        http_close_session(NULL, s, dmsec_session_result(s->engine), NULL); /* recorded */
     } else {
+        if (rotation_due(srv, s, job.resync_event)) {
+            int rr = dmsec_session_rotate_secret(s->engine);
+            s->rotation_queued = 1;
+            if (rr)
+                log_msg(LOG_WARN, "secret-rotation cannot be queued: %s", dmsec_errname(rr));
+        }
+        if (is_new && sessions_insert(s)) {
+            log_msg(LOG_ERROR, "sessions: table full (%ld): session dropped",
+                    srv->cfg.max_sessions);
+            dmsec_store_t *st2 = storepool_get();
+            http_close_session(st2, s, DMSEC_ERR_SESSION_LIMIT, "table full");
+            storepool_put(st2);
+            MHD_destroy_response(resp);
+            return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, DMSEC_ERR_SESSION_LIMIT);
+        }
         sessions_release(s, 0, now); /* inserted busy, or taken by acquire */
     }
-    storepool_put(st);
     enum MHD_Result ret = MHD_queue_response(c, code, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -757,7 +764,7 @@ static int append_body(struct req *r, const char *data, size_t n, size_t limit)
         /* Read and dropped, so that the client still gets the 413. */
         r->too_large = 1;
         if (r->body)
-            srv_wipe(r->body, r->cap);
+            srv_wipe(r->body, r->len);
         free(r->body);
         r->body = NULL;
         r->len = r->cap = 0;
@@ -775,7 +782,7 @@ static int append_body(struct req *r, const char *data, size_t n, size_t limit)
             return -1;
         if (r->body) {
             memcpy(p, r->body, r->len);
-            srv_wipe(r->body, r->cap);
+            srv_wipe(r->body, r->len);
             free(r->body);
         }
         r->body = p;
@@ -842,7 +849,7 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         atomic_fetch_sub(&srv->in_flight, 1);
     }
     if (r->body)
-        srv_wipe(r->body, r->cap); /* a basic Cred carries a password */
+        srv_wipe(r->body, r->len); /* a basic Cred carries a password */
     free(r->body);
     free(r);
     *con_cls = NULL;

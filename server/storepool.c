@@ -1,12 +1,10 @@
 /* Store handles for the request threads. A handle serves one thread at a
  * time (store.h), so a request borrows one and gives it back. At most
- * --store-handles are open; a request waits (on a condition variable, in
- * arrival order of wake-ups) when all are lent. The default is 8: writers
- * still take turns (the store queues them in-process, not in SQLite's busy
- * handler), but each request's fsync (dmsec_store_sync) is shared by every
- * request that committed meanwhile, so more handles mean bigger groups.
- * Measured with bench_server, 16 clients: 1 handle 913 sessions/s, 2: 907,
- * 4: 1260, 8: 1655, 16: 1736. */
+ * --store-handles are open (default 32); a request waits (on a condition
+ * variable) when all are lent. A request keeps its handle while it waits
+ * for its group commit (dmsec_store_durable), whose leader writes through
+ * its own handle, so the pool should be about as large as the number of
+ * clients served at once. */
 #include <pthread.h>
 #include <stdlib.h>
 

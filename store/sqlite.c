@@ -163,7 +163,11 @@ struct sfile {
     uint64_t synced;          /* commits known durable */
     int syncing;              /* a leader is in fsync */
     int writer;               /* the writer lock is held */
-    ino_t dir_synced_ino;     /* WAL inode whose directory entry is durable */
+    pthread_cond_t group_cv;  /* a group transaction ended */
+    struct gjob *gq_head;     /* jobs waiting for the next group */
+    struct gjob *gq_tail;
+    int grouping;         /* a leader runs a group */
+    ino_t dir_synced_ino; /* WAL inode whose directory entry is durable */
 };
 
 struct dmsec_store {
@@ -494,7 +498,8 @@ static int fsync_retry(int fd)
     return r;
 }
 
-/* One fsync of the WAL, by the leader. The WAL is opened read-only by name
+/* One fsync of the WAL, by the leader: through the WAL file this handle
+ * has open when it has one. Otherwise the WAL is opened read-only by name
  * and closed again: SQLite holds no POSIX lock on it (its locks are on the
  * database and the -shm file, and closing any descriptor of a file drops
  * every lock of this process on that file). Without a WAL, everything was
@@ -503,6 +508,13 @@ static int fsync_retry(int fd)
 static int sync_files(dmsec_store_t *st)
 {
     struct sfile *sf = st->sf;
+    /* The WAL this handle has open: SQLite syncs it itself (fdatasync, and
+     * its directory after creating it), with no open or close of ours. */
+    sqlite3_file *wal = NULL;
+    if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK &&
+        wal && wal->pMethods)
+        return wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK ? DMSEC_OK
+                                                                          : DMSEC_ERR_STORE_IO;
     int fd = open(sf->wal_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         if (errno != ENOENT)
@@ -559,6 +571,159 @@ int dmsec_store_sync(dmsec_store_t *st)
     return rc;
 }
 
+/* ---- group transactions (dmsec_store_durable) ----
+ *
+ * Callers queue their job on the shared file; the first one to find no
+ * group running becomes the leader: it takes the whole queue, runs every
+ * job in its own savepoint of one transaction on its own handle, commits
+ * once, syncs once, and hands each job its result. Jobs queued meanwhile
+ * form the next group, led by the first of their callers to wake up. */
+struct gjob {
+    dmsec_store_job_fn fn;
+    void *ctx;
+    int rc;
+    int taken;         /* in a group (under sf->mu) */
+    int done;          /* its result is final (under sf->mu) */
+    pthread_cond_t cv; /* its caller waits here: one wake-up per event */
+    struct gjob *next;
+};
+
+/* Runs one job in a savepoint of the open group transaction. Returns the
+ * job's result; *lost is set when SQLite rolled the whole transaction
+ * back (an I/O error or a full disk ends it, not only the statement). */
+static int group_job(dmsec_store_t *st, struct gjob *j, int *lost)
+{
+    int rc = dmsec_store_begin(st); /* depth 2: a savepoint */
+    if (rc)
+        return rc;
+    rc = j->fn(st, j->ctx);
+    if (sqlite3_get_autocommit(st->db)) {
+        *lost = 1;
+        return rc ? rc : DMSEC_ERR_STORE_IO;
+    }
+    if (rc)
+        (void)dmsec_store_rollback(st);
+    else
+        rc = dmsec_store_commit(st);
+    return rc;
+}
+
+static void group_run(dmsec_store_t *st, struct gjob *batch)
+{
+    int rc = dmsec_store_begin(st);
+    int lost = 0;
+    for (struct gjob *j = batch; j; j = j->next) {
+        if (rc || lost)
+            j->rc = rc ? rc : DMSEC_ERR_STORE_IO;
+        else
+            j->rc = group_job(st, j, &lost);
+    }
+    if (rc)
+        return;
+    if (lost) {
+        /* Every savepoint is gone with the transaction: release the lock. */
+        st->depth = 0;
+        writer_unlock(st->sf, 0);
+        for (struct gjob *j = batch; j; j = j->next)
+            if (!j->rc)
+                j->rc = DMSEC_ERR_STORE_IO;
+        return;
+    }
+    rc = dmsec_store_commit(st);
+    for (struct gjob *j = batch; j && rc; j = j->next)
+        if (!j->rc)
+            j->rc = rc;
+}
+
+/* Lets the next group start: its first queued caller leads it. */
+static void group_release(struct sfile *sf)
+{
+    sf->grouping = 0;
+    if (sf->gq_head)
+        pthread_cond_signal(&sf->gq_head->cv);
+}
+
+/* Makes a committed group durable, with sf->mu held (it is dropped during
+ * the fsync). Pipeline of three: this group waits for the fsync under way
+ * (which may cover it), then syncs; only when its fsync starts may the next
+ * group run its transaction, so jobs queued meanwhile make one group, not
+ * many small ones. Returns the fsync's result. */
+static int group_sync_locked(dmsec_store_t *st, struct gjob *batch)
+{
+    struct sfile *sf = st->sf;
+    int pending = 0;
+    for (struct gjob *j = batch; j; j = j->next)
+        pending |= !j->rc;
+    uint64_t target = sf->committed;
+    while (pending && sf->syncing)
+        pthread_cond_wait(&sf->synced_cv, &sf->mu);
+    if (!pending || sf->synced >= target) {
+        group_release(sf);
+        return DMSEC_OK;
+    }
+    sf->syncing = 1;
+    uint64_t upto = sf->committed;
+    group_release(sf);
+    pthread_mutex_unlock(&sf->mu);
+    int rc = sync_files(st);
+    pthread_mutex_lock(&sf->mu);
+    sf->syncing = 0;
+    if (!rc && upto > sf->synced)
+        sf->synced = upto;
+    pthread_cond_broadcast(&sf->synced_cv);
+    return rc;
+}
+
+int dmsec_store_durable(dmsec_store_t *st, dmsec_store_job_fn fn, void *ctx)
+{
+    if (!st || !fn || st->depth)
+        return DMSEC_ERR_INVALID_ARG;
+    struct sfile *sf = st->sf;
+    if (!sf->wal_path) {
+        /* In memory: one handle per database, nothing to share. */
+        int rc = dmsec_store_begin(st);
+        if (rc)
+            return rc;
+        return tx_end(st, fn(st, ctx));
+    }
+    struct gjob me = {.fn = fn, .ctx = ctx};
+    if (pthread_cond_init(&me.cv, NULL) != 0)
+        return DMSEC_ERR_NO_MEMORY;
+    pthread_mutex_lock(&sf->mu);
+    if (sf->gq_tail)
+        sf->gq_tail->next = &me;
+    else
+        sf->gq_head = &me;
+    sf->gq_tail = &me;
+    while (!me.done) {
+        if (sf->grouping || me.taken) {
+            pthread_cond_wait(&me.cv, &sf->mu);
+            continue;
+        }
+        /* Lead: take every queued job. */
+        sf->grouping = 1;
+        struct gjob *batch = sf->gq_head;
+        sf->gq_head = sf->gq_tail = NULL;
+        for (struct gjob *j = batch; j; j = j->next)
+            j->taken = 1;
+        pthread_mutex_unlock(&sf->mu);
+        group_run(st, batch);
+        pthread_mutex_lock(&sf->mu);
+        int rc = group_sync_locked(st, batch);
+        for (struct gjob *j = batch, *next; j; j = next) {
+            next = j->next; /* j belongs to a waiting caller until done */
+            if (rc && !j->rc)
+                j->rc = rc; /* not durable: nothing of it may be announced */
+            j->done = 1;
+            if (j != &me)
+                pthread_cond_signal(&j->cv);
+        }
+    }
+    pthread_mutex_unlock(&sf->mu);
+    pthread_cond_destroy(&me.cv);
+    return me.rc;
+}
+
 /* The shared state of the file of db, found or added (refs counted). */
 static int sfile_get(sqlite3 *db, struct sfile **out)
 {
@@ -606,6 +771,7 @@ static int sfile_get(sqlite3 *db, struct sfile **out)
         pthread_mutex_init(&f->mu, NULL);
         pthread_cond_init(&f->synced_cv, NULL);
         pthread_cond_init(&f->writer_cv, &ca);
+        pthread_cond_init(&f->group_cv, NULL);
         pthread_condattr_destroy(&ca);
         f->dev = sb.st_dev;
         f->ino = sb.st_ino;
@@ -643,6 +809,7 @@ static void sfile_put(struct sfile *sf)
     pthread_mutex_destroy(&sf->mu);
     pthread_cond_destroy(&sf->synced_cv);
     pthread_cond_destroy(&sf->writer_cv);
+    pthread_cond_destroy(&sf->group_cv);
     free(sf->wal_path);
     free(sf->dir_path);
     free(sf);
@@ -711,10 +878,21 @@ static int create_private(const char *path)
     return rc;
 }
 
+/* SQLite counts its allocations under one global mutex unless told not
+ * to: with many request threads that mutex is the busiest lock of the
+ * server. Only possible before SQLite initialises (else a harmless no-op). */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int dmsec_store_open(const char *uri, dmsec_store_t **out)
 {
     if (!uri || !out)
         return DMSEC_ERR_INVALID_ARG;
+    pthread_once(&sqlite_config_once, sqlite_config);
     *out = NULL;
     const char *path = NULL;
     int rc = uri_path(uri, &path);

@@ -78,6 +78,23 @@ int dmsec_store_rollback(dmsec_store_t *st);
  * writes are not committed yet). In-memory stores: DMSEC_OK. */
 int dmsec_store_sync(dmsec_store_t *st);
 
+/* A unit of writes for dmsec_store_durable. It writes through the handle
+ * it is given, which may be another thread's (the job may run on another
+ * thread), and nothing else; it must not call dmsec_store_sync. Returns 0
+ * to keep its writes, or an error to have them discarded. */
+typedef int (*dmsec_store_job_fn)(dmsec_store_t *st, void *ctx);
+
+/* begin, job, commit and sync in one call, shared with other threads:
+ * jobs submitted meanwhile on the same file (through any handle of this
+ * process) run in one transaction, each in its own savepoint, with one
+ * commit and one fsync for the whole group (group commit). On return the
+ * job's writes are durable, or discarded: returns the job's own error (only
+ * its writes are discarded), or the group's commit or fsync error (then
+ * nothing of the job may be announced). st must not be in a transaction
+ * (DMSEC_ERR_INVALID_ARG); the caller's thread waits, and its handle may
+ * serve as the group's. In-memory stores run the job alone. */
+int dmsec_store_durable(dmsec_store_t *st, dmsec_store_job_fn fn, void *ctx);
+
 #define DMSEC_STORE_ID_MAX 128
 #define DMSEC_STORE_ADDR_MAX 128
 

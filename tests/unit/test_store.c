@@ -1276,6 +1276,126 @@ static void group_commit_threads(void **state)
     dmsec_store_close(st);
 }
 
+/* dmsec_store_durable from many threads: every job's writes land, in
+ * one of the groups, except those of jobs that fail, which are discarded
+ * alone. */
+struct durable_job {
+    const char *id;
+    int index;
+    int write;
+    int fail; /* returns an error after writing */
+};
+
+static int durable_job_fn(dmsec_store_t *st, void *ctx)
+{
+    struct durable_job *j = ctx;
+    uint8_t nonce[4] = {(uint8_t)j->index, (uint8_t)j->write, 0xD0, 0x0D};
+    int rc = dmsec_store_set_client_nonce(st, j->id, nonce, sizeof nonce);
+    if (!rc)
+        rc = dmsec_store_audit(st, j->write, j->id, j->fail ? "failed" : "durable", "job");
+    return rc ? rc : j->fail ? DMSEC_ERR_STORE_EXISTS : DMSEC_OK;
+}
+
+static void *durable_worker(void *p)
+{
+    struct sync_arg *a = p;
+    char path[256];
+    char uri[300];
+    path_of("durable.db", path, sizeof path);
+    snprintf(uri, sizeof uri, "sqlite:%s", path);
+    dmsec_store_t *st = NULL;
+    if (dmsec_store_open(uri, &st)) {
+        a->failures++;
+        return NULL;
+    }
+    char id[32];
+    snprintf(id, sizeof id, "IMEI:%d", a->index);
+    for (int i = 0; i < SYNC_WRITES; i++) {
+        /* Every third job fails, but never the last one. */
+        struct durable_job j = {id, a->index, i, i % 3 == 1 && i != SYNC_WRITES - 1};
+        int rc = dmsec_store_durable(st, durable_job_fn, &j);
+        if (rc != (j.fail ? DMSEC_ERR_STORE_EXISTS : DMSEC_OK))
+            a->failures++;
+    }
+    dmsec_store_close(st);
+    return NULL;
+}
+
+static int count_event(void *ctx, const dmsec_audit_rec_t *r)
+{
+    int *counts = ctx;
+    if (!strcmp(r->event, "durable"))
+        counts[0]++;
+    else
+        counts[1]++;
+    return 0;
+}
+
+static void durable_groups_threads(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("durable.db");
+    char id[32];
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        snprintf(id, sizeof id, "IMEI:%d", i);
+        add_device(st, id, (uint8_t)i);
+    }
+    /* Inside a transaction of the caller: refused, nothing run. */
+    struct durable_job j = {"IMEI:0", 0, 99, 0};
+    assert_int_equal(dmsec_store_begin(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_durable(st, durable_job_fn, &j), DMSEC_ERR_INVALID_ARG);
+    assert_int_equal(dmsec_store_rollback(st), DMSEC_OK);
+    assert_int_equal(dmsec_store_durable(NULL, durable_job_fn, &j), DMSEC_ERR_INVALID_ARG);
+    assert_int_equal(dmsec_store_durable(st, NULL, &j), DMSEC_ERR_INVALID_ARG);
+    dmsec_store_close(st);
+
+    pthread_t th[SYNC_THREADS];
+    struct sync_arg args[SYNC_THREADS];
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        args[i].index = i;
+        args[i].failures = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, durable_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(args[i].failures, 0);
+    }
+    st = store_open("durable.db");
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        dmsec_device_t got;
+        snprintf(id, sizeof id, "IMEI:%d", i);
+        assert_int_equal(dmsec_store_device_get(st, id, &got), DMSEC_OK);
+        uint8_t want[4] = {(uint8_t)i, SYNC_WRITES - 1, 0xD0, 0x0D};
+        assert_bytes(got.client_nonce, got.client_nonce_len, want, sizeof want);
+    }
+    int counts[2] = {0, 0};
+    assert_int_equal(dmsec_store_audit_list(st, 0, count_event, counts), DMSEC_OK);
+    int failing = 0;
+    for (int i = 0; i < SYNC_WRITES; i++)
+        failing += i % 3 == 1 && i != SYNC_WRITES - 1;
+    assert_int_equal(counts[0], SYNC_THREADS * (SYNC_WRITES - failing));
+    assert_int_equal(counts[1], 0); /* failed jobs left nothing */
+    dmsec_store_close(st);
+}
+
+/* In memory there is no group: the job runs alone, with the same result. */
+static void durable_in_memory(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = NULL;
+    assert_int_equal(dmsec_store_open("sqlite::memory:", &st), DMSEC_OK);
+    add_device(st, "IMEI:7", 7);
+    struct durable_job ok = {"IMEI:7", 7, 1, 0};
+    struct durable_job bad = {"IMEI:7", 7, 2, 1};
+    assert_int_equal(dmsec_store_durable(st, durable_job_fn, &ok), DMSEC_OK);
+    assert_int_equal(dmsec_store_durable(st, durable_job_fn, &bad), DMSEC_ERR_STORE_EXISTS);
+    dmsec_device_t got;
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:7", &got), DMSEC_OK);
+    uint8_t want[4] = {7, 1, 0xD0, 0x0D};
+    assert_bytes(got.client_nonce, got.client_nonce_len, want, sizeof want);
+    dmsec_store_close(st);
+}
+
 static int make_dir(void **state)
 {
     (void)state;
@@ -1328,6 +1448,8 @@ int main(void)
         cmocka_unit_test(sync_with_and_without_wal),
         cmocka_unit_test(begin_commit_rollback),
         cmocka_unit_test(group_commit_threads),
+        cmocka_unit_test(durable_groups_threads),
+        cmocka_unit_test(durable_in_memory),
     };
     return cmocka_run_group_tests_name("store", tests, make_dir, remove_dir);
 }
