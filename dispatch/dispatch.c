@@ -102,6 +102,7 @@ int dmsec_dispatch_notify(dmsec_store_t *st, const char *device_id, const dmsec_
     int rc = dmsec_store_device_get(st, device_id, &dev);
     if (rc)
         return rc;
+    int in_tx = 0;
     const char *addr = o->addr && o->addr[0] ? o->addr : dev.notify_addr;
     char host[256];
     uint16_t port = 0;
@@ -113,10 +114,15 @@ int dmsec_dispatch_notify(dmsec_store_t *st, const char *device_id, const dmsec_
         goto done;
 
     /* Re-triggering a pending session reuses its id; a new one differs
-     * from every id this device was sent. */
+     * from every id this device was sent. The choice and the record are one
+     * write transaction, so two notifiers racing (threads or processes)
+     * agree on one id instead of both picking it. */
     dmsec_notification_t n;
     memset(&n, 0, sizeof n);
     int64_t ttl = o->ttl > 0 ? o->ttl : 3600;
+    if ((rc = dmsec_store_begin(st)))
+        goto done;
+    in_tx = 1;
     if (dmsec_store_notification_pending(st, device_id, o->now, &n) == DMSEC_OK) {
         n.expires = o->now + ttl;
     } else {
@@ -151,7 +157,10 @@ int dmsec_dispatch_notify(dmsec_store_t *st, const char *device_id, const dmsec_
     /* Recorded and durable first: a crash or power loss after this leaves
      * a notification the policy can re-send, never one the device holds
      * and the store does not. */
-    if ((rc = dmsec_store_notification_put(st, &n)) || (rc = dmsec_store_sync(st)))
+    if ((rc = dmsec_store_notification_put(st, &n)))
+        goto done;
+    in_tx = 0;
+    if ((rc = dmsec_store_commit(st)) || (rc = dmsec_store_sync(st)))
         goto done;
     if ((rc = send_datagram(host, port, pdu, pdu_len)))
         goto done;
@@ -162,6 +171,8 @@ int dmsec_dispatch_notify(dmsec_store_t *st, const char *device_id, const dmsec_
     if (session_id)
         *session_id = n.session_id;
 done:
+    if (in_tx)
+        (void)dmsec_store_rollback(st);
     dmsec_prehash_wipe(&dev.server_prehash);
     dmsec_prehash_wipe(&dev.client_prehash);
     memset(dev.server_secret, 0, sizeof dev.server_secret);

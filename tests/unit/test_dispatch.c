@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -196,12 +197,77 @@ static void notify_errors(void **state)
                      DMSEC_ERR_INVALID_ARG);
 }
 
+/* Notifiers racing on one device (each with its own handle, as the
+ * server's policy and operators' `dmsec notify` are): they agree on one
+ * pending session id, and one notification row exists. */
+#define RACERS 4
+#define RACER_CALLS 5
+
+struct racer {
+    const char *db;
+    const char *device_id;
+    uint16_t sids[RACER_CALLS];
+    int failures;
+};
+
+static void *race_notify(void *p)
+{
+    struct racer *r = p;
+    dmsec_store_t *st = NULL;
+    if (dmsec_store_open(r->db, &st)) {
+        r->failures++;
+        return NULL;
+    }
+    for (int i = 0; i < RACER_CALLS; i++) {
+        dmsec_notify_opts_t o = {.server_id = "srv", .now = 5000 + i};
+        if (dmsec_dispatch_notify(st, r->device_id, &o, &r->sids[i]))
+            r->failures++;
+    }
+    dmsec_store_close(st);
+    return NULL;
+}
+
+static int count_rows(void *ctx, const dmsec_notification_t *n)
+{
+    (void)n;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void notify_race_one_id(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t th[RACERS];
+    struct racer r[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        r[i].db = f->db;
+        r[i].device_id = f->dev.device_id;
+        assert_int_equal(pthread_create(&th[i], NULL, race_notify, &r[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(r[i].failures, 0);
+    }
+    uint16_t sid = r[0].sids[0];
+    assert_true(sid != 0);
+    for (int i = 0; i < RACERS; i++)
+        for (int j = 0; j < RACER_CALLS; j++)
+            assert_int_equal(r[i].sids[j], sid);
+    int rows = 0;
+    assert_int_equal(dmsec_store_notification_list(f->st, f->dev.device_id, count_rows, &rows), 0);
+    assert_int_equal(rows, 1);
+    for (int i = 0; i < RACERS * RACER_CALLS; i++)
+        receive(f, sid, DMSEC_UI_UNSPECIFIED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(addresses),
         cmocka_unit_test_setup_teardown(notify_and_resync, setup, teardown),
         cmocka_unit_test_setup_teardown(notify_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(notify_race_one_id, setup, teardown),
     };
     return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
 }
