@@ -1234,6 +1234,36 @@ static void *sync_worker(void *p)
     return NULL;
 }
 
+/* Runs SYNC_THREADS workers (index 0..n-1) to the end; none failed. */
+static void run_workers(void *(*worker)(void *))
+{
+    pthread_t th[SYNC_THREADS];
+    struct sync_arg args[SYNC_THREADS];
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        args[i].index = i;
+        args[i].failures = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, worker, &args[i]), 0);
+    }
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(args[i].failures, 0);
+    }
+}
+
+/* Each worker's device holds the nonce of its last write:
+ * {index, SYNC_WRITES - 1, b2, b3}. */
+static void check_last_nonces(dmsec_store_t *st, uint8_t b2, uint8_t b3)
+{
+    char id[32];
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        dmsec_device_t got;
+        snprintf(id, sizeof id, "IMEI:%d", i);
+        assert_int_equal(dmsec_store_device_get(st, id, &got), DMSEC_OK);
+        uint8_t want[4] = {(uint8_t)i, SYNC_WRITES - 1, b2, b3};
+        assert_bytes(got.client_nonce, got.client_nonce_len, want, sizeof want);
+    }
+}
+
 static int count_audit(void *ctx, const dmsec_audit_rec_t *r)
 {
     (void)r;
@@ -1251,25 +1281,9 @@ static void group_commit_threads(void **state)
         add_device(st, id, (uint8_t)i);
     }
     dmsec_store_close(st);
-    pthread_t th[SYNC_THREADS];
-    struct sync_arg args[SYNC_THREADS];
-    for (int i = 0; i < SYNC_THREADS; i++) {
-        args[i].index = i;
-        args[i].failures = 0;
-        assert_int_equal(pthread_create(&th[i], NULL, sync_worker, &args[i]), 0);
-    }
-    for (int i = 0; i < SYNC_THREADS; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-        assert_int_equal(args[i].failures, 0);
-    }
+    run_workers(sync_worker);
     st = store_open("group.db");
-    for (int i = 0; i < SYNC_THREADS; i++) {
-        dmsec_device_t got;
-        snprintf(id, sizeof id, "IMEI:%d", i);
-        assert_int_equal(dmsec_store_device_get(st, id, &got), DMSEC_OK);
-        uint8_t want[4] = {(uint8_t)i, SYNC_WRITES - 1, 0xAB, 0xCD};
-        assert_bytes(got.client_nonce, got.client_nonce_len, want, sizeof want);
-    }
+    check_last_nonces(st, 0xAB, 0xCD);
     int rows = 0;
     assert_int_equal(dmsec_store_audit_list(st, 0, count_audit, &rows), DMSEC_OK);
     assert_int_equal(rows, SYNC_THREADS * SYNC_WRITES);
@@ -1349,25 +1363,9 @@ static void durable_groups_threads(void **state)
     assert_int_equal(dmsec_store_durable(st, NULL, &j), DMSEC_ERR_INVALID_ARG);
     dmsec_store_close(st);
 
-    pthread_t th[SYNC_THREADS];
-    struct sync_arg args[SYNC_THREADS];
-    for (int i = 0; i < SYNC_THREADS; i++) {
-        args[i].index = i;
-        args[i].failures = 0;
-        assert_int_equal(pthread_create(&th[i], NULL, durable_worker, &args[i]), 0);
-    }
-    for (int i = 0; i < SYNC_THREADS; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-        assert_int_equal(args[i].failures, 0);
-    }
+    run_workers(durable_worker);
     st = store_open("durable.db");
-    for (int i = 0; i < SYNC_THREADS; i++) {
-        dmsec_device_t got;
-        snprintf(id, sizeof id, "IMEI:%d", i);
-        assert_int_equal(dmsec_store_device_get(st, id, &got), DMSEC_OK);
-        uint8_t want[4] = {(uint8_t)i, SYNC_WRITES - 1, 0xD0, 0x0D};
-        assert_bytes(got.client_nonce, got.client_nonce_len, want, sizeof want);
-    }
+    check_last_nonces(st, 0xD0, 0x0D);
     int counts[2] = {0, 0};
     assert_int_equal(dmsec_store_audit_list(st, 0, count_event, counts), DMSEC_OK);
     int failing = 0;
