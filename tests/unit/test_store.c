@@ -1202,18 +1202,27 @@ struct sync_arg {
     int failures;
 };
 
-static void *sync_worker(void *p)
+/* A worker's own handle on the test file name (NULL: counted a failure). */
+static dmsec_store_t *worker_open(const char *name, struct sync_arg *a)
 {
-    struct sync_arg *a = p;
     char path[256];
     char uri[300];
-    path_of("group.db", path, sizeof path);
+    path_of(name, path, sizeof path);
     snprintf(uri, sizeof uri, "sqlite:%s", path);
     dmsec_store_t *st = NULL;
     if (dmsec_store_open(uri, &st)) {
         a->failures++;
         return NULL;
     }
+    return st;
+}
+
+static void *sync_worker(void *p)
+{
+    struct sync_arg *a = p;
+    dmsec_store_t *st = worker_open("group.db", a);
+    if (!st)
+        return NULL;
     char id[32];
     snprintf(id, sizeof id, "IMEI:%d", a->index);
     for (int i = 0; i < SYNC_WRITES; i++) {
@@ -1313,15 +1322,9 @@ static int durable_job_fn(dmsec_store_t *st, void *ctx)
 static void *durable_worker(void *p)
 {
     struct sync_arg *a = p;
-    char path[256];
-    char uri[300];
-    path_of("durable.db", path, sizeof path);
-    snprintf(uri, sizeof uri, "sqlite:%s", path);
-    dmsec_store_t *st = NULL;
-    if (dmsec_store_open(uri, &st)) {
-        a->failures++;
+    dmsec_store_t *st = worker_open("durable.db", a);
+    if (!st)
         return NULL;
-    }
     char id[32];
     snprintf(id, sizeof id, "IMEI:%d", a->index);
     for (int i = 0; i < SYNC_WRITES; i++) {
