@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "crypto/crypto.h"
 #include "dmsec/encoding.h"
@@ -1043,6 +1044,21 @@ static int open_server_session(dmsec_session_t *s, const dmsec_msg_t *m)
     return DMSEC_OK;
 }
 
+/* Whether two absolute URIs share scheme, host and port (compared without
+ * regard to case, as both are case-insensitive). */
+static int same_origin(const char *a, const char *b)
+{
+    if (!a || !b)
+        return 0;
+    const char *sa = strstr(a, "://");
+    const char *sb = strstr(b, "://");
+    if (!sa || !sb)
+        return 0;
+    size_t na = (size_t)(sa + 3 - a) + strcspn(sa + 3, "/?#");
+    size_t nb = (size_t)(sb + 3 - b) + strcspn(sb + 3, "/?#");
+    return na == nb && strncasecmp(a, b, na) == 0;
+}
+
 int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
                        const char *content_type, const char *hmac_header, time_t now,
                        dmsec_session_out_t *out)
@@ -1093,15 +1109,20 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     copy_str(s->peer_msg_id, sizeof s->peer_msg_id, m->hdr.msg_id);
     if (s->role == DMSEC_ROLE_CLIENT && m->hdr.source && m->hdr.source->uri)
         copy_str(s->peer_uri, sizeof s->peer_uri, m->hdr.source->uri);
-    if (s->role == DMSEC_ROLE_CLIENT && m->hdr.resp_uri && m->hdr.resp_uri[0]) {
-        free(s->resp_uri);
-        s->resp_uri = dup_str(m->hdr.resp_uri);
-    }
-
     struct hdr_verdict v;
     int trusted = 0;
     if ((rc = authenticate_peer(s, m, body, len, hmac_header, now, &v, &trusted)))
         goto done;
+    /* Where our next message goes. The RespURI of a message not (yet)
+     * authenticated is followed, since the challenge exchange needs it,
+     * but only on the server's own origin: a forged or tampered message
+     * must not send our answer to another host. An authenticated server may
+     * move the session anywhere. */
+    if (s->role == DMSEC_ROLE_CLIENT && m->hdr.resp_uri && m->hdr.resp_uri[0] &&
+        (trusted || same_origin(m->hdr.resp_uri, s->server_uri))) {
+        free(s->resp_uri);
+        s->resp_uri = dup_str(m->hdr.resp_uri);
+    }
     int ended_on_peer = s->ended; /* we refused the peer: it must hear so */
     if (!s->ended && (rc = read_our_verdict(s, m, trusted)))
         goto done;

@@ -993,6 +993,64 @@ static void transport_authenticated_client_and_resp_uri(void **state)
     dmsec_session_free(s);
 }
 
+/* A tampered server message must not send the device's answer to
+ * another host: the RespURI of a message that did not authenticate is
+ * followed only on the server's own origin. Untampered, it is followed. */
+struct resp_flip {
+    const char *needle; /* the part of the RespURI changed */
+    int done;
+};
+
+static void flip_resp_uri(int to_server, int n, struct wire *w, void *arg)
+{
+    (void)n;
+    struct resp_flip *f = arg;
+    size_t nl = strlen(f->needle);
+    for (size_t i = 0; !to_server && i + nl <= w->len; i++) {
+        if (!memcmp(w->body + i, f->needle, nl)) {
+            w->body[i] ^= 0x01;
+            f->done++;
+            return;
+        }
+    }
+}
+
+static void tampered_resp_uri_stays_on_its_server(void **state)
+{
+    (void)state;
+    /* the host ("dm.dxample.org"), then only the path ("/s/`bc123") */
+    static const char *const needles[] = {NULL, "example.org/dm/s/abc123", "abc123"};
+    for (int tamper = 0; tamper <= 2; tamper++) {
+        struct party dev, srv;
+        pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_HMAC_SHA256);
+        dmsec_session_config_t cfg = {
+            .role = DMSEC_ROLE_SERVER,
+            .server_id = SERVER_ID,
+            .server_uri = SERVER_URI,
+            .resp_uri = SERVER_URI "/s/abc123",
+            .cb = {.get_account = get_account, .on_client_cmd = on_client_cmd},
+            .cb_ctx = &srv,
+        };
+        dmsec_session_t *s = dmsec_session_new(&cfg);
+        dmsec_session_t *c = new_client(&dev, NULL, 0);
+        struct resp_flip f = {needles[tamper], 0};
+        converse(c, &dev, s, &srv, tamper ? flip_resp_uri : NULL, &f);
+        if (tamper) {
+            assert_true(f.done > 0);
+            assert_false(dmsec_session_peer_authenticated(c));
+            if (tamper == 1)
+                assert_null(dmsec_session_resp_uri(c)); /* another host: not followed */
+            else
+                assert_string_equal(dmsec_session_resp_uri(c), SERVER_URI "/s/`bc123");
+        } else {
+            assert_int_equal(dmsec_session_result(c), DMSEC_OK);
+            assert_string_equal(dmsec_session_resp_uri(c), SERVER_URI "/s/abc123");
+        }
+        dmsec_session_free(c);
+        dmsec_session_free(s);
+    }
+}
+
 static int pending_events;
 
 static void rotate_after_first(dmsec_session_t *s, int n)
@@ -1047,6 +1105,7 @@ int main(void)
         cmocka_unit_test(unknown_device_and_bad_input),
         cmocka_unit_test(hmac_sessions_both_forms),
         cmocka_unit_test(hmac_tampered_or_missing_is_rejected),
+        cmocka_unit_test(tampered_resp_uri_stays_on_its_server),
         cmocka_unit_test(replayed_messages_are_refused),
         cmocka_unit_test(resync_with_outstanding_notification),
         cmocka_unit_test(resync_without_notification_goes_through_challenge),
