@@ -31,6 +31,8 @@
 #include "dmsec/session.h"
 #include "dmsec/store.h"
 
+#include "bench_client.h"
+
 #define SERVER_ID "bench"
 #define MAX_CLIENTS 64
 
@@ -103,52 +105,7 @@ struct client {
     dmsec_account_t acc;
 };
 
-struct buf {
-    uint8_t *p;
-    size_t n;
-};
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct buf *b = ud;
-    size_t n = size * nmemb;
-    uint8_t *q = realloc(b->p, b->n + n);
-    if (!q)
-        return 0;
-    b->p = q;
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    return n;
-}
-
 static dmsec_codec_t bench_codec = DMSEC_CODEC_XML;
-
-static long post(struct client *cl, const char *url, const uint8_t *body, size_t len,
-                 struct buf *out)
-{
-    const char *ct = bench_codec == DMSEC_CODEC_WBXML
-                         ? "Content-Type: application/vnd.syncml.dm+wbxml"
-                         : "Content-Type: application/vnd.syncml.dm+xml";
-    struct curl_slist *h = curl_slist_append(NULL, ct);
-    curl_easy_setopt(cl->curl, CURLOPT_URL, url);
-    curl_easy_setopt(cl->curl, CURLOPT_POSTFIELDS, (const char *)body);
-    curl_easy_setopt(cl->curl, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(cl->curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(cl->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(cl->curl, CURLOPT_WRITEDATA, out);
-    long status = 0;
-    if (curl_easy_perform(cl->curl) == CURLE_OK)
-        curl_easy_getinfo(cl->curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    return status;
-}
-
-static int get_account(void *ctx, const char *peer, dmsec_account_t *out)
-{
-    (void)peer;
-    *out = ((struct client *)ctx)->acc;
-    return 0;
-}
 
 static void *run_client(void *arg)
 {
@@ -159,51 +116,19 @@ static void *run_client(void *arg)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/dm", cl->port);
     static const uint8_t probe[] = "<SyncML/>";
     while (now() < cl->until) {
+        int ok;
         if (cl->fixed) {
-            struct buf b = {0};
-            long st = post(cl, url, probe, sizeof probe - 1, &b);
+            struct bench_buf b = {0};
+            ok = bench_post(cl->curl, url, dmsec_codec_content_type(bench_codec), probe,
+                            sizeof probe - 1, &b) == 200;
             free(b.p);
-            if (st == 200)
-                cl->done++;
-            else
-                cl->errors++;
-            continue;
+        } else {
+            ok = bench_session(cl->curl, url, SERVER_ID, device, bench_codec, &cl->acc) == 0;
         }
-        dmsec_session_config_t cfg = {.role = DMSEC_ROLE_CLIENT,
-                                      .server_id = SERVER_ID,
-                                      .server_uri = url,
-                                      .device_id = device,
-                                      .codec = bench_codec,
-                                      .cb = {.get_account = get_account},
-                                      .cb_ctx = cl};
-        dmsec_session_t *s = dmsec_session_new(&cfg);
-        dmsec_session_out_t out;
-        int rc = dmsec_session_start(s, time(NULL), &out);
-        while (!rc && out.has_message) {
-            struct buf b = {0};
-            const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
-            long st = post(cl, to, out.body, out.len, &b);
-            rc = st == 200 ? dmsec_session_feed(s, b.p, b.n, dmsec_codec_content_type(bench_codec),
-                                                NULL, time(NULL), &out)
-                           : DMSEC_ERR_SESSION_PROTOCOL;
-            free(b.p);
-            /* What the device persists: the nonces for the next session. */
-            for (size_t i = 0; !rc && i < dmsec_session_events(s); i++) {
-                const dmsec_event_t *e = dmsec_session_event(s, i);
-                if (e->type == DMSEC_EV_NONCE_ACCEPTED) {
-                    memcpy(cl->acc.out_nonce, e->bytes, e->len);
-                    cl->acc.out_nonce_len = e->len;
-                } else if (e->type == DMSEC_EV_NONCE_ISSUED) {
-                    memcpy(cl->acc.in_nonce, e->bytes, e->len);
-                    cl->acc.in_nonce_len = e->len;
-                }
-            }
-        }
-        if (!rc && dmsec_session_result(s) == 0 && dmsec_session_peer_authenticated(s))
+        if (ok)
             cl->done++;
         else
             cl->errors++;
-        dmsec_session_free(s);
     }
     return NULL;
 }

@@ -9,5 +9,5 @@ scripts/deps.sh build
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DDMSEC_TESTS=OFF >/dev/null
 cmake --build build/release -j "$(nproc)" >/dev/null
 echo "dmsec: register devices with build/release/dmsec device add --db dmsec.db ... (build/release/dmsec --help)"
-echo "dmsec: a short tour of the security computations: scripts/demo.sh build/release/dmsec"
+echo "dmsec: the whole system on loopback, told step by step: scripts/demo.sh"
 exec build/release/dmsec-server --listen 127.0.0.1:8080 --db dmsec.db --server-id dmsec "$@"

@@ -219,12 +219,7 @@ refused "gba: the same bootstrap again refused" "$tree" --file "$G" --content-ty
 
 "$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --server-id "$SID" --resync-after 3600 >>"$work/server.log" 2>&1 &
 pids+=($!)
-up=0
-for _ in $(seq 1 50); do
-    curl -s "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && up=1 && break
-    sleep 0.1
-done
-if [ $up -eq 1 ]; then ok "server starts on the bootstrap db"; else bad "server did not start: $(cat "$work/server.log")"; fi
+if wait_up "http://127.0.0.1:$PORT/healthz"; then ok "server starts on the bootstrap db"; else bad "server did not start: $(cat "$work/server.log")"; fi
 for tag in pin imsi gba gba2; do
     if "$CLIENT" session --tree "$work/$tag.tree" --server "$SID" >"$work/sess.out" 2>&1 && both_ok "$work/sess.out"; then
         ok "$tag: session after bootstrap, both authenticated"

@@ -25,11 +25,7 @@ start_server() { # port db server-id
     "$SERVER" --listen "127.0.0.1:$1" --db "$2" --server-id "$3" --resync-after 3600 \
         >>"$work/server-$3.log" 2>&1 &
     pids+=($!)
-    for _ in $(seq 1 50); do
-        curl -s "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_up "http://127.0.0.1:$1/healthz"
 }
 expect "server A starts" start_server "$PORT_A" "$DB_A" srvA
 expect "server B starts" start_server "$PORT_B" "$DB_B" srvB
@@ -38,13 +34,9 @@ expect "server B starts" start_server "$PORT_B" "$DB_B" srvB
 # $6 to the device's tree $work/$1.tree (created when missing).
 # usage: enrol ID SCHEME SERVER_ID DB URL ACCOUNT [NOTIFY_PORT]
 enrol() {
-    local id=$1 scheme=$2 sid=$3 db=$4 url=$5 acc=$6 port=${7:-}
-    local secret="cs-$RANDOM-$RANDOM-$RANDOM"
-    local args=(device add --db "$db" --device-id "$id" --client-name "$id" --client-secret "$secret"
-        --scheme "$scheme" --server-id "$sid" --json)
-    [ -n "$port" ] && args+=(--notify "udp://127.0.0.1:$port")
-    local json
-    json=$("$TOOL" "${args[@]}") || return 1
+    local id=$1 scheme=$2 sid=$3 url=$5 acc=$6
+    SID=$sid register_device "$id" "$scheme" "${7:-}" "$4" || return 1
+    local json=$reg_json secret=$reg_secret
     echo "$secret" >>"$work/secrets"
     jq -r .server_secret <<<"$json" >>"$work/secrets"
     [ -f "$work/$id.tree" ] || "$CLIENT" init --tree "$work/$id.tree" --device-id "$id" --man dmsec-test --mod agent >/dev/null || return 1

@@ -37,3 +37,28 @@ free_port() { # a loopback TCP port nobody listens on
     done
     echo 0
 }
+# Registers device $1 (scheme $2, notified on loopback port $3 if given)
+# in store $4 (default $DB) as server $SID with `dmsec device add`. Sets
+# reg_secret (its client secret), reg_json (the tool's answer) and
+# reg_cscheme / reg_integ (the Cred scheme and integrity its agent uses).
+register_device() { # ID SCHEME [NOTIFY_PORT] [DB]
+    local id=$1 scheme=$2 port=${3:-} db=${4:-$DB}
+    reg_secret="cs-$RANDOM-$RANDOM-$RANDOM"
+    local args=(device add --db "$db" --device-id "$id" --client-name "$id" --client-secret "$reg_secret"
+        --scheme "$scheme" --server-id "$SID" --json)
+    [ -n "$port" ] && args+=(--notify "udp://127.0.0.1:$port")
+    reg_json=$("$TOOL" "${args[@]}") || return 1
+    reg_cscheme=$scheme reg_integ=none
+    case $scheme in
+    hmac-md5) reg_cscheme=md5 reg_integ=hmac-md5 ;;
+    hmac-sha256) reg_cscheme=sha256 reg_integ=hmac-sha256 ;;
+    esac
+}
+# Waits (up to 5 s) until URL answers: wait_up URL [curl options...].
+wait_up() {
+    for _ in $(seq 1 50); do
+        curl -s "${@:2}" "$1" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}

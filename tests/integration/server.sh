@@ -31,22 +31,14 @@ start_server() { # extra options...
         >>"$work/server.log" 2>&1 &
     pids+=($!)
     server_pid=$!
-    for _ in $(seq 1 50); do
-        curl -s "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_up "http://127.0.0.1:$HTTP_PORT/healthz"
 }
 start_tls_server() {
     "$SERVER" --listen 127.0.0.1:$TLS_PORT --db "$DB" --server-id $SID --resync-after 3600 \
         --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem >>"$work/server-tls.log" 2>&1 &
     pids+=($!)
     tls_pid=$!
-    for _ in $(seq 1 50); do
-        curl -s --cacert ca.pem "https://127.0.0.1:$TLS_PORT/healthz" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_up "https://127.0.0.1:$TLS_PORT/healthz" --cacert ca.pem
 }
 expect "server starts (HTTP)" start_server
 expect "server starts (HTTPS, client certificates)" start_tls_server
@@ -54,23 +46,14 @@ expect "server starts (HTTPS, client certificates)" start_tls_server
 # Registers a device with the tool and writes the device's own state file
 # (what a bootstrap would have put in its DMAcc).
 add_device() { # id scheme [port]
-    local id=$1 scheme=$2 port=${3:-}
-    local secret="cs-$RANDOM-$RANDOM-$RANDOM"
-    local args=(device add --db "$DB" --device-id "$id" --client-name "$id" --client-secret "$secret"
-        --scheme "$scheme" --server-id $SID --json)
-    [ -n "$port" ] && args+=(--notify "udp://127.0.0.1:$port")
-    local json
-    json=$("$TOOL" "${args[@]}") || return 1
-    local cscheme=$scheme integ=none
-    case $scheme in
-    hmac-md5) cscheme=md5 integ=hmac-md5 ;;
-    hmac-sha256) cscheme=sha256 integ=hmac-sha256 ;;
-    esac
+    local id=$1
+    register_device "$id" "$2" "${3:-}" || return 1
+    local json=$reg_json cscheme=$reg_cscheme integ=$reg_integ
     cat >"$work/$id.state" <<EOF
 device_id=$id
 server_id=$SID
 client_name=$id
-client_secret=$secret
+client_secret=$reg_secret
 server_secret=$(jq -r .server_secret <<<"$json")
 client_scheme=$cscheme
 server_scheme=$cscheme
@@ -142,13 +125,19 @@ if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out"; then
 else bad "after resync: $(cat "$work/listen.out")"; fi
 
 # ---- seed 001 case 2: the server's database restored from an older copy ----
-kill -TERM $server_pid $tls_pid
-wait $server_pid $tls_pid 2>/dev/null
+# One server after the other: the last to close its store checkpoints the
+# WAL into the file (two closing at once may each leave it to the other).
+stop_servers() {
+    kill -TERM $tls_pid
+    wait $tls_pid 2>/dev/null
+    kill -TERM $server_pid
+    wait $server_pid 2>/dev/null
+}
+stop_servers
 cp "$DB" "$work/backup.db"
 start_server && start_tls_server
 expect "session before the restore" session $N
-kill -TERM $server_pid $tls_pid
-wait $server_pid $tls_pid 2>/dev/null
+stop_servers
 cp "$work/backup.db" "$DB"
 rm -f "$DB-wal" "$DB-shm"
 start_server && start_tls_server
