@@ -25,9 +25,11 @@ start_server() { # port db server-id
     "$SERVER" --listen "127.0.0.1:$1" --db "$2" --server-id "$3" --resync-after 3600 \
         >>"$work/server-$3.log" 2>&1 &
     pids+=($!)
+    started_pid=$!
     wait_up "http://127.0.0.1:$1/healthz"
 }
 expect "server A starts" start_server "$PORT_A" "$DB_A" srvA
+pid_a=$started_pid
 expect "server B starts" start_server "$PORT_B" "$DB_B" srvB
 
 # Registers device $1 with server $3 (db $4, url $5) and adds the account
@@ -56,8 +58,8 @@ session() { # id server [options]
     "$CLIENT" session --tree "$work/$1.tree" --server "$2" "${@:3}" >"$work/sess.out" 2>&1 && both_ok "$work/sess.out"
 }
 
-# ---- (1) client-initiated sessions, md5 and sha256 ----
-for scheme in md5 sha256; do
+# ---- (1) client-initiated sessions, each scheme ----
+for scheme in basic md5 sha256; do
     id="IMEI:35$RANDOM$RANDOM"
     expect "enrol ($scheme)" enrol "$id" $scheme srvA "$DB_A" "$URL_A" dmsec
     expect "session $scheme: both sides authenticated" session "$id" srvA
@@ -144,6 +146,38 @@ if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out" && both_ok "$wo
     ok "after resync, ordinary notifications work again"
 else bad "after resync: $(cat "$work/listen.out")"; fi
 expect "after resync, client-initiated sessions work" session $N srvA
+
+# ---- (3b) the server's database restored from an older copy (seed 001 case 2) ----
+restart_a() { # [backup to restore]
+    kill -TERM "$pid_a"
+    wait "$pid_a" 2>/dev/null
+    if [ -n "${1:-}" ]; then
+        cp "$1" "$DB_A"
+        rm -f "$DB_A-wal" "$DB_A-shm"
+    fi
+    start_server "$PORT_A" "$DB_A" srvA && pid_a=$started_pid
+}
+expect "server A restarted (its store checkpointed on the way out)" restart_a
+cp "$DB_A" "$work/a-backup.db"
+expect "a session moves the nonces on past the backup" session $N srvA
+expect "server A restored from the older copy" restart_a "$work/a-backup.db"
+LWAIT=2 listen $N "$NPORT"
+"$TOOL" notify $N --db "$DB_A" --server-id srvA >/dev/null
+wait $listen_pid
+if grep -q "notification=ignored" "$work/listen.out" && ! grep -q "server_authenticated" "$work/listen.out"; then
+    ok "restored server: its ordinary notification (old nonce) is ignored"
+else bad "restored server, ordinary notification: $(cat "$work/listen.out")"; fi
+listen $N "$NPORT"
+nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA --resync)
+if wait $listen_pid && grep -q "session=$nsid nonce=default" "$work/listen.out" && both_ok "$work/listen.out"; then
+    ok "restored server: resync on the default nonce, both authenticated"
+else bad "restored server, resync: $(cat "$work/listen.out")"; fi
+listen $N "$NPORT"
+"$TOOL" notify $N --db "$DB_A" --server-id srvA >/dev/null
+if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out" && both_ok "$work/listen.out"; then
+    ok "restored server: ordinary notifications work again"
+else bad "restored server, after resync: $(cat "$work/listen.out")"; fi
+expect "restored server: client-initiated sessions work" session $N srvA
 
 # ---- (4) forged package #0 ----
 send_udp() { # hex port
