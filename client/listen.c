@@ -84,8 +84,12 @@ static int run_hook(const char *cmd, const char *ui, const char *server_id, cons
 static void printable(const uint8_t *p, size_t n, char *out, size_t cap)
 {
     size_t k = 0;
-    for (size_t i = 0; i < n && k + 1 < cap; i++, k++)
-        out[k] = p[i] >= 0x21 && p[i] < 0x7f ? (char)p[i] : '?';
+    for (size_t i = 0; i < n && k + 1 < cap; i++, k++) {
+        if (p[i] >= 0x21 && p[i] < 0x7f)
+            memcpy(&out[k], &p[i], 1);
+        else
+            out[k] = '?';
+    }
     out[k] = '\0';
 }
 
