@@ -194,6 +194,26 @@ if [ "$(grep -c "notification=ignored" "$work/listen.out")" -eq 3 ] && ! grep -q
     ok "forged package #0 (wrong secret, stored and default nonce) and garbage: ignored, no session"
 else bad "forged: $(cat "$work/listen.out")"; fi
 expect "the device still works after the forgeries" session $N srvA
+# A genuine package #0 (the server's secret, the device's stored nonce) with
+# one bit flipped is ignored too; the same package unflipped is accepted.
+F=IMEI:490154203230009
+FPORT=$(free_port)
+enrol $F md5 srvA "$DB_A" "$URL_A" dmsec "$FPORT"
+fss=$(jq -r .server_secret <<<"$reg_json")
+fnonce=$(jq -r .server_nonce_b64 <<<"$reg_json" | base64 -d | xxd -p | tr -d '\n')
+genuine=$("$TOOL" pkg0 build --server-id srvA --secret "$fss" --nonce-hex "$fnonce" --session-id 0x55)
+flipped="${genuine:0:9}$(printf '%x' $((0x${genuine:9:1} ^ 1)))${genuine:10}" # a digest bit
+LWAIT=2 listen $F "$FPORT"
+send_udp "010603C4AF87$flipped" "$FPORT"
+wait $listen_pid
+if grep -q "notification=ignored" "$work/listen.out" && ! grep -q "server_authenticated" "$work/listen.out"; then
+    ok "genuine package #0 with one bit flipped: ignored, no session"
+else bad "flipped bit: $(cat "$work/listen.out")"; fi
+listen $F "$FPORT"
+send_udp "010603C4AF87$genuine" "$FPORT"
+if wait $listen_pid && grep -q "session=0055 nonce=stored\|session=55 nonce=stored" "$work/listen.out"; then
+    ok "the same package #0 unflipped: verified on the stored nonce"
+else bad "genuine package #0: $(cat "$work/listen.out")"; fi
 
 # ---- (5) two servers on one device ----
 M=IMEI:490154203230003
