@@ -21,8 +21,8 @@ URL_B=http://127.0.0.1:$PORT_B/dm
 DB_A=$work/a.db
 DB_B=$work/b.db
 
-start_server() { # port db server-id
-    "$SERVER" --listen "127.0.0.1:$1" --db "$2" --server-id "$3" --resync-after 3600 \
+start_server() { # port db server-id [options]
+    "$SERVER" --listen "127.0.0.1:$1" --db "$2" --server-id "$3" --resync-after 3600 "${@:4}" \
         >>"$work/server-$3.log" 2>&1 &
     pids+=($!)
     started_pid=$!
@@ -148,14 +148,14 @@ else bad "after resync: $(cat "$work/listen.out")"; fi
 expect "after resync, client-initiated sessions work" session $N srvA
 
 # ---- (3b) the server's database restored from an older copy (seed 001 case 2) ----
-restart_a() { # [backup to restore]
+restart_a() { # [backup to restore ("" for none)] [server options]
     kill -TERM "$pid_a"
     wait "$pid_a" 2>/dev/null
     if [ -n "${1:-}" ]; then
         cp "$1" "$DB_A"
         rm -f "$DB_A-wal" "$DB_A-shm"
     fi
-    start_server "$PORT_A" "$DB_A" srvA && pid_a=$started_pid
+    start_server "$PORT_A" "$DB_A" srvA "${@:2}" && pid_a=$started_pid
 }
 expect "server A restarted (its store checkpointed on the way out)" restart_a
 cp "$DB_A" "$work/a-backup.db"
@@ -178,6 +178,37 @@ if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out" && both_ok "$wo
     ok "restored server: ordinary notifications work again"
 else bad "restored server, after resync: $(cat "$work/listen.out")"; fi
 expect "restored server: client-initiated sessions work" session $N srvA
+
+# ---- (3c) after a resync the server replaces its secret; the agent applies it ----
+# (--rotate-on-resync always: over plain HTTP here; the default does it over TLS only)
+W=IMEI:490154203230004
+WPORT=$(free_port)
+expect "server A restarted with --rotate-on-resync always" restart_a "" --rotate-on-resync always
+enrol $W md5 srvA "$DB_A" "$URL_A" dmsec "$WPORT"
+old_ss=$(jq -r .server_secret <<<"$reg_json")
+has_srv_secret() { grep -aqF "11:AAuthSecret 0: 0: ${#2}:$2" "$work/$1.tree"; }
+expect "before: the tree holds the registered server secret" has_srv_secret $W "$old_ss"
+for cred in CLCRED SRVCRED; do
+    "$CLIENT" set --tree "$work/$W.tree" --uri "./DMAcc/dmsec/AppAuth/$cred/AAuthData" --value-b64 AAAAAA==
+done
+listen $W "$WPORT"
+nsid=$("$TOOL" notify $W --db "$DB_A" --server-id srvA --resync)
+if wait $listen_pid && grep -q "session=$nsid nonce=default" "$work/listen.out" && both_ok "$work/listen.out"; then
+    ok "rotation: resync session on the default nonce, both authenticated"
+else bad "rotation: resync: $(cat "$work/listen.out")"; fi
+rotated=$("$TOOL" audit --db "$DB_A" --json | jq --arg d $W '[.[] | select(.device_id == $d and .event == "secret_rotated")] | length')
+[ "$rotated" = 1 ] && ok "rotation: the server recorded secret_rotated (the agent confirmed the Replace)" ||
+    bad "rotation: secret_rotated rows: $rotated"
+if ! has_srv_secret $W "$old_ss" && ! grep -aqF "$old_ss" "$work/$W.tree"; then
+    ok "rotation: the old server secret is gone from the tree"
+else bad "rotation: the old server secret is still in the tree"; fi
+listen $W "$WPORT"
+"$TOOL" notify $W --db "$DB_A" --server-id srvA >/dev/null
+if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out" && both_ok "$work/listen.out"; then
+    ok "rotation: a notification signed with the new secret verifies, session on it"
+else bad "rotation: after: $(cat "$work/listen.out")"; fi
+expect "rotation: client-initiated session with the new secret" session $W srvA
+expect "server A restarted with its defaults" restart_a
 
 # ---- (4) forged package #0 ----
 send_udp() { # hex port
