@@ -61,6 +61,24 @@ int boot_secret_from_opts(tool_opts_t *o, dmsec_boot_secret_t *s, char **pin_buf
     return 0;
 }
 
+/* The key material of the options (*pin to free with secret_free) and the
+ * WBXML message of file (*msg to free): 0, or the exit code with nothing
+ * left to free. */
+static int key_and_message(tool_opts_t *o, const char *file, dmsec_boot_secret_t *s, char **pin,
+                           uint8_t **msg, size_t *len)
+{
+    int rc = boot_secret_from_opts(o, s, pin);
+    if (rc)
+        return rc;
+    *msg = read_file(file, len);
+    if (!*msg) {
+        secret_free(*pin);
+        *pin = NULL;
+        return TOOL_EXIT_FAIL;
+    }
+    return 0;
+}
+
 static int run_mac(int argc, char **argv)
 {
     static const char *const known[] = {"keytype",  "imsi",  "network-id", "pin",
@@ -82,15 +100,11 @@ static int run_mac(int argc, char **argv)
         return tool_fail("--keytype", rc);
     dmsec_boot_secret_t s;
     char *pin = NULL;
-    rc = boot_secret_from_opts(&o, &s, &pin);
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    rc = key_and_message(&o, file, &s, &pin, &msg, &len);
     if (rc)
         return rc;
-    size_t len = 0;
-    uint8_t *msg = read_file(file, &len);
-    if (!msg) {
-        secret_free(pin);
-        return TOOL_EXIT_FAIL;
-    }
     uint8_t mac[DMSEC_BOOT_MAC_LEN];
     rc = dmsec_boot_sign(type, &s, msg, len, mac);
     secret_free(pin);
@@ -140,15 +154,11 @@ static int run_verify(int argc, char **argv)
         return tool_fail(text ? "--content-type" : "--content-type-hex", rc);
     dmsec_boot_secret_t s;
     char *pin = NULL;
-    rc = boot_secret_from_opts(&o, &s, &pin);
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    rc = key_and_message(&o, file, &s, &pin, &msg, &len);
     if (rc)
         return rc;
-    size_t len = 0;
-    uint8_t *msg = read_file(file, &len);
-    if (!msg) {
-        secret_free(pin);
-        return TOOL_EXIT_FAIL;
-    }
     rc = dmsec_boot_verify(&ct, &s, msg, len);
     secret_free(pin);
     free(msg);
