@@ -14,6 +14,8 @@
 #include "dmsec/codec.h"
 #include "dmsec/tree.h"
 
+#include "agent_http.h"
+
 /* Exit codes. */
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
@@ -40,12 +42,6 @@ int treefile_load(const char *path, dmsec_tree_t **out);
 int treefile_save(const char *path, const dmsec_tree_t *t);
 
 /* ---- sessions (session.c) ---- */
-
-typedef struct cli_http {
-    const char *ca;
-    const char *cert;
-    const char *key;
-} cli_http_t;
 
 typedef struct cli_session_req {
     const char *tree_path;

@@ -6,7 +6,6 @@
  */
 #define _DEFAULT_SOURCE
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,6 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 
-#define MAX_BODY ((size_t)1048576)
 #define MAX_MESSAGES 32
 
 int cli_account_of(const dmsec_tree_t *t, const char *server_id, char *acc, size_t cap)
@@ -159,101 +157,6 @@ static int apply_events(const struct ctx *c, const dmsec_session_t *s)
     return 0;
 }
 
-struct buf {
-    uint8_t *p;
-    size_t n;
-    int too_big;
-    char hmac[512];
-    char ct[128];
-};
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct buf *b = ud;
-    size_t n = size * nmemb;
-    if (b->n + n > MAX_BODY) {
-        b->too_big = 1;
-        return 0;
-    }
-    uint8_t *q = realloc(b->p, b->n + n + 1);
-    if (!q)
-        return 0;
-    b->p = q;
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    return n;
-}
-
-static void header_value(const char *line, size_t skip, char *out, size_t cap)
-{
-    line += skip;
-    line += strspn(line, " \t");
-    snprintf(out, cap, "%s", line);
-}
-
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct buf *b = ud;
-    size_t n = size * nmemb;
-    char line[600];
-    size_t k = n < sizeof line - 1 ? n : sizeof line - 1;
-    memcpy(line, p, k);
-    line[k] = '\0';
-    line[strcspn(line, "\r\n")] = '\0';
-    if (!strncasecmp(line, "x-syncml-hmac:", 14))
-        header_value(line, 14, b->hmac, sizeof b->hmac);
-    else if (!strncasecmp(line, "content-type:", 13))
-        header_value(line, 13, b->ct, sizeof b->ct);
-    return n;
-}
-
-/* POSTs one message; the HTTP status, or 0 on a transport error. */
-static long post(const cli_http_t *h, const char *url, const dmsec_session_out_t *o,
-                 struct buf *out)
-{
-    CURL *c = curl_easy_init();
-    if (!c)
-        return 0;
-    struct curl_slist *hdrs = NULL;
-    char line[700];
-    snprintf(line, sizeof line, "Content-Type: %s", o->content_type);
-    hdrs = curl_slist_append(hdrs, line);
-    if (o->hmac_header[0]) {
-        snprintf(line, sizeof line, "x-syncml-hmac: %s", o->hmac_header);
-        struct curl_slist *h2 = curl_slist_append(hdrs, line);
-        if (h2)
-            hdrs = h2;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)o->body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)o->len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (h->ca)
-        curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
-    if (h->cert)
-        curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert);
-    if (h->key)
-        curl_easy_setopt(c, CURLOPT_SSLKEY, h->key);
-    long status = 0;
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        cli_err("HTTP: %s", out->too_big ? "response too large" : curl_easy_strerror(rc));
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    return status;
-}
-
 /* The ./DevInfo leaves the engine reports in package #1. */
 static const char *const devinfo_leaves[] = {"./DevInfo/DevId", "./DevInfo/Man", "./DevInfo/Mod",
                                              "./DevInfo/DmV", "./DevInfo/Lang"};
@@ -321,11 +224,14 @@ int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req)
     int messages = 0;
     while (!rc && saved && out.has_message && messages < MAX_MESSAGES) {
         const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
-        struct buf b;
-        memset(&b, 0, sizeof b);
-        http = post(&req->http, to, &out, &b);
+        cli_http_resp_t b;
+        char err[256];
+        http = cli_http_post(&req->http, to, out.content_type, out.hmac_header, out.body, out.len,
+                             &b, err, sizeof err);
         messages++;
         if (http != 200) {
+            if (!http)
+                cli_err("HTTP: %s", err);
             free(b.p);
             break;
         }

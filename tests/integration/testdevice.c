@@ -36,6 +36,8 @@
 #include "dmsec/notify.h"
 #include "dmsec/session.h"
 
+#include "agent_http.h"
+
 struct state {
     char device_id[128];
     char server_id[128];
@@ -176,87 +178,15 @@ static int tree_exec(void *ctx, const char *server_id, const dmsec_cmd_t *cmd,
     return 0;
 }
 
-struct http {
-    const char *ca;
-    const char *cert;
-    const char *key;
-};
-
-struct buf {
-    uint8_t *p;
-    size_t n;
-    char hmac[512];
-    char ct[128];
-};
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+/* One message POSTed with the agent's own transport (client/agent_http.c);
+ * the HTTP status, 0 on a transport error (said on stderr). */
+static long post(const cli_http_t *h, const char *url, const uint8_t *body, size_t len,
+                 const char *ct, const char *hmac, cli_http_resp_t *out)
 {
-    struct buf *b = ud;
-    size_t n = size * nmemb;
-    uint8_t *q = realloc(b->p, b->n + n + 1);
-    if (!q)
-        return 0;
-    b->p = q;
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    return n;
-}
-
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct buf *b = ud;
-    size_t n = size * nmemb;
-    char line[600];
-    size_t k = n < sizeof line - 1 ? n : sizeof line - 1;
-    memcpy(line, p, k);
-    line[k] = '\0';
-    line[strcspn(line, "\r\n")] = '\0';
-    if (!strncasecmp(line, "x-syncml-hmac:", 14))
-        snprintf(b->hmac, sizeof b->hmac, "%s", line + 14 + strspn(line + 14, " "));
-    if (!strncasecmp(line, "content-type:", 13))
-        snprintf(b->ct, sizeof b->ct, "%s", line + 13 + strspn(line + 13, " "));
-    return n;
-}
-
-/* POSTs one message; returns the HTTP status (0 on a transport error). */
-static long post(const struct http *h, const char *url, const uint8_t *body, size_t len,
-                 const char *ct, const char *hmac, struct buf *out)
-{
-    CURL *c = curl_easy_init();
-    if (!c)
-        return 0;
-    struct curl_slist *hdrs = NULL;
-    char line[700];
-    snprintf(line, sizeof line, "Content-Type: %s", ct);
-    hdrs = curl_slist_append(hdrs, line);
-    if (hmac && hmac[0]) {
-        snprintf(line, sizeof line, "x-syncml-hmac: %s", hmac);
-        hdrs = curl_slist_append(hdrs, line);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    if (h->ca)
-        curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
-    if (h->cert)
-        curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert);
-    if (h->key)
-        curl_easy_setopt(c, CURLOPT_SSLKEY, h->key);
-    long status = 0;
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        fprintf(stderr, "dmsec-testdevice: %s\n", curl_easy_strerror(rc));
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    char err[256];
+    long status = cli_http_post(h, url, ct, hmac, body, len, out, err, sizeof err);
+    if (!status)
+        fprintf(stderr, "dmsec-testdevice: %s\n", err);
     return status;
 }
 
@@ -288,7 +218,7 @@ static void write_capture(const char *path, const dmsec_session_out_t *o)
     fclose(f);
 }
 
-static int run_session(const struct http *h, const char *url, const char *sid, int resync,
+static int run_session(const cli_http_t *h, const char *url, const char *sid, int resync,
                        const char *capture, dmsec_codec_t codec)
 {
     static const char *const devinfo[] = {"./DevInfo/Mod", "dmsec-testdevice", NULL};
@@ -316,7 +246,7 @@ static int run_session(const struct http *h, const char *url, const char *sid, i
     int messages = 0;
     while (!rc && out.has_message && messages < 20) {
         const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
-        struct buf b;
+        cli_http_resp_t b;
         memset(&b, 0, sizeof b);
         http = post(h, to, out.body, out.len, out.content_type, out.hmac_header, &b);
         messages++;
@@ -340,7 +270,7 @@ static int run_session(const struct http *h, const char *url, const char *sid, i
 }
 
 /* Waits for one notification, verifies it and opens its session. */
-static int listen_once(const struct http *h, const char *url, int port, int wait)
+static int listen_once(const cli_http_t *h, const char *url, int port, int wait)
 {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in a;
@@ -392,7 +322,7 @@ static int listen_once(const struct http *h, const char *url, int port, int wait
 }
 
 /* Sends a captured package #1 as a new session; 0 when refused. */
-static int replay(const struct http *h, const char *url, const char *path)
+static int replay(const cli_http_t *h, const char *url, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -406,7 +336,7 @@ static int replay(const struct http *h, const char *url, const char *path)
     uint8_t body[65536];
     size_t n = fread(body, 1, sizeof body, f);
     fclose(f);
-    struct buf b;
+    cli_http_resp_t b;
     memset(&b, 0, sizeof b);
     long http = post(h, url, body, n, ct, hmac, &b);
     int code = -1;
@@ -439,7 +369,7 @@ int main(int argc, char **argv)
     int port = 0;
     int wait = 10;
     dmsec_codec_t codec = DMSEC_CODEC_XML;
-    struct http h = {0};
+    cli_http_t h = {0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
