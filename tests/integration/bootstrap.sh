@@ -10,11 +10,7 @@ SERVER=$1 TOOL=$2
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
 CLIENT=$(dirname "$1")/dmsec-client
-[ -x "$CLIENT" ] || {
-    echo "FAIL no dmsec-client at $CLIENT"
-    echo "integration bootstrap: 0 passed, 1 failed"
-    exit 1
-}
+need_programs bootstrap "$CLIENT"
 cd "$work" || exit 1
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT/dm

@@ -7,11 +7,7 @@ SERVER=$1 TOOL=$2
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
 CLIENT=$(dirname "$1")/dmsec-client
-[ -x "$CLIENT" ] || {
-    echo "FAIL no dmsec-client at $CLIENT"
-    echo "integration client: 0 passed, 1 failed"
-    exit 1
-}
+need_programs client "$CLIENT"
 
 cd "$work" || exit 1
 PORT_A=$(free_port)

@@ -62,3 +62,15 @@ wait_up() {
     done
     return 1
 }
+# Ends the script as failed unless every program given is executable:
+# need_programs SCRIPT_NAME PROGRAM...
+need_programs() {
+    local name=$1 b
+    for b in "${@:2}"; do
+        [ -x "$b" ] || {
+            echo "FAIL no $b"
+            echo "integration $name: 0 passed, 1 failed"
+            exit 1
+        }
+    done
+}

@@ -11,13 +11,7 @@ SERVER=$1 TOOL=$2
 DEMO=$(cd "$(dirname "$0")/../.." && pwd)/scripts/demo.sh
 CLIENT=$(realpath "$(dirname "$1")/dmsec-client")
 MITM=$(realpath "$(dirname "$3")/mitm")
-for b in "$CLIENT" "$MITM"; do
-    [ -x "$b" ] || {
-        echo "FAIL no $b"
-        echo "integration demo: 0 passed, 1 failed"
-        exit 1
-    }
-done
+need_programs demo "$CLIENT" "$MITM"
 demo() { # client: runs the demo with that agent, output in $work/demo.out
     DMSEC_SERVER=$SERVER DMSEC_TOOL=$TOOL DMSEC_CLIENT=$1 DMSEC_MITM=$MITM \
         timeout 60 bash "$DEMO" >"$work/demo.out" 2>&1

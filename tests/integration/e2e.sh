@@ -15,13 +15,7 @@ SERVER=$1 TOOL=$2
 . "$(dirname "$0")/common.bash"
 CLIENT=$(dirname "$1")/dmsec-client
 MITM=$(dirname "$3")/mitm
-for b in "$CLIENT" "$MITM"; do
-    [ -x "$b" ] || {
-        echo "FAIL no $b"
-        echo "integration e2e: 0 passed, 1 failed"
-        exit 1
-    }
-done
+need_programs e2e "$CLIENT" "$MITM"
 
 cd "$work" || exit 1
 DB=$work/dmsec.db
