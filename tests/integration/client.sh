@@ -125,23 +125,31 @@ unset HOOK_EXIT
 for cred in CLCRED SRVCRED; do
     "$CLIENT" set --tree "$work/$N.tree" --uri "./DMAcc/dmsec/AppAuth/$cred/AAuthData" --value-b64 AAAAAA==
 done
-LWAIT=2 listen $N "$NPORT"
-"$TOOL" notify $N --db "$DB_A" --server-id srvA >/dev/null
-wait $listen_pid
-if grep -q "notification=ignored" "$work/listen.out" && ! grep -q "server_authenticated" "$work/listen.out"; then
-    ok "lost nonces: ordinary notification ignored"
-else bad "lost nonces: $(cat "$work/listen.out")"; fi
-listen $N "$NPORT"
-nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA --resync)
-if wait $listen_pid && grep -q "session=$nsid nonce=default" "$work/listen.out" && both_ok "$work/listen.out"; then
-    ok "resync notification: verified on the default nonce, session on it"
-else bad "resync: $(cat "$work/listen.out")"; fi
-listen $N "$NPORT"
-"$TOOL" notify $N --db "$DB_A" --server-id srvA >/dev/null
-if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out" && both_ok "$work/listen.out"; then
-    ok "after resync, ordinary notifications work again"
-else bad "after resync: $(cat "$work/listen.out")"; fi
-expect "after resync, client-initiated sessions work" session $N srvA
+# Device $1 (listening on $2) and server A disagree on a nonce: the ordinary
+# notification is ignored, the resync notification runs a session on the
+# default nonce, and then notifications and sessions work again.
+# usage: desync_recovers ID PORT LABEL
+desync_recovers() {
+    local id=$1 port=$2 label=$3 nsid
+    LWAIT=2 listen "$id" "$port"
+    "$TOOL" notify "$id" --db "$DB_A" --server-id srvA >/dev/null
+    wait $listen_pid
+    if grep -q "notification=ignored" "$work/listen.out" && ! grep -q "server_authenticated" "$work/listen.out"; then
+        ok "$label: ordinary notification ignored"
+    else bad "$label, ordinary notification: $(cat "$work/listen.out")"; fi
+    listen "$id" "$port"
+    nsid=$("$TOOL" notify "$id" --db "$DB_A" --server-id srvA --resync)
+    if wait $listen_pid && grep -q "session=$nsid nonce=default" "$work/listen.out" && both_ok "$work/listen.out"; then
+        ok "$label: resync verified on the default nonce, session on it, both authenticated"
+    else bad "$label, resync: $(cat "$work/listen.out")"; fi
+    listen "$id" "$port"
+    "$TOOL" notify "$id" --db "$DB_A" --server-id srvA >/dev/null
+    if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out" && both_ok "$work/listen.out"; then
+        ok "$label: after resync, ordinary notifications work again"
+    else bad "$label, after resync: $(cat "$work/listen.out")"; fi
+    expect "$label: after resync, client-initiated sessions work" session "$id" srvA
+}
+desync_recovers $N "$NPORT" "lost nonces"
 
 # ---- (3b) the server's database restored from an older copy (seed 001 case 2) ----
 restart_a() { # [backup to restore ("" for none)] [server options]
@@ -157,23 +165,7 @@ expect "server A restarted (its store checkpointed on the way out)" restart_a
 cp "$DB_A" "$work/a-backup.db"
 expect "a session moves the nonces on past the backup" session $N srvA
 expect "server A restored from the older copy" restart_a "$work/a-backup.db"
-LWAIT=2 listen $N "$NPORT"
-"$TOOL" notify $N --db "$DB_A" --server-id srvA >/dev/null
-wait $listen_pid
-if grep -q "notification=ignored" "$work/listen.out" && ! grep -q "server_authenticated" "$work/listen.out"; then
-    ok "restored server: its ordinary notification (old nonce) is ignored"
-else bad "restored server, ordinary notification: $(cat "$work/listen.out")"; fi
-listen $N "$NPORT"
-nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA --resync)
-if wait $listen_pid && grep -q "session=$nsid nonce=default" "$work/listen.out" && both_ok "$work/listen.out"; then
-    ok "restored server: resync on the default nonce, both authenticated"
-else bad "restored server, resync: $(cat "$work/listen.out")"; fi
-listen $N "$NPORT"
-"$TOOL" notify $N --db "$DB_A" --server-id srvA >/dev/null
-if wait $listen_pid && grep -q "nonce=stored" "$work/listen.out" && both_ok "$work/listen.out"; then
-    ok "restored server: ordinary notifications work again"
-else bad "restored server, after resync: $(cat "$work/listen.out")"; fi
-expect "restored server: client-initiated sessions work" session $N srvA
+desync_recovers $N "$NPORT" "restored server (its nonces are older)"
 
 # ---- (3c) after a resync the server replaces its secret; the agent applies it ----
 # (--rotate-on-resync always: over plain HTTP here; the default does it over TLS only)
