@@ -7,17 +7,9 @@
 set -u
 dmsec=${1:?usage: bootstrap.sh PATH_TO_dmsec}
 rounds=${BOOT_ROUNDS:-6}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 MT=application/vnd.syncml.dm+wbxml
-
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*" >&2
-}
 
 # Hex of a string's bytes, lowercase, no separators.
 hex_of() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
@@ -50,21 +42,6 @@ expect_same() {
 }
 
 # expect_error WHAT CODE CMD...: exit CODE, stderr "dmsec: ...", stdout empty.
-expect_error() {
-    local what=$1 code=$2
-    shift 2
-    "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    if [[ $rc -ne $code ]]; then
-        bad "$what: exit $rc, want $code"
-    elif [[ -s "$work/out" ]]; then
-        bad "$what: wrote to stdout: $(head -c 200 "$work/out")"
-    elif ! grep -q '^dmsec: ' "$work/err"; then
-        bad "$what: no 'dmsec:' message on stderr"
-    else
-        ok
-    fi
-}
 
 for ((r = 0; r < rounds; r++)); do
     n=$(((r * 7) % 400))

@@ -4,19 +4,8 @@
 # error exits. usage: core.sh PATH_TO_dmsec
 set -uo pipefail
 DMSEC=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-
-check() { # name got want
-    if [ "$2" == "$3" ]; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL $1: got '$2' want '$3'" >&2
-    fi
-}
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 
 rand_text() { head -c "$1" /dev/urandom | base64 | tr -d '=/+\n' | head -c "$1"; }
 rand_hex() { head -c "$1" /dev/urandom | xxd -p | tr -d '\n'; }
@@ -111,19 +100,6 @@ fut="${msg:0:34}$(printf '%x' $(( 0x${msg:34:2} | 4 )))${msg:36}"
 check "pkg0 future bits" "$("$DMSEC" pkg0 decode --hex "$fut" 2>/dev/null | jq .future_bits)" "67108864"
 
 # Errors: exit status, a message on stderr, nothing on stdout.
-expect_error() { # name want_status command...
-    local name=$1 want=$2
-    shift 2
-    local out
-    out=$("$@" 2>"$work/err")
-    local st=$?
-    if [ "$st" -eq "$want" ] && [ -z "$out" ] && grep -q '^dmsec: ' "$work/err"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL $name: status $st (want $want), stdout '$out', stderr '$(cat "$work/err")'" >&2
-    fi
-}
 expect_error "no command" 2 "$DMSEC"
 expect_error "unknown command" 2 "$DMSEC" frobnicate
 expect_error "unknown scheme" 2 "$DMSEC" cred --scheme sha1 --user u --secret s --nonce-hex 00

@@ -4,15 +4,9 @@
 # usage: operator.sh PATH_TO_dmsec
 set -uo pipefail
 DMSEC=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 DB=$work/s.db
-pass=0
-fail=0
-check() { if [ "$2" == "$3" ]; then pass=$((pass + 1)); else
-    fail=$((fail + 1))
-    echo "FAIL $1: got '$2' want '$3'" >&2
-fi; }
 
 for scheme in basic md5 sha256 hmac-md5 hmac-sha256; do
     json=$("$DMSEC" device add --db "$DB" --device-id "IMEI:$scheme" --client-name "u-$scheme" \
@@ -56,19 +50,6 @@ check "audit" "$("$DMSEC" audit --db "$DB" --json | jq '[.[] | select(.event=="r
 check "sessions empty" "$("$DMSEC" sessions --db "$DB" --json | jq length)" 0
 
 # errors: status, message on stderr, nothing on stdout
-expect_error() {
-    local name=$1 want=$2
-    shift 2
-    local out
-    out=$("$@" 2>"$work/err")
-    local st=$?
-    if [ "$st" -eq "$want" ] && [ -z "$out" ] && grep -q '^dmsec: ' "$work/err"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL $name: status $st (want $want), stdout '$out', stderr '$(cat "$work/err")'" >&2
-    fi
-}
 expect_error "duplicate device" 1 "$DMSEC" device add --db "$DB" --device-id IMEI:a --client-name a --client-secret x --scheme md5
 expect_error "bad scheme" 2 "$DMSEC" device add --db "$DB" --device-id IMEI:z --client-name z --client-secret x --scheme sha1
 expect_error "hmac server scheme" 2 "$DMSEC" device add --db "$DB" --device-id IMEI:z --client-name z --client-secret x --scheme md5 --server-scheme hmac-md5
