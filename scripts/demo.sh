@@ -102,10 +102,34 @@ free_port() {
     done
     echo 0
 }
-up() { # waits until 127.0.0.1:PORT accepts connections
-    for _ in $(seq 1 50); do
-        (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
+# Starts a daemon that listens on the TCP port held by the variable named
+# PORT_VAR: COMMAND with @PORT@ replaced by the port. A port some other
+# process took meanwhile makes the daemon exit: then it is started again on
+# another free port (written back to PORT_VAR), up to five times. Its pid
+# goes to pids.
+# usage: start_listening PORT_VAR LOG COMMAND...
+start_listening() {
+    local var=$1 log=$2 pid arg
+    shift 2
+    for _ in 1 2 3 4 5; do
+        local port=${!var} cmd=()
+        for arg in "$@"; do cmd+=("${arg//@PORT@/$port}"); done
+        "${cmd[@]}" >>"$log" 2>&1 &
+        pid=$!
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            # Something answers; still alive a moment later, it is ours (one
+            # that could not bind exits at once).
+            if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && sleep 0.2 &&
+                kill -0 "$pid" 2>/dev/null; then
+                pids+=("$pid")
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        printf -v "$var" '%s' "$(free_port)"
     done
     return 1
 }
@@ -137,27 +161,24 @@ listener() { # the device waits for package #0 (one session, at most $1 s)
 
 printf '%sdmsec demo%s: a DM server and a device on loopback (%s)\n' "$B" "$N" "$work"
 if [ -n "$MITM" ]; then
-    URL=http://127.0.0.1:$PPORT/dm
     echo "The device reaches the server through a man-in-the-middle proxy that records every"
     echo "request, as an attacker on the network would."
 else
-    URL=http://127.0.0.1:$PORT/dm
     echo "(no mitm proxy found: the replay step is left out)"
 fi
 
 # ---- 1: the server ----
-say "The DM server starts: HTTP on 127.0.0.1:$PORT, its SQLite store, server id '$SID'." \
+say "The DM server starts: HTTP on loopback, its SQLite store, server id '$SID'." \
     "Every security fact (nonces, secrets, notifications, sessions, failures) lands in the store before an answer goes out; the resync policy re-sends a notification the device did not open after 2 s, on the default nonce."
-"$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --server-id "$SID" --resync-after 2 \
-    --policy-interval 1 >"$work/server.log" 2>&1 &
-pids+=($!)
-up "$PORT" || die "the server did not come up"
-head -n 1 "$work/server.log" | show
+start_listening PORT "$work/server.log" "$SERVER" --listen "127.0.0.1:@PORT@" --db "$DB" \
+    --server-id "$SID" --resync-after 2 --policy-interval 1 || die "the server did not come up"
+grep "listening on" "$work/server.log" | tail -n 1 | show
+URL=http://127.0.0.1:$PORT/dm
 if [ -n "$MITM" ]; then
-    "$MITM" --listen "$PPORT" --to "127.0.0.1:$PORT" --record "$work/capture" >"$work/mitm.log" 2>&1 &
-    pids+=($!)
-    up "$PPORT" || die "the proxy did not come up"
+    start_listening PPORT "$work/mitm.log" "$MITM" --listen @PORT@ --to "127.0.0.1:$PORT" \
+        --record "$work/capture" || die "the proxy did not come up"
     echo "     | mitm: 127.0.0.1:$PPORT -> 127.0.0.1:$PORT, recording into capture/"
+    URL=http://127.0.0.1:$PPORT/dm
 fi
 good "server up"
 
