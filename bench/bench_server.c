@@ -510,7 +510,7 @@ int main(int argc, char **argv)
     const int ports[M_COUNT] = {port + 1, port + 2, port, port};
     for (int round = 0; round < 3; round++) {
         for (int m = 0; m < M_COUNT; m++) {
-            if ((only && strcmp(only, mode_name[m])) ||
+            if ((only && *only && strcmp(only, mode_name[m])) ||
                 (m == M_LEAN && bench_codec != DMSEC_CODEC_XML))
                 continue;
             double srv0 = cpu_seconds(pid);
