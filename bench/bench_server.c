@@ -79,44 +79,19 @@ static double cpu_seconds(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* ---- the ceiling: a fixed body over the same HTTP stack ---- */
-
-static char fixed_body[1024];
-
-static enum MHD_Result fixed(void *cls, struct MHD_Connection *c, const char *url,
-                             const char *method, const char *version, const char *upload,
-                             size_t *upload_size, void **con_cls)
-{
-    (void)cls;
-    (void)url;
-    (void)method;
-    (void)version;
-    (void)upload;
-    if (*con_cls == NULL) {
-        *con_cls = c; /* first call: headers only */
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        *upload_size = 0; /* the request body is read and dropped */
-        return MHD_YES;
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(sizeof fixed_body, fixed_body, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(r, "Content-Type", "application/vnd.syncml.dm+xml");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-/* ---- the durable floor: the ceiling plus one durable write per request ----
+/* ---- the ceiling: a fixed body over the same HTTP stack ----
+ *
+ * ---- the durable floor: the same, after one durable write per request ----
  *
  * What no conforming server can skip: each of the two answers of a session
- * announces a nonce (the 212's NextNonce, the acknowledgement of the
- * device's NextNonce), which must be committed and fsynced before the
- * answer leaves. This server does only that: the device's nonce row is
- * updated through a group commit (dmsec_store_durable, as dmsec-server
- * does), then the fixed body is sent. No XML, no crypto, no session. */
+ * needs a nonce committed and fsynced before it leaves (the 212 carries the
+ * device's next nonce; the closing answer acknowledges the nonce the device
+ * chose for the server). The floor server does only that: the device's
+ * nonce row is updated through a group commit (dmsec_store_durable, as
+ * dmsec-server does), then the fixed body is sent. No XML, no crypto, no
+ * session. */
 
+static char fixed_body[1024];
 static const char *floor_db;
 static pthread_key_t floor_key; /* a store handle per connection thread */
 
@@ -136,37 +111,43 @@ static int floor_write(dmsec_store_t *st, void *ctx)
     return dmsec_store_set_client_nonce(st, j->device, j->nonce, sizeof j->nonce);
 }
 
-static enum MHD_Result durable_fixed(void *cls, struct MHD_Connection *c, const char *url,
-                                     const char *method, const char *version, const char *upload,
-                                     size_t *upload_size, void **con_cls)
+/* The floor's write for the device the client names in the URL,
+ * /floor/INDEX. 0 when durable. */
+static int floor_commit(const char *url)
 {
-    (void)cls;
-    (void)method;
-    (void)version;
-    if (*con_cls == NULL) {
-        *con_cls = c;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        *upload_size = 0;
-        return MHD_YES;
-    }
     dmsec_store_t *st = pthread_getspecific(floor_key);
     if (!st) {
         if (dmsec_store_open(floor_db, &st))
-            return MHD_NO;
+            return -1;
         pthread_setspecific(floor_key, st);
     }
     static unsigned counter;
     struct floor_job j;
-    /* The client names its device in the URL: /floor/INDEX */
     snprintf(j.device, sizeof j.device, "IMEI:35000000000%04d", atoi(url + 7));
     unsigned v = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
     memset(j.nonce, 0, sizeof j.nonce);
     memcpy(j.nonce, &v, sizeof v);
-    if (dmsec_store_durable(st, floor_write, &j))
-        return MHD_NO;
+    return dmsec_store_durable(st, floor_write, &j) ? -1 : 0;
+}
+
+/* cls: NULL for the ceiling, anything else for the floor. */
+static enum MHD_Result fixed(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_size, void **con_cls)
+{
+    (void)method;
+    (void)version;
     (void)upload;
+    if (*con_cls == NULL) {
+        *con_cls = c; /* first call: headers only */
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0; /* the request body is read and dropped */
+        return MHD_YES;
+    }
+    if (cls && floor_commit(url))
+        return MHD_NO;
     struct MHD_Response *r =
         MHD_create_response_from_buffer(sizeof fixed_body, fixed_body, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, "Content-Type", "application/vnd.syncml.dm+xml");
@@ -494,7 +475,7 @@ int main(int argc, char **argv)
                          (uint16_t)(port + 1), NULL, NULL, fixed, NULL, MHD_OPTION_END);
     struct MHD_Daemon *fd =
         MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                         (uint16_t)(port + 2), NULL, NULL, durable_fixed, NULL, MHD_OPTION_END);
+                         (uint16_t)(port + 2), NULL, NULL, fixed, fixed_body, MHD_OPTION_END);
     if (!d || !fd) {
         fprintf(stderr, "bench_server: cannot start the ceiling server\n");
         kill(pid, SIGTERM);
