@@ -240,7 +240,6 @@ static int lean_session(CURL *c, const char *url, const char *device, dmsec_acco
     /* The answer: 212 with the device's next nonce, the server's Cred
      * over the nonce this device gave it, and where to go on. */
     const char *p = (const char *)b.p;
-    const char *end = p + b.n;
     const char *hdr_end = memmem(p, b.n, "</SyncHdr>", 10);
     const char *st, *st_end;
     char text[160];
@@ -259,7 +258,6 @@ static int lean_session(CURL *c, const char *url, const char *device, dmsec_acco
     if (lean_text(st, st_end, "NextNonce", text, sizeof text) ||
         dmsec_b64_decode(text, strlen(text), next, sizeof next, &next_len))
         goto fail;
-    (void)end;
     memcpy(acc->out_nonce, next, next_len);
     acc->out_nonce_len = next_len;
     free(b.p);
