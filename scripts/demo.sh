@@ -91,19 +91,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$work" || exit 1
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        # Below Linux's ephemeral range (32768-60999): no outgoing
-        # connection of another test holds it meanwhile.
-        p=$((20000 + RANDOM % 12000))
-        if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    echo 0
-}
+# shellcheck source=net.bash
+. "$root/scripts/net.bash"
 # Starts a daemon that listens on the TCP port held by the variable named
 # PORT_VAR: COMMAND with @PORT@ replaced by the port. A port some other
 # process took meanwhile makes the daemon exit: then it is started again on
@@ -149,6 +138,13 @@ audit_count() { # event [session]: audit rows of that event (for that session)
         $3 == e && (s == "" || $0 ~ ("session[= ]" s "([ ,]|$)")) { n++ } END { print n + 0 }'
 }
 both_ok() { grep -q "result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$@"; }
+session_shown() { # N WHAT: a client session, shown with the newest N session rows
+    "$CLIENT" session --tree "$TREE" --server "$SID" >"$work/out" 2>&1
+    local rc=$?
+    show <"$work/out"
+    [ $rc -eq 0 ] && both_ok "$work/out" || die "$2 (exit $rc)"
+    "$TOOL" sessions --db "$DB" --limit "$1" | sed -E 's/  +/  /g' | show
+}
 listener() { # the device waits for package #0 (one session, at most $1 s)
     : >"$work/listen.out"
     "$CLIENT" listen --tree "$TREE" --port "$UPORT" --once --wait "$1" >"$work/listen.out" 2>&1 &
@@ -207,11 +203,7 @@ good "the tampered bootstrap was refused, the genuine one applied; secrets never
 # ---- 3: client-initiated session ----
 say "The device opens a session: mutual authentication with MD5 digests on one-time nonces." \
     "Each side proves it knows the password without sending it; each nonce is used once and the next one is handed over inside the authenticated session, so a recorded Cred is useless later."
-"$CLIENT" session --tree "$TREE" --server "$SID" >"$work/out" 2>&1
-rc=$?
-show <"$work/out"
-[ $rc -eq 0 ] && both_ok "$work/out" || die "the session failed (exit $rc)"
-"$TOOL" sessions --db "$DB" --limit 1 | sed -E 's/  +/  /g' | show
+session_shown 1 "the session failed"
 good "both sides authenticated (exit 0), recorded by the server"
 
 # ---- 4: server-alerted session ----
@@ -300,11 +292,7 @@ rc=$?
 grep -v "^listening" "$work/listen.out" | show
 [ $rc -eq 0 ] && grep -q "session=$nsid nonce=stored" "$work/listen.out" && both_ok "$work/listen.out" ||
     die "the notification after the replay failed"
-"$CLIENT" session --tree "$TREE" --server "$SID" >"$work/out" 2>&1
-rc=$?
-show <"$work/out"
-[ $rc -eq 0 ] && both_ok "$work/out" || die "the session after the replay failed"
-"$TOOL" sessions --db "$DB" --limit 6 | sed -E 's/  +/  /g' | show
+session_shown 6 "the session after the replay failed"
 good "works as before"
 
 secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')

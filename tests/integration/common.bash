@@ -1,5 +1,6 @@
 # Shared by the integration scripts (sourced, not run): a scratch directory,
-# background processes cleaned up at exit, pass/fail counting and free ports.
+# background processes cleaned up at exit, pass/fail counting; free ports
+# come from scripts/net.bash.
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -26,19 +27,8 @@ refuse() { # name command... : passes when the command exits non-zero
     shift
     if "$@" >"$work/out" 2>"$work/err"; then bad "$name: accepted: $(cat "$work/out")"; else ok "$name"; fi
 }
-free_port() { # a loopback TCP port nobody listens on
-    local p
-    for _ in $(seq 1 50); do
-        # Below Linux's ephemeral range (32768-60999): no outgoing
-        # connection of another test holds it meanwhile.
-        p=$((20000 + RANDOM % 12000))
-        if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    echo 0
-}
+# shellcheck source=../../scripts/net.bash
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/net.bash" # free_port
 # Registers device $1 (scheme $2, notified on loopback port $3 if given)
 # in store $4 (default $DB) as server $SID with `dmsec device add`. Sets
 # reg_secret (its client secret), reg_json (the tool's answer) and
