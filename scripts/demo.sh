@@ -212,7 +212,7 @@ say "The server alerts the device: package #0 over UDP, signed with the server's
 listener 10 || die "the listener did not start"
 # First a forgery: the right server id, a guessed secret, the default nonce.
 forged=$("$TOOL" pkg0 build --server-id "$SID" --secret guessed --nonce-hex 00000000 --session-id 0xBAD1)
-printf '%b' "$(sed 's/../\\x&/g' <<<"010603C4AF87$forged")" >"/dev/udp/127.0.0.1/$UPORT"
+send_udp "010603C4AF87$forged" "$UPORT"
 for _ in $(seq 1 60); do grep -q "notification=ignored" "$work/listen.out" && break; sleep 0.05; done
 echo "forged package #0 (guessed secret) sent to the device" | show
 nsid=$("$TOOL" notify "$DEV" --db "$DB" --server-id "$SID" 2>"$work/err") || die "notify: $(cat "$work/err")"

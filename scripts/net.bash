@@ -17,3 +17,14 @@ free_port() {
     echo 0
 }
 
+# send_udp HEX PORT: the bytes HEX as one datagram to 127.0.0.1:PORT.
+# bash's printf may split its output over several writes (so several
+# datagrams) at some byte values: the bytes go to a file first, and cat
+# sends them in one write(2). Needs only bash and coreutils.
+send_udp() {
+    local f
+    f=$(mktemp) || return 1
+    printf '%b' "$(sed 's/../\\x&/g' <<<"$1")" >"$f"
+    cat "$f" >"/dev/udp/127.0.0.1/$2"
+    rm -f "$f"
+}

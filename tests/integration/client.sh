@@ -199,9 +199,6 @@ expect "rotation: client-initiated session with the new secret" session $W srvA
 expect "server A restarted with its defaults" restart_a
 
 # ---- (4) forged package #0 ----
-send_udp() { # hex port
-    printf "$(sed 's/../\\x&/g' <<<"$1")" >"/dev/udp/127.0.0.1/$2"
-}
 LWAIT=2 listen $N "$NPORT"
 for nonce in 00000000 0123456789abcdef0123456789abcdef; do
     pkg=$("$TOOL" pkg0 build --server-id srvA --secret not-the-secret --nonce-hex $nonce --session-id 0x77)
@@ -225,8 +222,9 @@ flipped="${genuine:0:9}$(printf '%x' $((0x${genuine:9:1} ^ 1)))${genuine:10}" # 
 LWAIT=2 listen $F "$FPORT"
 send_udp "010603C4AF87$flipped" "$FPORT"
 wait $listen_pid
-if grep -q "notification=ignored" "$work/listen.out" && ! grep -q "server_authenticated" "$work/listen.out"; then
-    ok "genuine package #0 with one bit flipped: ignored, no session"
+if grep -q "notification=ignored server=srvA session=55 reason=digest-mismatch" "$work/listen.out" &&
+    ! grep -q "server_authenticated" "$work/listen.out"; then
+    ok "genuine package #0 with one bit flipped: ignored (digest), no session"
 else bad "flipped bit: $(cat "$work/listen.out")"; fi
 listen $F "$FPORT"
 send_udp "010603C4AF87$genuine" "$FPORT"

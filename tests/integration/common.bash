@@ -1,6 +1,6 @@
 # Shared by the integration scripts (sourced, not run): a scratch directory,
-# background processes cleaned up at exit, pass/fail counting; free ports
-# come from scripts/net.bash.
+# background processes cleaned up at exit, pass/fail counting; free ports and
+# UDP sends come from scripts/net.bash.
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -28,7 +28,7 @@ refuse() { # name command... : passes when the command exits non-zero
     if "$@" >"$work/out" 2>"$work/err"; then bad "$name: accepted: $(cat "$work/out")"; else ok "$name"; fi
 }
 # shellcheck source=../../scripts/net.bash
-. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/net.bash" # free_port
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/net.bash" # free_port, send_udp
 # Registers device $1 (scheme $2, notified on loopback port $3 if given)
 # in store $4 (default $DB) as server $SID with `dmsec device add`. Sets
 # reg_secret (its client secret), reg_json (the tool's answer) and
