@@ -81,6 +81,10 @@ static const char *const migrations[DM_STORE_SCHEMA_VERSION] = {
     ") STRICT, WITHOUT ROWID;"
     "CREATE INDEX macs_ts ON macs (ts);"
     "PRAGMA user_version = 1;",
+    /* 1 -> 2: a client nonce issued in a challenge to a peer that has not
+     * authenticated yet is held beside the current one, never over it. */
+    "ALTER TABLE devices ADD COLUMN client_nonce_pending BLOB;"
+    "PRAGMA user_version = 2;",
 };
 
 /* Runs one constant statement (a PRAGMA setting), ignoring its row. */

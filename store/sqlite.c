@@ -58,6 +58,7 @@ enum {
     Q_DEV_LIST,
     Q_DEV_DEL,
     Q_CLIENT_NONCE,
+    Q_CLIENT_NONCE_PENDING,
     Q_SERVER_NONCE,
     Q_PENDING_SET,
     Q_PENDING_GET,
@@ -84,7 +85,7 @@ enum {
     "device_id, client_name, client_scheme, client_ph_flags, client_ph_md5, client_ph_sha256,"     \
     " client_secret, client_nonce, server_scheme, server_ph_flags, server_ph_md5,"                 \
     " server_ph_sha256, server_secret, server_nonce, pending_secret, integrity, notify_addr,"      \
-    " srvcred_path, cert_subject, created"
+    " srvcred_path, cert_subject, created, client_nonce_pending"
 #define N_COLS "device_id, session_id, default_nonce, sent, expires, opened, consumed, attempts, id"
 #define S_COLS "id, device_id, session_id, peer, started, ended, result, messages"
 #define A_COLS "id, at, device_id, event, detail"
@@ -97,14 +98,19 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_RELEASE] = "RELEASE dmsec_nested",
     [Q_ROLLBACK_TO] = "ROLLBACK TO dmsec_nested",
     [Q_DEV_ADD] = "INSERT INTO devices (" DEV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                  " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                  " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     [Q_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device_id = ?1",
     [Q_DEV_BY_CERT] = "SELECT " DEV_COLS " FROM devices WHERE cert_subject = ?1"
                       " AND cert_subject <> ''",
     [Q_DEV_LIST] = "SELECT " DEV_COLS " FROM devices WHERE device_id > ?1"
                    " ORDER BY device_id LIMIT ?2",
     [Q_DEV_DEL] = "DELETE FROM devices WHERE device_id = ?1",
-    [Q_CLIENT_NONCE] = "UPDATE devices SET client_nonce = ?2 WHERE device_id = ?1",
+    /* Issued to an authenticated peer: it replaces the current nonce and
+     * supersedes a pending one, in one statement. */
+    [Q_CLIENT_NONCE] = "UPDATE devices SET client_nonce = ?2, client_nonce_pending = NULL"
+                       " WHERE device_id = ?1",
+    /* Issued to a peer not authenticated yet: the current nonce stays. */
+    [Q_CLIENT_NONCE_PENDING] = "UPDATE devices SET client_nonce_pending = ?2 WHERE device_id = ?1",
     [Q_SERVER_NONCE] = "UPDATE devices SET server_nonce = ?2 WHERE device_id = ?1",
     [Q_PENDING_SET] = "UPDATE devices SET pending_secret = ?2 WHERE device_id = ?1",
     [Q_PENDING_GET] = "SELECT server_scheme, integrity, pending_secret FROM devices"
@@ -973,6 +979,7 @@ static int device_valid(const dmsec_device_t *d)
            !(d->server_prehash.flags & ~(DMSEC_PREHASH_MD5 | DMSEC_PREHASH_SHA256)) &&
            d->client_secret_len <= sizeof d->client_secret &&
            d->client_nonce_len <= sizeof d->client_nonce &&
+           d->client_nonce_pending_len <= sizeof d->client_nonce_pending &&
            d->server_secret_len <= sizeof d->server_secret &&
            d->server_nonce_len <= sizeof d->server_nonce &&
            d->pending_secret_len <= sizeof d->pending_secret;
@@ -1045,6 +1052,9 @@ static int col_device(sqlite3_stmt *s, dmsec_device_t *out)
         rc = col_text(s, 17, out->srvcred_path, sizeof out->srvcred_path, 0);
     if (!rc)
         rc = col_text(s, 18, out->cert_subject, sizeof out->cert_subject, 0);
+    if (!rc)
+        rc = col_blob(s, 20, out->client_nonce_pending, sizeof out->client_nonce_pending,
+                      &out->client_nonce_pending_len);
     if (rc) {
         dm_wipe(out, sizeof *out);
         return rc;
@@ -1096,6 +1106,9 @@ int dmsec_store_device_add(dmsec_store_t *st, const dmsec_device_t *dev)
         rc = bind_str(s, 19, dev->cert_subject);
     if (!rc)
         rc = bind_i64(s, 20, dev->created);
+    /* No pending nonce is NULL, as a migrated row has it. */
+    if (!rc && dev->client_nonce_pending_len)
+        rc = bind_blob(s, 21, dev->client_nonce_pending, dev->client_nonce_pending_len);
     if (rc) {
         stmt_done(s);
         return rc;
@@ -1232,6 +1245,8 @@ int dmsec_store_device_account(const dmsec_device_t *dev, const char *server_id,
     out->in_secret_len = dev->client_secret_len;
     memcpy(out->in_nonce, dev->client_nonce, dev->client_nonce_len);
     out->in_nonce_len = dev->client_nonce_len;
+    memcpy(out->in_nonce_pending, dev->client_nonce_pending, dev->client_nonce_pending_len);
+    out->in_nonce_pending_len = dev->client_nonce_pending_len;
     out->integrity = dev->integrity;
     const char *path = dev->srvcred_path[0] ? dev->srvcred_path : DEFAULT_SRVCRED;
     memcpy(out->srvcred_path, path, strlen(path) + 1);
@@ -1263,6 +1278,12 @@ int dmsec_store_set_client_nonce(dmsec_store_t *st, const char *device_id, const
                                  size_t len)
 {
     return set_blob(st, Q_CLIENT_NONCE, device_id, nonce, len, DMSEC_NONCE_MAX);
+}
+
+int dmsec_store_set_client_nonce_pending(dmsec_store_t *st, const char *device_id,
+                                         const uint8_t *nonce, size_t len)
+{
+    return set_blob(st, Q_CLIENT_NONCE_PENDING, device_id, nonce, len, DMSEC_NONCE_MAX);
 }
 
 int dmsec_store_set_server_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,

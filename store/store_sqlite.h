@@ -7,7 +7,7 @@
 #include <sqlite3.h>
 
 /* The schema this code writes and reads (PRAGMA user_version). */
-#define DM_STORE_SCHEMA_VERSION 1
+#define DM_STORE_SCHEMA_VERSION 2
 
 /* PRAGMA application_id of a dmsec store ("DMSC"): tells our file from any
  * other SQLite database. */

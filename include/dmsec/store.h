@@ -109,6 +109,11 @@ typedef struct dmsec_device {
     size_t client_secret_len;
     uint8_t client_nonce[DMSEC_NONCE_MAX]; /* issued by the server */
     size_t client_nonce_len;
+    /* Issued by the server in a challenge to a peer not yet authenticated:
+     * accepted beside client_nonce, replacing it only once the peer
+     * authenticates; empty when none. */
+    uint8_t client_nonce_pending[DMSEC_NONCE_MAX];
+    size_t client_nonce_pending_len;
     /* The server towards the device (SRVCRED); unique per device. */
     dmsec_auth_scheme_t server_scheme;
     dmsec_prehash_t server_prehash;          /* of server-id ":" secret */
@@ -143,9 +148,19 @@ int dmsec_store_device_account(const dmsec_device_t *dev, const char *server_id,
                                dmsec_account_t *out);
 
 /* Persisting engine events, each committed before returning (not durable:
- * dmsec_store_sync before sending the message that announces them). */
+ * dmsec_store_sync before sending the message that announces them). The
+ * nonce and secret setters answer DMSEC_ERR_STORE_NOT_FOUND for an unknown
+ * device. */
+/* DMSEC_EV_NONCE_ISSUED: a nonce issued to an authenticated peer. It
+ * becomes the current client nonce and clears the pending one, in one
+ * statement. */
 int dmsec_store_set_client_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
-                                 size_t len); /* DMSEC_EV_NONCE_ISSUED */
+                                 size_t len);
+/* DMSEC_EV_NONCE_PENDING: a nonce issued in a challenge to a peer not yet
+ * authenticated. It is stored as the pending client nonce (replacing an
+ * earlier pending one) and never touches the current nonce. */
+int dmsec_store_set_client_nonce_pending(dmsec_store_t *st, const char *device_id,
+                                         const uint8_t *nonce, size_t len);
 int dmsec_store_set_server_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
                                  size_t len); /* DMSEC_EV_NONCE_ACCEPTED */
 int dmsec_store_secret_pending(dmsec_store_t *st, const char *device_id, const char *server_id,

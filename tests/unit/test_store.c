@@ -95,6 +95,8 @@ static void make_device(dmsec_device_t *d, const char *id, uint8_t seed)
     fill(d->client_secret, d->client_secret_len, (uint8_t)(seed + 2));
     d->client_nonce_len = 16;
     fill(d->client_nonce, d->client_nonce_len, (uint8_t)(seed + 3));
+    d->client_nonce_pending_len = 8;
+    fill(d->client_nonce_pending, d->client_nonce_pending_len, (uint8_t)(seed + 7));
     d->server_scheme = DMSEC_AUTH_MD5;
     d->server_prehash.flags = DMSEC_PREHASH_MD5;
     fill(d->server_prehash.md5, sizeof d->server_prehash.md5, (uint8_t)(seed + 4));
@@ -133,6 +135,8 @@ static void assert_device_equal(const dmsec_device_t *a, const dmsec_device_t *b
     assert_prehash_equal(&a->client_prehash, &b->client_prehash);
     assert_bytes(a->client_secret, a->client_secret_len, b->client_secret, b->client_secret_len);
     assert_bytes(a->client_nonce, a->client_nonce_len, b->client_nonce, b->client_nonce_len);
+    assert_bytes(a->client_nonce_pending, a->client_nonce_pending_len, b->client_nonce_pending,
+                 b->client_nonce_pending_len);
     assert_int_equal(a->server_scheme, b->server_scheme);
     assert_prehash_equal(&a->server_prehash, &b->server_prehash);
     assert_bytes(a->server_secret, a->server_secret_len, b->server_secret, b->server_secret_len);
@@ -326,6 +330,8 @@ static void device_account_mapping(void **state)
     assert_prehash_equal(&acc.in_prehash, &d.client_prehash);
     assert_bytes(acc.in_secret, acc.in_secret_len, d.client_secret, d.client_secret_len);
     assert_bytes(acc.in_nonce, acc.in_nonce_len, d.client_nonce, d.client_nonce_len);
+    assert_bytes(acc.in_nonce_pending, acc.in_nonce_pending_len, d.client_nonce_pending,
+                 d.client_nonce_pending_len);
     assert_int_equal(acc.integrity, d.integrity);
     assert_string_equal(acc.srvcred_path, d.srvcred_path);
 
@@ -334,6 +340,12 @@ static void device_account_mapping(void **state)
     assert_int_equal(dmsec_store_device_account(&d, SERVER_ID, &acc), DMSEC_OK);
     assert_string_equal(acc.srvcred_path, "./DMAcc/dmsec/AppAuth/SRVCRED");
     assert_int_equal(acc.out_secret_len, 0);
+    /* No pending nonce: none in the account either. */
+    d.client_nonce_pending_len = 0;
+    memset(&acc, 0xA5, sizeof acc);
+    assert_int_equal(dmsec_store_device_account(&d, SERVER_ID, &acc), DMSEC_OK);
+    assert_int_equal(acc.in_nonce_pending_len, 0);
+    assert_bytes(acc.in_nonce, acc.in_nonce_len, d.client_nonce, d.client_nonce_len);
     dmsec_account_wipe(&acc);
 
     char long_id[DMSEC_NAME_MAX + 1];
@@ -342,6 +354,9 @@ static void device_account_mapping(void **state)
     assert_int_equal(dmsec_store_device_account(&d, long_id, &acc), DMSEC_ERR_INVALID_ARG);
     assert_int_equal(dmsec_store_device_account(&d, "", &acc), DMSEC_ERR_INVALID_ARG);
     d.client_nonce_len = DMSEC_NONCE_MAX + 1;
+    assert_int_equal(dmsec_store_device_account(&d, SERVER_ID, &acc), DMSEC_ERR_INVALID_ARG);
+    d.client_nonce_len = 0;
+    d.client_nonce_pending_len = DMSEC_NONCE_MAX + 1;
     assert_int_equal(dmsec_store_device_account(&d, SERVER_ID, &acc), DMSEC_ERR_INVALID_ARG);
 }
 
@@ -375,6 +390,156 @@ static void nonces_survive_reopen(void **state)
     assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
     assert_int_equal(got.server_nonce_len, 0);
     assert_bytes(got.client_nonce, got.client_nonce_len, cn, sizeof cn);
+    dmsec_store_close(st);
+}
+
+/* The client nonce events, in order, on one device that starts with
+ * current nonce C0 and pending nonce P0 (make_device, seed 1). Nonces are
+ * named by seed; 0 length means none. */
+enum nonce_op { SET_PENDING, SET_CURRENT };
+
+static const struct {
+    enum nonce_op op;
+    uint8_t seed;
+    size_t len;
+    /* What the device holds afterwards: current and pending (seed, len). */
+    uint8_t cur_seed;
+    size_t cur_len;
+    uint8_t pend_seed;
+    size_t pend_len;
+} nonce_steps[] = {
+    /* An unauthenticated challenge never touches the current nonce. */
+    {SET_PENDING, 0x11, 16, 0, 16, 0x11, 16},
+    /* A second one replaces the first pending nonce, still not current. */
+    {SET_PENDING, 0x22, 12, 0, 16, 0x22, 12},
+    /* The peer authenticates on the pending nonce: issued anew, current. */
+    {SET_CURRENT, 0x33, 16, 0x33, 16, 0, 0},
+    {SET_PENDING, 0x44, DMSEC_NONCE_MAX, 0x33, 16, 0x44, DMSEC_NONCE_MAX},
+    /* An empty pending nonce: none pending, the current one stays. */
+    {SET_PENDING, 0x55, 0, 0x33, 16, 0, 0},
+    {SET_PENDING, 0x66, 8, 0x33, 16, 0x66, 8},
+    /* An authenticated peer gets a new current nonce: pending cleared. */
+    {SET_CURRENT, 0x77, 8, 0x77, 8, 0, 0},
+    {SET_CURRENT, 0x88, 16, 0x88, 16, 0, 0},
+};
+
+static void assert_nonce(const uint8_t *got, size_t got_len, uint8_t seed, size_t len)
+{
+    uint8_t want[DMSEC_NONCE_MAX];
+    fill(want, len, seed);
+    assert_bytes(got, got_len, want, len);
+}
+
+static void client_nonce_pending(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("pending.db");
+    dmsec_device_t start;
+    make_device(&start, "IMEI:1", 1);
+    assert_int_equal(dmsec_store_device_add(st, &start), DMSEC_OK);
+    add_device(st, "IMEI:2", 2); /* a bystander, never changed */
+    dmsec_device_t got;
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    assert_bytes(got.client_nonce_pending, got.client_nonce_pending_len, start.client_nonce_pending,
+                 start.client_nonce_pending_len);
+
+    for (size_t i = 0; i < sizeof nonce_steps / sizeof nonce_steps[0]; i++) {
+        uint8_t nonce[DMSEC_NONCE_MAX];
+        fill(nonce, nonce_steps[i].len, nonce_steps[i].seed);
+        if (nonce_steps[i].op == SET_PENDING)
+            assert_int_equal(
+                dmsec_store_set_client_nonce_pending(st, "IMEI:1", nonce, nonce_steps[i].len),
+                DMSEC_OK);
+        else
+            assert_int_equal(dmsec_store_set_client_nonce(st, "IMEI:1", nonce, nonce_steps[i].len),
+                             DMSEC_OK);
+        assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+        if (nonce_steps[i].cur_seed)
+            assert_nonce(got.client_nonce, got.client_nonce_len, nonce_steps[i].cur_seed,
+                         nonce_steps[i].cur_len);
+        else
+            assert_bytes(got.client_nonce, got.client_nonce_len, start.client_nonce,
+                         start.client_nonce_len);
+        assert_nonce(got.client_nonce_pending, got.client_nonce_pending_len,
+                     nonce_steps[i].pend_seed, nonce_steps[i].pend_len);
+        /* Nothing else of the device moved. */
+        assert_bytes(got.server_nonce, got.server_nonce_len, start.server_nonce,
+                     start.server_nonce_len);
+        assert_bytes(got.pending_secret, got.pending_secret_len, start.pending_secret,
+                     start.pending_secret_len);
+
+        /* The engine sees both nonces of the stored device. */
+        dmsec_account_t acc;
+        assert_int_equal(dmsec_store_device_account(&got, SERVER_ID, &acc), DMSEC_OK);
+        assert_bytes(acc.in_nonce, acc.in_nonce_len, got.client_nonce, got.client_nonce_len);
+        assert_bytes(acc.in_nonce_pending, acc.in_nonce_pending_len, got.client_nonce_pending,
+                     got.client_nonce_pending_len);
+        dmsec_account_wipe(&acc);
+    }
+
+    /* Both nonces survive a reopen, and the bystander never changed. */
+    uint8_t pend[8];
+    fill(pend, sizeof pend, 0x99);
+    assert_int_equal(dmsec_store_set_client_nonce_pending(st, "IMEI:1", pend, sizeof pend),
+                     DMSEC_OK);
+    dmsec_store_close(st);
+    st = store_open("pending.db");
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    assert_nonce(got.client_nonce, got.client_nonce_len, 0x88, 16);
+    assert_bytes(got.client_nonce_pending, got.client_nonce_pending_len, pend, sizeof pend);
+    dmsec_device_t other;
+    make_device(&other, "IMEI:2", 2);
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:2", &got), DMSEC_OK);
+    assert_device_equal(&got, &other);
+    dmsec_store_close(st);
+}
+
+/* Both client nonce setters on devices that are not there, and on
+ * arguments that are not acceptable. */
+static const struct {
+    const char *id;
+    int null_nonce;
+    size_t len;
+    int err;
+} nonce_refusals[] = {
+    {"IMEI:9", 0, 8, DMSEC_ERR_STORE_NOT_FOUND},
+    {"IMEI:9", 1, 0, DMSEC_ERR_STORE_NOT_FOUND},
+    {"", 0, 8, DMSEC_ERR_STORE_NOT_FOUND},
+    {NULL, 0, 8, DMSEC_ERR_INVALID_ARG},
+    {"IMEI:1", 1, 8, DMSEC_ERR_INVALID_ARG},
+    {"IMEI:1", 0, DMSEC_NONCE_MAX + 1, DMSEC_ERR_TOO_LARGE},
+};
+
+static void client_nonce_refusals(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("nonce-refusals.db");
+    dmsec_device_t d;
+    make_device(&d, "IMEI:1", 1);
+    assert_int_equal(dmsec_store_device_add(st, &d), DMSEC_OK);
+    uint8_t nonce[DMSEC_NONCE_MAX + 1];
+    fill(nonce, sizeof nonce, 0x42);
+    for (size_t i = 0; i < sizeof nonce_refusals / sizeof nonce_refusals[0]; i++) {
+        const uint8_t *p = nonce_refusals[i].null_nonce ? NULL : nonce;
+        assert_int_equal(
+            dmsec_store_set_client_nonce(st, nonce_refusals[i].id, p, nonce_refusals[i].len),
+            nonce_refusals[i].err);
+        assert_int_equal(dmsec_store_set_client_nonce_pending(st, nonce_refusals[i].id, p,
+                                                              nonce_refusals[i].len),
+                         nonce_refusals[i].err);
+    }
+    assert_int_equal(dmsec_store_set_client_nonce_pending(NULL, "IMEI:1", nonce, 8),
+                     DMSEC_ERR_INVALID_ARG);
+    /* No refusal changed the device that is there. */
+    dmsec_device_t got;
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    assert_device_equal(&got, &d);
+    /* A device removed has no nonce to set any more. */
+    assert_int_equal(dmsec_store_device_remove(st, "IMEI:1"), DMSEC_OK);
+    assert_int_equal(dmsec_store_set_client_nonce_pending(st, "IMEI:1", nonce, 8),
+                     DMSEC_ERR_STORE_NOT_FOUND);
+    assert_int_equal(dmsec_store_set_client_nonce(st, "IMEI:1", nonce, 8),
+                     DMSEC_ERR_STORE_NOT_FOUND);
     dmsec_store_close(st);
 }
 
@@ -986,11 +1151,147 @@ static void file_is_private_and_wal(void **state)
     raw_text(db, "PRAGMA journal_mode", text, sizeof text);
     assert_string_equal(text, "wal");
     raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "1");
+    assert_string_equal(text, "2");
     raw_text(db, "PRAGMA application_id", text, sizeof text);
     assert_string_equal(text, "1145918275"); /* "DMSC" */
     sqlite3_close(db);
     dmsec_store_close(st);
+}
+
+/* The schema as dmsec wrote it at version 1 (store/schema.c, migrations[0]
+ * before the pending client nonce): a store from then must open. */
+static const char schema_v1[] =
+    "PRAGMA application_id = 1145918275;"
+    "CREATE TABLE devices ("
+    " device_id TEXT PRIMARY KEY NOT NULL,"
+    " client_name TEXT NOT NULL,"
+    " client_scheme INTEGER NOT NULL,"
+    " client_ph_flags INTEGER NOT NULL,"
+    " client_ph_md5 BLOB,"
+    " client_ph_sha256 BLOB,"
+    " client_secret BLOB,"
+    " client_nonce BLOB,"
+    " server_scheme INTEGER NOT NULL,"
+    " server_ph_flags INTEGER NOT NULL,"
+    " server_ph_md5 BLOB,"
+    " server_ph_sha256 BLOB,"
+    " server_secret BLOB,"
+    " server_nonce BLOB,"
+    " pending_secret BLOB,"
+    " integrity INTEGER NOT NULL,"
+    " notify_addr TEXT NOT NULL,"
+    " srvcred_path TEXT NOT NULL,"
+    " cert_subject TEXT NOT NULL,"
+    " created INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE UNIQUE INDEX devices_cert ON devices (cert_subject) WHERE cert_subject <> '';"
+    "CREATE TABLE notifications ("
+    " id INTEGER PRIMARY KEY,"
+    " device_id TEXT NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,"
+    " session_id INTEGER NOT NULL CHECK (session_id BETWEEN 1 AND 65535),"
+    " default_nonce INTEGER NOT NULL CHECK (default_nonce IN (0, 1)),"
+    " sent INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " opened INTEGER NOT NULL DEFAULT 0,"
+    " consumed INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 1,"
+    " UNIQUE (device_id, session_id)"
+    ") STRICT;"
+    "CREATE INDEX notifications_sent ON notifications (sent, id);"
+    "CREATE TABLE sessions ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " device_id TEXT NOT NULL,"
+    " session_id TEXT NOT NULL,"
+    " peer TEXT NOT NULL,"
+    " started INTEGER NOT NULL,"
+    " ended INTEGER NOT NULL DEFAULT 0,"
+    " result INTEGER NOT NULL DEFAULT 0,"
+    " messages INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE INDEX sessions_started ON sessions (started, id);"
+    "CREATE TABLE audit ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL,"
+    " device_id TEXT NOT NULL,"
+    " event TEXT NOT NULL,"
+    " detail TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX audit_at ON audit (at, id);"
+    "CREATE TABLE macs ("
+    " mac TEXT PRIMARY KEY NOT NULL,"
+    " ts INTEGER NOT NULL,"
+    " seen_at INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX macs_ts ON macs (ts);"
+    "PRAGMA user_version = 1;";
+
+static void migrates_from_v1(void **state)
+{
+    (void)state;
+    static const uint8_t old_nonce[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    sqlite3 *db = raw_open("v1.db");
+    raw_exec(db, "BEGIN");
+    raw_exec(db, schema_v1);
+    raw_exec(db, "INSERT INTO devices (device_id, client_name, client_scheme, client_ph_flags,"
+                 " client_nonce, server_scheme, server_ph_flags, integrity, notify_addr,"
+                 " srvcred_path, cert_subject, created) VALUES ('IMEI:old', 'old', 1, 0,"
+                 " x'0102030405060708', 1, 0, 0, 'udp://127.0.0.1:2948', '', 'CN=old',"
+                 " 1600000000)");
+    raw_exec(db, "INSERT INTO notifications (device_id, session_id, default_nonce, sent, expires)"
+                 " VALUES ('IMEI:old', 7, 0, 100, 200)");
+    raw_exec(db, "COMMIT");
+    char text[32];
+    raw_text(db,
+             "SELECT count(*) FROM pragma_table_info('devices')"
+             " WHERE name = 'client_nonce_pending'",
+             text, sizeof text);
+    assert_string_equal(text, "0");
+    sqlite3_close(db);
+
+    /* Opening migrates, keeping every row. */
+    dmsec_store_t *st = store_open("v1.db");
+    db = raw_open("v1.db");
+    raw_text(db, "PRAGMA user_version", text, sizeof text);
+    assert_string_equal(text, "2");
+    raw_text(db,
+             "SELECT count(*) FROM pragma_table_info('devices')"
+             " WHERE name = 'client_nonce_pending'",
+             text, sizeof text);
+    assert_string_equal(text, "1");
+    raw_text(db, "SELECT quote(client_nonce_pending) FROM devices", text, sizeof text);
+    assert_string_equal(text, "NULL");
+    sqlite3_close(db);
+    dmsec_device_t got;
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:old", &got), DMSEC_OK);
+    assert_string_equal(got.client_name, "old");
+    assert_string_equal(got.notify_addr, "udp://127.0.0.1:2948");
+    assert_int_equal(got.created, 1600000000);
+    assert_bytes(got.client_nonce, got.client_nonce_len, old_nonce, sizeof old_nonce);
+    assert_int_equal(got.client_nonce_pending_len, 0);
+    assert_int_equal(dmsec_store_device_by_cert(st, "CN=old", &got), DMSEC_OK);
+    seen_t seen = {0};
+    assert_int_equal(dmsec_store_notification_list(st, "IMEI:old", on_notification, &seen),
+                     DMSEC_OK);
+    assert_int_equal(seen.count, 1);
+    assert_int_equal(seen.sids[0], 7);
+
+    /* The migrated device takes a pending nonce beside its current one. */
+    uint8_t pend[12];
+    fill(pend, sizeof pend, 0x3C);
+    assert_int_equal(dmsec_store_set_client_nonce_pending(st, "IMEI:old", pend, sizeof pend),
+                     DMSEC_OK);
+    dmsec_store_close(st);
+
+    /* Reopening a migrated store changes nothing. */
+    st = store_open("v1.db");
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:old", &got), DMSEC_OK);
+    assert_bytes(got.client_nonce, got.client_nonce_len, old_nonce, sizeof old_nonce);
+    assert_bytes(got.client_nonce_pending, got.client_nonce_pending_len, pend, sizeof pend);
+    dmsec_store_close(st);
+    db = raw_open("v1.db");
+    raw_text(db, "PRAGMA user_version", text, sizeof text);
+    assert_string_equal(text, "2");
+    sqlite3_close(db);
 }
 
 /* ---- damaged rows, bad arguments ---- */
@@ -1004,6 +1305,7 @@ static void damaged_rows(void **state)
     add_device(st, "IMEI:hash", 3);
     add_device(st, "IMEI:text", 4);
     add_device(st, "IMEI:utf8", 5);
+    add_device(st, "IMEI:pending", 6);
     sqlite3 *db = raw_open("damaged.db");
     raw_exec(db, "UPDATE devices SET client_nonce = zeroblob(65) WHERE device_id = 'IMEI:nonce'");
     raw_exec(db, "UPDATE devices SET server_scheme = 7 WHERE device_id = 'IMEI:scheme'");
@@ -1012,12 +1314,15 @@ static void damaged_rows(void **state)
                  " WHERE device_id = 'IMEI:text'");
     raw_exec(db, "UPDATE devices SET client_name = 'n' || printf('%.100c', char(233))"
                  " WHERE device_id = 'IMEI:utf8'");
+    raw_exec(db, "UPDATE devices SET client_nonce_pending = zeroblob(65)"
+                 " WHERE device_id = 'IMEI:pending'");
     sqlite3_close(db);
 
     dmsec_device_t got;
     assert_int_equal(dmsec_store_device_get(st, "IMEI:nonce", &got), DMSEC_ERR_STORE_CORRUPT);
     assert_int_equal(dmsec_store_device_get(st, "IMEI:scheme", &got), DMSEC_ERR_STORE_CORRUPT);
     assert_int_equal(dmsec_store_device_get(st, "IMEI:hash", &got), DMSEC_ERR_STORE_CORRUPT);
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:pending", &got), DMSEC_ERR_STORE_CORRUPT);
     assert_int_equal(dmsec_store_device_get(st, "IMEI:text", &got), DMSEC_OK);
     assert_int_equal(strlen(got.notify_addr), DMSEC_STORE_ADDR_MAX - 1);
     assert_int_equal(dmsec_store_device_get(st, "IMEI:utf8", &got), DMSEC_OK);
@@ -1060,6 +1365,7 @@ static void bad_arguments(void **state)
     assert_int_equal(dmsec_store_device_by_cert(st, NULL, &d), DMSEC_ERR_INVALID_ARG);
     assert_int_equal(dmsec_store_device_account(NULL, SERVER_ID, NULL), DMSEC_ERR_INVALID_ARG);
     assert_int_equal(dmsec_store_set_client_nonce(st, NULL, b, 4), DMSEC_ERR_INVALID_ARG);
+    assert_int_equal(dmsec_store_set_client_nonce_pending(st, "x", NULL, 4), DMSEC_ERR_INVALID_ARG);
     assert_int_equal(dmsec_store_set_server_nonce(st, "x", NULL, 4), DMSEC_ERR_INVALID_ARG);
     assert_int_equal(dmsec_store_secret_pending(st, "x", NULL, b, 4), DMSEC_ERR_INVALID_ARG);
     assert_int_equal(dmsec_store_secret_commit(st, "x", NULL), DMSEC_ERR_INVALID_ARG);
@@ -1089,6 +1395,9 @@ static void bad_arguments(void **state)
     assert_int_equal(dmsec_store_device_add(st, &d), DMSEC_ERR_INVALID_ARG);
     make_device(&d, "IMEI:1", 1);
     d.pending_secret_len = DMSEC_SECRET_MAX + 1;
+    assert_int_equal(dmsec_store_device_add(st, &d), DMSEC_ERR_INVALID_ARG);
+    make_device(&d, "IMEI:1", 1);
+    d.client_nonce_pending_len = DMSEC_NONCE_MAX + 1;
     assert_int_equal(dmsec_store_device_add(st, &d), DMSEC_ERR_INVALID_ARG);
     make_device(&d, "IMEI:1", 1);
     memset(d.notify_addr, 'a', sizeof d.notify_addr); /* not terminated */
@@ -1430,6 +1739,8 @@ int main(void)
         cmocka_unit_test(device_by_certificate),
         cmocka_unit_test(device_account_mapping),
         cmocka_unit_test(nonces_survive_reopen),
+        cmocka_unit_test(client_nonce_pending),
+        cmocka_unit_test(client_nonce_refusals),
         cmocka_unit_test(secret_pending_then_commit),
         cmocka_unit_test(notifications_lifecycle),
         cmocka_unit_test(overdue_callback_writes),
@@ -1444,6 +1755,7 @@ int main(void)
         cmocka_unit_test(open_refuses_foreign_files),
         cmocka_unit_test(open_uris),
         cmocka_unit_test(file_is_private_and_wal),
+        cmocka_unit_test(migrates_from_v1),
         cmocka_unit_test(damaged_rows),
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(sync_with_and_without_wal),
