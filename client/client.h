@@ -48,6 +48,8 @@ typedef struct cli_session_req {
     const char *server_id;
     const char *session_id; /* NULL: client-initiated */
     int resync;
+    int resync_accept_default; /* interop: accept the server's Cred on the default nonce
+                                  after a package #0 verified only on it (off) */
     dmsec_codec_t codec;
     cli_http_t http;
 } cli_session_req_t;
@@ -56,6 +58,11 @@ typedef struct cli_session_req {
  * updated and saved after every message). 0 when it ended with both sides
  * authenticated, 1 otherwise. Prints one summary line. */
 int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req);
+
+/* The leaf (under ./DMAcc/<account>/) of a server nonce issued in a
+ * challenge to a server that had not authenticated: accepted beside
+ * SRVCRED/AAuthData, never written over it. */
+#define CLI_SRV_NONCE_PENDING "Ext/dmsec/SrvNoncePending"
 
 /* Reads the account node name of server_id into acc (cap bytes); 0 or -1. */
 int cli_account_of(const dmsec_tree_t *t, const char *server_id, char *acc, size_t cap);

@@ -96,6 +96,7 @@ static void printable(const uint8_t *p, size_t n, char *out, size_t cap)
 struct listen_cfg {
     const char *tree_path;
     const char *hook;
+    int resync_accept_default;
     cli_http_t http;
     dmsec_codec_t codec;
 };
@@ -143,6 +144,8 @@ static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
     uint8_t nonce[DMSEC_NONCE_MAX];
     long sl = cli_acc_leaf(t, acc, "AppAuth/SRVCRED/AAuthSecret", secret, sizeof secret);
     long nl = cli_acc_leaf(t, acc, "AppAuth/SRVCRED/AAuthData", nonce, sizeof nonce);
+    uint8_t pending[DMSEC_NONCE_MAX];
+    long pl = cli_acc_leaf(t, acc, CLI_SRV_NONCE_PENDING, pending, sizeof pending);
     dmsec_prehash_t ph = {0};
     dmsec_nonce_used_t used = DMSEC_NONCE_NONE;
     rc = sl < 0 || nl < 0 ? DMSEC_ERR_TREE_NOT_FOUND
@@ -151,6 +154,11 @@ static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
     if (!rc)
         rc = dmsec_pkg0_verify(&pkg, ph.md5, nl > 0 ? nonce : NULL, (size_t)(nl > 0 ? nl : 0), 0,
                                &used);
+    /* A server that authenticated on the nonce of our challenge builds its
+     * digest on it before we confirmed it as the stored one. */
+    if (rc == DMSEC_ERR_PKG0_DIGEST && pl > 0 &&
+        dmsec_pkg0_verify(&pkg, ph.md5, pending, (size_t)pl, 0, &used) == DMSEC_OK)
+        rc = DMSEC_OK;
     dmsec_prehash_wipe(&ph);
     if (rc) {
         printf("notification=ignored server=%s session=%s reason=%s\n", shown, sid,
@@ -180,6 +188,7 @@ static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
                              .server_id = server_id,
                              .session_id = sid,
                              .resync = used == DMSEC_NONCE_DEFAULT,
+                             .resync_accept_default = lc->resync_accept_default,
                              .codec = lc->codec,
                              .http = lc->http};
     fflush(stdout);
@@ -203,6 +212,7 @@ int cli_listen(const cli_opts_t *o)
 {
     struct listen_cfg lc = {.tree_path = cli_opt(o, "tree"),
                             .hook = cli_opt(o, "hook"),
+                            .resync_accept_default = cli_flag(o, "resync-accept-default"),
                             .http = {cli_opt(o, "ca"), cli_opt(o, "cert"), cli_opt(o, "key")},
                             .codec = DMSEC_CODEC_XML};
     const char *codec = cli_opt(o, "codec");

@@ -454,8 +454,8 @@ static const char *const o_add[] = {"tree",
                                     "server-nonce-b64",
                                     NULL};
 static const char *const o_session[] = {"tree", "server", "ca", "cert", "key", "codec", NULL};
-static const char *const o_listen[] = {"tree", "port", "once", "wait",  "hook", "bind",
-                                       "ca",   "cert", "key",  "codec", NULL};
+static const char *const o_listen[] = {"tree", "port", "once", "wait",  "hook", "bind", "ca",
+                                       "cert", "key",  "codec", "resync-accept-default", NULL};
 static const char *const o_show[] = {"tree", NULL};
 static const char *const o_set[] = {"tree", "uri", "value", "value-b64", NULL};
 static const char *const o_get[] = {"tree", "server", "uri", NULL};
@@ -483,6 +483,9 @@ static void usage(FILE *f)
         "      --client-nonce-b64 B --server-nonce-b64 B [--integrity none|hmac-md5|hmac-sha256]\n"
         "  session --tree F --server SID [--ca F --cert F --key F] [--codec xml|wbxml]\n"
         "  listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IPV4]\n"
+        "      [--resync-accept-default]   interop (seed 003 Solution 1): accept the server's\n"
+        "      Cred on the default nonce after a nonce-0 package #0, instead of challenging it;\n"
+        "      a recorded server answer then replays\n"
         "  show --tree F\n"
         "  bootstrap --tree F --file WBXML --content-type CT [--imsi D | --network-id R]\n"
         "      [--pin P]   applies a DM bootstrap only when its MAC verifies\n"

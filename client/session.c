@@ -101,6 +101,9 @@ static int get_account(void *vctx, const char *peer_id, dmsec_account_t *a)
     long cn =
         cli_acc_leaf(t, c->acc, "AppAuth/CLCRED/AAuthData", a->out_nonce, sizeof a->out_nonce);
     long sn = cli_acc_leaf(t, c->acc, "AppAuth/SRVCRED/AAuthData", a->in_nonce, sizeof a->in_nonce);
+    long pn = cli_acc_leaf(t, c->acc, CLI_SRV_NONCE_PENDING, a->in_nonce_pending,
+                           sizeof a->in_nonce_pending);
+    a->in_nonce_pending_len = pn > 0 ? (size_t)pn : 0;
     if (n < 0 || m < 0 || cn < 0 || sn < 0) {
         dmsec_account_wipe(a);
         return DMSEC_ERR_SESSION_UNKNOWN_PEER;
@@ -130,29 +133,59 @@ static int tree_exec(void *vctx, const char *server_id, const dmsec_cmd_t *cmd,
     return dmsec_tree_exec_cb(c->tree, server_id, cmd, item, res);
 }
 
+/* The session-state contract over the DMAcc: each write sets one leaf. */
+static int tree_write(const struct ctx *c, const char *leaf, const uint8_t *v, size_t len,
+                      unsigned flags)
+{
+    char uri[DMSEC_TREE_MAX_URI + 1];
+    int k = snprintf(uri, sizeof uri, "./DMAcc/%s/%s", c->acc, leaf);
+    if (k < 0 || (size_t)k >= sizeof uri)
+        return DMSEC_ERR_TREE_URI_LONG;
+    int rc = dmsec_tree_set_local(c->tree, uri, DMSEC_TREE_BIN, NULL, v, len);
+    if (!rc && flags)
+        rc = dmsec_tree_set_flags_local(c->tree, uri, flags);
+    return rc;
+}
+
+static int tr_set_in_nonce(void *ctx, const char *peer, const uint8_t *n, size_t len)
+{
+    (void)peer;
+    int rc = tree_write(ctx, "AppAuth/SRVCRED/AAuthData", n, len, 0);
+    return rc ? rc : tree_write(ctx, CLI_SRV_NONCE_PENDING, NULL, 0, 0);
+}
+
+static int tr_set_in_pending(void *ctx, const char *peer, const uint8_t *n, size_t len)
+{
+    (void)peer;
+    return tree_write(ctx, CLI_SRV_NONCE_PENDING, n, len, 0);
+}
+
+static int tr_set_out_nonce(void *ctx, const char *peer, const uint8_t *n, size_t len)
+{
+    (void)peer;
+    return tree_write(ctx, "AppAuth/CLCRED/AAuthData", n, len, 0);
+}
+
+static int tr_secret_rotated(void *ctx, const char *peer, const uint8_t *secret, size_t len)
+{
+    (void)peer;
+    return tree_write(ctx, "AppAuth/SRVCRED/AAuthSecret", secret, len, DMSEC_TREE_SECRET);
+}
+
+static const dmsec_state_ops_t tree_state_ops = {
+    .set_in_nonce = tr_set_in_nonce,
+    .set_in_nonce_pending = tr_set_in_pending,
+    .set_out_nonce = tr_set_out_nonce,
+    .secret_rotated = tr_secret_rotated,
+};
+
 /* Applies the events of the last engine call to the DMAcc; 0 or -1. */
 static int apply_events(const struct ctx *c, const dmsec_session_t *s)
 {
-    for (size_t i = 0; i < dmsec_session_events(s); i++) {
-        const dmsec_event_t *e = dmsec_session_event(s, i);
-        const char *leaf = NULL;
-        if (e->type == DMSEC_EV_NONCE_ISSUED)
-            leaf = "AppAuth/SRVCRED/AAuthData";
-        else if (e->type == DMSEC_EV_NONCE_ACCEPTED)
-            leaf = "AppAuth/CLCRED/AAuthData";
-        else if (e->type == DMSEC_EV_SECRET_ROTATED)
-            leaf = "AppAuth/SRVCRED/AAuthSecret";
-        if (!leaf)
-            continue;
-        char uri[DMSEC_TREE_MAX_URI + 1];
-        snprintf(uri, sizeof uri, "./DMAcc/%s/%s", c->acc, leaf);
-        int rc = dmsec_tree_set_local(c->tree, uri, DMSEC_TREE_BIN, NULL, e->bytes, e->len);
-        if (!rc && e->type == DMSEC_EV_SECRET_ROTATED)
-            rc = dmsec_tree_set_flags_local(c->tree, uri, DMSEC_TREE_SECRET);
-        if (rc) {
-            cli_err("cannot store a security event in the tree: %s", dmsec_errname(rc));
-            return -1;
-        }
+    int rc = dmsec_session_persist(s, &tree_state_ops, (void *)c);
+    if (rc) {
+        cli_err("cannot store a security event in the tree: %s", dmsec_errname(rc));
+        return -1;
     }
     return 0;
 }
@@ -206,6 +239,9 @@ int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req)
         .session_id = req->session_id,
         .server_initiated = req->session_id != NULL,
         .resync = req->resync,
+        .resync_mode = req->resync_accept_default ? DMSEC_RESYNC_ACCEPT_DEFAULT
+                                                  : DMSEC_RESYNC_CHALLENGE,
+        .transport_secure = !strncasecmp(url, "https://", 8),
         .devinfo = devinfo,
         .cb = {.get_account = get_account, .tree_exec = tree_exec},
         .cb_ctx = &c,

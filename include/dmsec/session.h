@@ -16,17 +16,39 @@
  * Authentication rules (digest, sections 3, 4 and 6):
  * - each side verifies the other's Cred from a stored pre-hash, or the
  *   x-syncml-hmac of every message in HMAC mode;
+ * - a Cred is accepted only on a nonce its verifier issued: the stored
+ *   one, the pending one (see below) or the one of this session's
+ *   challenge; never on the default nonce unless an interop option says
+ *   so (resync_mode); a nonce authenticates one session at most, as every
+ *   success issues the next one;
  * - a failed credential gets one more challenge (401 + Chal with a fresh
  *   NextNonce), a second failure ends the session; missing credentials get
  *   407 + Chal; a challenge answered with another scheme ends the session;
- * - a NextNonce from a peer not yet authenticated is used for the next
- *   Cred but not stored;
- * - nonce resynchronisation: a server accepts client credentials on the
- *   default nonce only when its callback consumes an outstanding resync
- *   notification for (device, session id) (Solution 1); the client-nonce
- *   path (Solution 2) is the normal path. A client whose package #0
- *   verified only with the default nonce accepts the server's Cred on the
- *   default nonce in that session only.
+ *   a 401 or 407 on the SyncHdr also gives each command of that message
+ *   the same status (not executed), for clients that resend only those;
+ * - input from a peer not yet authenticated changes no stored state: a
+ *   nonce issued in a challenge to it is DMSEC_EV_NONCE_PENDING (kept
+ *   beside the stored nonce, which stays valid), and a NextNonce it gives
+ *   is used for the next Cred but not stored;
+ * - without a transport that authenticates the session (transport_secure
+ *   0) and without HMAC, our Cred goes in every message we send, on the
+ *   session's nonce (DM Security 5.4); over TLS until the peer accepts it.
+ *   A Cred the peer sends is always checked, and a wrong one in an
+ *   authenticated session ends it; a message without one is served inside
+ *   an authenticated session (deployed clients send Cred until accepted)
+ *   unless strict_cred asks for one in every message;
+ * - nonce resynchronisation (DMSEC_RESYNC_CHALLENGE, the default): a Cred
+ *   on the default nonce is answered like a failed one, 401 + Chal with a
+ *   fresh nonce, and the peer authenticates again on it (seed 003
+ *   Solution 2); both seed 001 cases recover with one extra round trip
+ *   each way. DMSEC_RESYNC_ACCEPT_DEFAULT is the interop option: a server
+ *   takes a nonce-0 Cred when its callback consumes an outstanding resync
+ *   notification for (device, session id) (Solution 1), a client after a
+ *   package #0 verified only with the default nonce, in that session;
+ * - server: an unknown device id is answered exactly as a known device
+ *   whose credential failed (a challenge whose nonce leads nowhere), with
+ *   DMSEC_EV_AUTH_FAILED carrying DMSEC_ERR_SESSION_UNKNOWN_PEER and no
+ *   event that stores anything.
  *
  * Ownership: the engine copies the config strings and the account it is
  * given; messages fed in are borrowed for the call; the output body is
@@ -80,6 +102,11 @@ typedef struct dmsec_account {
     size_t in_secret_len;
     uint8_t in_nonce[DMSEC_NONCE_MAX]; /* the nonce we issued the peer */
     size_t in_nonce_len;
+    /* A nonce we issued in a challenge to a peer that had not (yet)
+     * authenticated: accepted beside in_nonce, never overwriting it; it
+     * becomes in_nonce only once the peer authenticates. */
+    uint8_t in_nonce_pending[DMSEC_NONCE_MAX];
+    size_t in_nonce_pending_len;
     dmsec_integrity_t integrity;
     /* Node of the SRVCRED AppAuth in the device's tree, for secret
      * rotation by the server, e.g. "./DMAcc/dmsec/AppAuth/SRVCRED". */
@@ -125,6 +152,23 @@ typedef struct dmsec_session_cb {
     void (*on_client_cmd)(void *ctx, const dmsec_cmd_t *cmd);
 } dmsec_session_cb_t;
 
+/* How a Cred built on the default (resynchronisation) nonce is taken. */
+typedef enum dmsec_resync_mode {
+    /* Answered with 401 + Chal and a fresh nonce (seed 003 Solution 2,
+     * DM-SEC-S-008-M): no credential recorded earlier authenticates. */
+    DMSEC_RESYNC_CHALLENGE = 0,
+    /* Interop (seed 003 Solution 1): accepted by a server that consumes an
+     * outstanding nonce-0 notification for (device, session id), and by a
+     * client whose package #0 verified only with the default nonce. Allows
+     * the replay of a recorded nonce-0 package #1 into the next outstanding
+     * nonce-0 notification to that device (a nonce-0 Cred is bound to no
+     * session): the attacker completes the resync and sets the device's
+     * nonces, or receives a rotated secret. */
+    DMSEC_RESYNC_ACCEPT_DEFAULT = 1,
+} dmsec_resync_mode_t;
+
+#define DMSEC_RESP_URI_MAX 1024
+
 typedef struct dmsec_session_config {
     dmsec_role_t role;
     dmsec_codec_t codec;         /* the client's encoding; the server answers in the request's */
@@ -137,6 +181,16 @@ typedef struct dmsec_session_config {
     const char *resp_uri;        /* server: RespURI for the rest of the session, or NULL */
     int transport_authenticated; /* server: the client proved itself in TLS (a client
                                     certificate); no Cred is then required of it */
+    int transport_secure;        /* both: the transport authenticates the session (TLS):
+                                    our Cred goes out until accepted, not in every message */
+    int strict_cred;             /* a Cred in every message of the peer (strict 5.4) */
+    int require_protected;       /* server: refuse a session that has neither a secure
+                                    transport nor HMAC (DMSEC_ERR_SESSION_INSECURE) */
+    dmsec_resync_mode_t resync_mode;
+    int resync_session_id_nonce; /* interop (seed 002): the resynchronisation nonce is the
+                                    SessionID text, not four zero bytes (with
+                                    DMSEC_RESYNC_ACCEPT_DEFAULT; a recording replays when
+                                    the 16-bit session id comes round again) */
     unsigned hmac_window;        /* DM 1.3 timestamps: seconds either way, 0 = 300 */
     unsigned max_messages;       /* per session, 0 = 32 */
     const char *const *devinfo;  /* client: pairs of (./DevInfo/... URI, value), NULL-ended */
@@ -146,8 +200,9 @@ typedef struct dmsec_session_config {
 } dmsec_session_config_t;
 
 typedef enum dmsec_event_type {
-    /* We issued a nonce for the peer's next credential (in_nonce): store
-     * it as the peer's nonce before sending. */
+    /* We issued a nonce for the authenticated peer's next credential
+     * (in_nonce): store it as the peer's nonce, clearing the pending one,
+     * before sending. */
     DMSEC_EV_NONCE_ISSUED = 1,
     /* The authenticated peer gave us a nonce for our next credential
      * (out_nonce): store it. */
@@ -170,6 +225,10 @@ typedef enum dmsec_event_type {
     DMSEC_EV_SECRET_ROTATED,
     /* The session is over; err is 0 for success or why it ended. */
     DMSEC_EV_SESSION_ENDED,
+    /* We issued a nonce in a challenge to a peer not yet authenticated
+     * (in_nonce_pending): store it beside the peer's nonce, never over it,
+     * before sending. */
+    DMSEC_EV_NONCE_PENDING,
 } dmsec_event_type_t;
 
 typedef struct dmsec_event {
@@ -203,7 +262,8 @@ int dmsec_session_start(dmsec_session_t *s, time_t now, dmsec_session_out_t *out
 /* Feeds one received message. Returns 0 with the answer in out (which may
  * hold no message when the session is over), or a negative DMSEC_ERR_*
  * for a message that could not be answered at all (undecodable, wrong
- * session, out-of-order MsgID): the state is then unchanged. */
+ * session, out-of-order MsgID, no memory): the state is then unchanged and
+ * the call has no events (a nonce it drew is forgotten). */
 int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
                        const char *content_type, const char *hmac_header, time_t now,
                        dmsec_session_out_t *out);
@@ -227,11 +287,61 @@ int dmsec_session_peer_authenticated(const dmsec_session_t *s);
 int dmsec_session_self_authenticated(const dmsec_session_t *s);
 const char *dmsec_session_id(const dmsec_session_t *s); /* NULL before known */
 const char *dmsec_session_peer_id(const dmsec_session_t *s);
+/* Server: 0 when the device the session names is unknown (it is answered
+ * as a known device whose credential failed), 1 otherwise. */
+int dmsec_session_peer_known(const dmsec_session_t *s);
 /* Client: the RespURI the server gave, where the next message goes (NULL
  * when none). */
 const char *dmsec_session_resp_uri(const dmsec_session_t *s);
 /* The account as updated by this session (nonces, rotated secret). */
 const dmsec_account_t *dmsec_session_account(const dmsec_session_t *s);
+
+/* ---- the stored state of sessions: one contract ----
+ *
+ * What the engine's events change in storage, applied in one place: each
+ * side implements these writes over its storage (the server over its
+ * store, the agent over its tree, tests over memory), and
+ * dmsec_session_persist applies the events of the last call through them,
+ * in order, before the caller sends the message. The rules (a pending
+ * nonce never overwrites the stored one, a NONCE_ISSUED voids the pending
+ * one, nothing stored for an unknown device) live in the engine and here,
+ * not in each caller. Every write returns 0 or a negative DMSEC_ERR_*; the
+ * first failure stops the walk and is returned: the message must then not
+ * be sent. */
+typedef struct dmsec_state_ops {
+    /* DMSEC_EV_NONCE_ISSUED: the peer's nonce (in_nonce); it voids the
+     * pending one. */
+    int (*set_in_nonce)(void *ctx, const char *peer_id, const uint8_t *nonce, size_t len);
+    /* DMSEC_EV_NONCE_PENDING: beside the peer's nonce, never over it. */
+    int (*set_in_nonce_pending)(void *ctx, const char *peer_id, const uint8_t *nonce, size_t len);
+    /* DMSEC_EV_NONCE_ACCEPTED: the nonce for our next Cred (out_nonce). */
+    int (*set_out_nonce)(void *ctx, const char *peer_id, const uint8_t *nonce, size_t len);
+    /* Server, DMSEC_EV_SECRET_PENDING: our new secret, sent, kept beside
+     * the current one until confirmed. */
+    int (*secret_pending)(void *ctx, const char *peer_id, const uint8_t *secret, size_t len);
+    /* DMSEC_EV_SECRET_ROTATED. Server: the pending secret is ours now.
+     * Client: the server's secret (SRVCRED) is now `secret`. */
+    int (*secret_rotated)(void *ctx, const char *peer_id, const uint8_t *secret, size_t len);
+    /* Each event after its write (logs, audit, metrics); may be NULL. */
+    int (*observe)(void *ctx, const dmsec_session_t *s, const dmsec_event_t *e);
+} dmsec_state_ops_t;
+
+/* Applies the events of the last call through ops (a NULL write skips
+ * that kind of event). 0, or the first write's error. */
+int dmsec_session_persist(const dmsec_session_t *s, const dmsec_state_ops_t *ops, void *ctx);
+
+/* The contract in memory, for tests, benchmarks and fuzzing: one account
+ * per party, written by dmsec_state_mem_ops, read by
+ * dmsec_state_mem_get_account (a get_account callback). */
+typedef struct dmsec_state_mem {
+    dmsec_account_t acc;
+    int known;     /* 0: get_account answers DMSEC_ERR_SESSION_UNKNOWN_PEER */
+    int is_server; /* a rotated secret is ours (out), else the server's (in) */
+    int writes; /* writes applied so far */
+} dmsec_state_mem_t;
+
+extern const dmsec_state_ops_t dmsec_state_mem_ops;
+int dmsec_state_mem_get_account(void *ctx, const char *peer_id, dmsec_account_t *out);
 
 #ifdef __cplusplus
 }

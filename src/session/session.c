@@ -19,7 +19,6 @@
 #include "dmsec/hmac.h"
 #include "dmsec/notify.h"
 
-#define MAX_EVENTS 16
 #define MAX_QUEUE 64
 #define MAX_CMDS_IN 256
 #define RECENT_MACS 16
@@ -37,6 +36,7 @@ struct queued {
     char cmd_id[16]; /* when sent, awaiting its Status */
     unsigned msg_id; /* message it was sent in */
     int sent;
+    int removed; /* answered: freed once the call succeeds */
 };
 
 /* The verdict on the peer's credentials for one inbound message, turned into
@@ -47,32 +47,26 @@ struct hdr_verdict {
     int new_nonce; /* the Chal carries a fresh NextNonce (in_nonce) */
 };
 
-struct dmsec_session {
-    dmsec_role_t role;
+/* Everything a call may change, in one flat block: dmsec_session_feed
+ * snapshots it and puts it back when the call fails, so that a failed call
+ * leaves the session as it was (the header's promise). Queue entries point
+ * to strings that a call never frees (a removal is only marked, and swept
+ * once the call succeeded). */
+struct mstate {
     dmsec_codec_t codec;
-    char *server_id;
-    char *server_uri;
-    char *device_id;
     char session_id[64];
-    int server_initiated;
     int resync; /* client: from the config; server: alerted on the default nonce */
-    unsigned hmac_window;
-    unsigned max_messages;
-    char **devinfo;
-    dmsec_rng_t rng;
-    dmsec_session_cb_t cb;
-    void *cb_ctx;
-
     dmsec_account_t acc;
     int have_acc;
+    int phantom; /* server: an unknown device, answered as a known one that failed */
     char peer_id[DMSEC_NAME_MAX];
     char peer_uri[256];
     char peer_msg_id[16];
-    char *resp_uri; /* server: ours to give; client: the server's */
-    int transport_authed;
+    char peer_resp_uri[DMSEC_RESP_URI_MAX]; /* client: where the server wants the next message */
 
     /* The nonce our Cred / MAC is built on in this session, and the one
-     * the peer's is checked against. NextNonce from a 212 is for the next
+     * the peer's is checked against (the nonce of our last challenge, then
+     * the nonce it authenticated on). NextNonce from a 212 is for the next
      * session and goes to acc only. */
     uint8_t cur_out_nonce[DMSEC_NONCE_MAX];
     size_t cur_out_nonce_len;
@@ -102,9 +96,35 @@ struct dmsec_session {
 
     char recent_macs[RECENT_MACS][DMSEC_HMAC_MAC_MAX];
     size_t n_recent;
+};
 
-    dmsec_event_t events[MAX_EVENTS];
+struct dmsec_session {
+    dmsec_role_t role;
+    char *server_id;
+    char *server_uri;
+    char *device_id;
+    int server_initiated;
+    unsigned hmac_window;
+    unsigned max_messages;
+    char **devinfo;
+    dmsec_rng_t rng;
+    dmsec_session_cb_t cb;
+    void *cb_ctx;
+    char *resp_uri; /* server: the RespURI we give */
+    int transport_authed;
+    int transport_secure;
+    dmsec_resync_mode_t resync_mode;
+    int resync_session_id_nonce;
+    int strict_cred;
+    int require_protected;
+
+    struct mstate m;
+    struct mstate snap; /* m before the running call */
+
+    dmsec_event_t *events;
     size_t n_events;
+    size_t cap_events;
+    int events_lost; /* an event could not be recorded: the call fails */
 
     uint8_t *out_buf;
 };
@@ -132,16 +152,33 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+/* Records an event of the running call. The list grows as needed: an
+ * event that cannot be recorded fails the whole call (persistence before
+ * sending depends on every one of them). */
 static void event(dmsec_session_t *s, dmsec_event_type_t type, int err, const uint8_t *bytes,
                   size_t len)
 {
-    if (s->n_events >= MAX_EVENTS)
-        return;
+    if (s->n_events == s->cap_events) {
+        size_t cap = s->cap_events ? 2 * s->cap_events : 16;
+        dmsec_event_t *grown = calloc(cap, sizeof *grown);
+        if (!grown) {
+            s->events_lost = 1;
+            return;
+        }
+        if (s->n_events)
+            memcpy(grown, s->events, s->n_events * sizeof *grown);
+        if (s->events) {
+            dm_wipe(s->events, s->cap_events * sizeof *s->events);
+            free(s->events);
+        }
+        s->events = grown;
+        s->cap_events = cap;
+    }
     dmsec_event_t *e = &s->events[s->n_events++];
     memset(e, 0, sizeof *e);
     e->type = type;
     e->err = err;
-    e->scheme = s->acc.in_scheme;
+    e->scheme = s->m.acc.in_scheme;
     if (bytes && len <= sizeof e->bytes) {
         memcpy(e->bytes, bytes, len);
         e->len = len;
@@ -150,10 +187,10 @@ static void event(dmsec_session_t *s, dmsec_event_type_t type, int err, const ui
 
 static void end_session(dmsec_session_t *s, int err)
 {
-    if (s->ended)
+    if (s->m.ended)
         return;
-    s->ended = 1;
-    s->result = err;
+    s->m.ended = 1;
+    s->m.result = err;
     event(s, DMSEC_EV_SESSION_ENDED, err, NULL, 0);
 }
 
@@ -170,7 +207,7 @@ static int scheme_uses_nonce(dmsec_auth_scheme_t scheme)
 /* The scheme URI the peer is challenged with. */
 static const char *chal_type(const dmsec_session_t *s)
 {
-    switch (s->acc.integrity) {
+    switch (s->m.acc.integrity) {
     case DMSEC_INTEGRITY_HMAC_MD5:
         return chal_mac_md5;
     case DMSEC_INTEGRITY_HMAC_SHA256:
@@ -178,30 +215,55 @@ static const char *chal_type(const dmsec_session_t *s)
     case DMSEC_INTEGRITY_NONE:
         break;
     }
-    return dmsec_auth_scheme_uri(s->acc.in_scheme);
+    return dmsec_auth_scheme_uri(s->m.acc.in_scheme);
 }
 
 /* Whether the peer's credential needs a nonce from us. */
 static int peer_uses_nonce(const dmsec_session_t *s)
 {
-    if (s->acc.integrity == DMSEC_INTEGRITY_HMAC_MD5)
+    if (s->m.acc.integrity == DMSEC_INTEGRITY_HMAC_MD5)
         return 1;
-    if (s->acc.integrity == DMSEC_INTEGRITY_HMAC_SHA256)
+    if (s->m.acc.integrity == DMSEC_INTEGRITY_HMAC_SHA256)
         return 0;
-    return scheme_uses_nonce(s->acc.in_scheme);
+    return scheme_uses_nonce(s->m.acc.in_scheme);
 }
 
-/* Issues a fresh nonce for the peer: it becomes acc.in_nonce, and an event
- * tells the caller to persist it before the message leaves. */
+/* Issues a fresh nonce for the peer, and an event tells the caller to
+ * persist it before the message leaves: to an authenticated peer it
+ * becomes acc.in_nonce (the pending one is then void); to a peer that has
+ * not authenticated it is only pending, beside the stored nonce, so that
+ * a stranger's challenge never takes the real peer's nonce away. An
+ * unknown device's nonce leads nowhere and is not stored. */
 static int issue_nonce(dmsec_session_t *s, uint8_t nonce[DMSEC_NONCE_LEN])
 {
     int rc = fill_random(s, nonce, DMSEC_NONCE_LEN);
     if (rc)
         return rc;
-    memcpy(s->acc.in_nonce, nonce, DMSEC_NONCE_LEN);
-    s->acc.in_nonce_len = DMSEC_NONCE_LEN;
-    event(s, DMSEC_EV_NONCE_ISSUED, 0, nonce, DMSEC_NONCE_LEN);
+    if (s->m.phantom)
+        return DMSEC_OK;
+    if (s->m.peer_authed) {
+        memcpy(s->m.acc.in_nonce, nonce, DMSEC_NONCE_LEN);
+        s->m.acc.in_nonce_len = DMSEC_NONCE_LEN;
+        s->m.acc.in_nonce_pending_len = 0;
+        event(s, DMSEC_EV_NONCE_ISSUED, 0, nonce, DMSEC_NONCE_LEN);
+    } else {
+        memcpy(s->m.acc.in_nonce_pending, nonce, DMSEC_NONCE_LEN);
+        s->m.acc.in_nonce_pending_len = DMSEC_NONCE_LEN;
+        event(s, DMSEC_EV_NONCE_PENDING, 0, nonce, DMSEC_NONCE_LEN);
+    }
     return DMSEC_OK;
+}
+
+/* The nonce a resynchronising peer builds its credential on: four zero
+ * bytes, or (seed 002, an interop option) the SessionID text. */
+static const uint8_t *resync_nonce(const dmsec_session_t *s, size_t *len)
+{
+    if (s->resync_session_id_nonce && s->m.session_id[0]) {
+        *len = strlen(s->m.session_id);
+        return (const uint8_t *)s->m.session_id;
+    }
+    *len = sizeof dmsec_default_nonce;
+    return dmsec_default_nonce;
 }
 
 /* ---- lifecycle ---- */
@@ -224,12 +286,22 @@ dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg)
     if (!s)
         return NULL;
     s->role = cfg->role;
-    s->codec = cfg->codec;
+    s->m.codec = cfg->codec;
     s->server_id = dup_str(cfg->server_id);
     s->server_uri = dup_str(cfg->server_uri ? cfg->server_uri : cfg->server_id);
     s->device_id = dup_str(cfg->device_id);
     s->server_initiated = cfg->server_initiated;
-    s->resync = cfg->role == DMSEC_ROLE_CLIENT && cfg->resync;
+    s->m.resync = cfg->role == DMSEC_ROLE_CLIENT && cfg->resync;
+    s->transport_secure = cfg->transport_secure || cfg->transport_authenticated;
+    s->strict_cred = cfg->strict_cred;
+    s->require_protected = cfg->require_protected;
+    s->resync_mode = cfg->resync_mode;
+    s->resync_session_id_nonce = cfg->resync_session_id_nonce;
+    if (cfg->resync_mode != DMSEC_RESYNC_CHALLENGE &&
+        cfg->resync_mode != DMSEC_RESYNC_ACCEPT_DEFAULT) {
+        dmsec_session_free(s);
+        return NULL;
+    }
     s->hmac_window = cfg->hmac_window ? cfg->hmac_window : 300;
     s->resp_uri = cfg->role == DMSEC_ROLE_SERVER ? dup_str(cfg->resp_uri) : NULL;
     s->transport_authed = cfg->role == DMSEC_ROLE_SERVER && cfg->transport_authenticated;
@@ -237,20 +309,22 @@ dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg)
     s->rng = cfg->rng;
     s->cb = cfg->cb;
     s->cb_ctx = cfg->cb_ctx;
-    s->last_in_msg_id = 0;
+    s->m.last_in_msg_id = 0;
     if (cfg->session_id)
-        copy_str(s->session_id, sizeof s->session_id, cfg->session_id);
+        copy_str(s->m.session_id, sizeof s->m.session_id, cfg->session_id);
+    int devinfo_ok = 1;
     if (cfg->devinfo) {
         size_t n = 0;
         while (cfg->devinfo[n] && cfg->devinfo[n + 1])
             n += 2;
         s->devinfo = calloc(n + 1, sizeof *s->devinfo);
-        for (size_t i = 0; s->devinfo && i < n; i++)
-            s->devinfo[i] = dup_str(cfg->devinfo[i]);
+        /* Every string or none: a failed copy must not cut the list short. */
+        for (size_t i = 0; s->devinfo && i < n && devinfo_ok; i++)
+            devinfo_ok = (s->devinfo[i] = dup_str(cfg->devinfo[i])) != NULL;
     }
     if (!s->server_id || !s->server_uri || (cfg->device_id && !s->device_id) ||
         (s->role == DMSEC_ROLE_SERVER && cfg->resp_uri && !s->resp_uri) ||
-        (cfg->devinfo && !s->devinfo)) {
+        (cfg->devinfo && (!s->devinfo || !devinfo_ok))) {
         dmsec_session_free(s);
         return NULL;
     }
@@ -281,9 +355,13 @@ void dmsec_session_free(dmsec_session_t *s)
             free(s->devinfo[i]);
         free(s->devinfo);
     }
-    for (size_t i = 0; i < s->n_queue; i++)
-        free_queue_entry(&s->queue[i]);
+    for (size_t i = 0; i < s->m.n_queue; i++)
+        free_queue_entry(&s->m.queue[i]);
     free(s->out_buf);
+    if (s->events) {
+        dm_wipe(s->events, s->cap_events * sizeof *s->events);
+        free(s->events);
+    }
     dm_wipe(s, sizeof *s);
     free(s);
 }
@@ -302,17 +380,58 @@ static int load_account(dmsec_session_t *s, const char *peer_id)
         dm_wipe(&acc, sizeof acc);
         return DMSEC_ERR_INVALID_ARG;
     }
+    if (acc.in_nonce_pending_len > DMSEC_NONCE_MAX) {
+        dm_wipe(&acc, sizeof acc);
+        return DMSEC_ERR_INVALID_ARG;
+    }
     acc.out_name[DMSEC_NAME_MAX - 1] = '\0';
     acc.in_name[DMSEC_NAME_MAX - 1] = '\0';
     acc.srvcred_path[DMSEC_NAME_MAX - 1] = '\0';
-    s->acc = acc;
+    s->m.acc = acc;
     dm_wipe(&acc, sizeof acc);
-    s->have_acc = 1;
-    copy_str(s->peer_id, sizeof s->peer_id, peer_id);
-    memcpy(s->cur_out_nonce, s->acc.out_nonce, s->acc.out_nonce_len);
-    s->cur_out_nonce_len = s->acc.out_nonce_len;
-    memcpy(s->cur_in_nonce, s->acc.in_nonce, s->acc.in_nonce_len);
-    s->cur_in_nonce_len = s->acc.in_nonce_len;
+    s->m.have_acc = 1;
+    copy_str(s->m.peer_id, sizeof s->m.peer_id, peer_id);
+    memcpy(s->m.cur_out_nonce, s->m.acc.out_nonce, s->m.acc.out_nonce_len);
+    s->m.cur_out_nonce_len = s->m.acc.out_nonce_len;
+    memcpy(s->m.cur_in_nonce, s->m.acc.in_nonce, s->m.acc.in_nonce_len);
+    s->m.cur_in_nonce_len = s->m.acc.in_nonce_len;
+    return DMSEC_OK;
+}
+
+/* Server: an unknown device gets the account of a device nobody can
+ * authenticate as (random pre-hashes), so that its answer is the answer
+ * to a known device whose credential failed: no one can tell registered
+ * ids by the server's answers. Nothing of it is ever stored. */
+static int load_phantom(dmsec_session_t *s, const char *peer_id)
+{
+    dmsec_account_t *a = &s->m.acc;
+    memset(a, 0, sizeof *a);
+    a->in_scheme = DMSEC_AUTH_MD5;
+    a->out_scheme = DMSEC_AUTH_MD5;
+    copy_str(a->in_name, sizeof a->in_name, peer_id);
+    copy_str(a->out_name, sizeof a->out_name, s->server_id);
+    a->in_prehash.flags = a->out_prehash.flags = DMSEC_PREHASH_MD5 | DMSEC_PREHASH_SHA256;
+    int rc = fill_random(s, a->in_prehash.md5, sizeof a->in_prehash.md5);
+    if (!rc)
+        rc = fill_random(s, a->in_prehash.sha256, sizeof a->in_prehash.sha256);
+    if (!rc)
+        rc = fill_random(s, a->out_prehash.md5, sizeof a->out_prehash.md5);
+    if (!rc)
+        rc = fill_random(s, a->out_prehash.sha256, sizeof a->out_prehash.sha256);
+    if (!rc)
+        rc = fill_random(s, a->in_nonce, DMSEC_NONCE_LEN);
+    if (!rc)
+        rc = fill_random(s, a->out_nonce, DMSEC_NONCE_LEN);
+    if (rc)
+        return rc;
+    a->in_nonce_len = a->out_nonce_len = DMSEC_NONCE_LEN;
+    s->m.have_acc = 1;
+    s->m.phantom = 1;
+    copy_str(s->m.peer_id, sizeof s->m.peer_id, peer_id);
+    memcpy(s->m.cur_out_nonce, a->out_nonce, a->out_nonce_len);
+    s->m.cur_out_nonce_len = a->out_nonce_len;
+    memcpy(s->m.cur_in_nonce, a->in_nonce, a->in_nonce_len);
+    s->m.cur_in_nonce_len = a->in_nonce_len;
     return DMSEC_OK;
 }
 
@@ -322,18 +441,18 @@ static int load_account(dmsec_session_t *s, const char *peer_id)
 static int add_cred(dmsec_session_t *s, dmsec_msg_t *m)
 {
     char data[DMSEC_B64_LEN(DMSEC_NAME_MAX + 1 + DMSEC_SECRET_MAX) + 1];
-    const uint8_t *nonce = s->cur_out_nonce;
-    size_t nonce_len = s->cur_out_nonce_len;
+    const uint8_t *nonce = s->m.cur_out_nonce;
+    size_t nonce_len = s->m.cur_out_nonce_len;
     int rc;
-    if (s->acc.out_scheme == DMSEC_AUTH_BASIC)
-        rc = dmsec_cred_build(DMSEC_AUTH_BASIC, s->acc.out_name, s->acc.out_secret,
-                              s->acc.out_secret_len, NULL, 0, data, sizeof data, NULL);
+    if (s->m.acc.out_scheme == DMSEC_AUTH_BASIC)
+        rc = dmsec_cred_build(DMSEC_AUTH_BASIC, s->m.acc.out_name, s->m.acc.out_secret,
+                              s->m.acc.out_secret_len, NULL, 0, data, sizeof data, NULL);
     else
-        rc = dmsec_cred_build_prehashed(s->acc.out_scheme, &s->acc.out_prehash, nonce, nonce_len,
+        rc = dmsec_cred_build_prehashed(s->m.acc.out_scheme, &s->m.acc.out_prehash, nonce, nonce_len,
                                         data, sizeof data, NULL);
     if (rc)
         return rc;
-    m->hdr.cred = dmsec_msg_cred(m, dmsec_auth_scheme_uri(s->acc.out_scheme), "b64", data);
+    m->hdr.cred = dmsec_msg_cred(m, dmsec_auth_scheme_uri(s->m.acc.out_scheme), "b64", data);
     dm_wipe(data, sizeof data);
     return m->hdr.cred ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
 }
@@ -344,14 +463,14 @@ static dmsec_msg_t *new_message(dmsec_session_t *s)
     if (!m)
         return NULL;
     char msg_id[16];
-    snprintf(msg_id, sizeof msg_id, "%u", ++s->out_msg_id);
+    snprintf(msg_id, sizeof msg_id, "%u", ++s->m.out_msg_id);
     int rc;
     if (s->role == DMSEC_ROLE_CLIENT)
-        rc = dmsec_msg_set_hdr(m, s->session_id, msg_id, s->server_uri, s->device_id,
-                               s->acc.out_name[0] ? s->acc.out_name : NULL);
+        rc = dmsec_msg_set_hdr(m, s->m.session_id, msg_id, s->server_uri, s->device_id,
+                               s->m.acc.out_name[0] ? s->m.acc.out_name : NULL);
     else
-        rc = dmsec_msg_set_hdr(m, s->session_id, msg_id, s->peer_uri, s->server_uri,
-                               s->acc.out_name[0] ? s->acc.out_name : NULL);
+        rc = dmsec_msg_set_hdr(m, s->m.session_id, msg_id, s->m.peer_uri, s->server_uri,
+                               s->m.acc.out_name[0] ? s->m.acc.out_name : NULL);
     if (rc) {
         dmsec_msg_free(m);
         return NULL;
@@ -361,9 +480,13 @@ static dmsec_msg_t *new_message(dmsec_session_t *s)
         dmsec_msg_free(m);
         return NULL;
     }
-    /* Our Cred goes out until the peer accepts it; in HMAC mode the MAC
-     * on every message authenticates instead. */
-    if (!s->self_authed && s->acc.integrity == DMSEC_INTEGRITY_NONE && add_cred(s, m)) {
+    /* In HMAC mode the MAC on every message authenticates it. Otherwise
+     * our Cred goes in every message where the transport does not
+     * authenticate the session (DM Security 5.4), and over TLS until the
+     * peer accepts it. */
+    int cred = s->m.acc.integrity == DMSEC_INTEGRITY_NONE &&
+               (!s->m.self_authed || !s->transport_secure);
+    if (cred && add_cred(s, m)) {
         dmsec_msg_free(m);
         return NULL;
     }
@@ -373,11 +496,11 @@ static dmsec_msg_t *new_message(dmsec_session_t *s)
 /* The Status for the peer's SyncHdr. */
 static int add_hdr_status(dmsec_session_t *s, dmsec_msg_t *m, const struct hdr_verdict *v)
 {
-    dmsec_cmd_t *st = dmsec_msg_add_status(m, s->peer_msg_id, "0", "SyncHdr", v->code);
+    dmsec_cmd_t *st = dmsec_msg_add_status(m, s->m.peer_msg_id, "0", "SyncHdr", v->code);
     if (!st)
         return DMSEC_ERR_NO_MEMORY;
     const char *our_uri = s->role == DMSEC_ROLE_SERVER ? s->server_uri : s->device_id;
-    if (dmsec_cmd_add_target_ref(m, st, our_uri) || dmsec_cmd_add_source_ref(m, st, s->peer_uri))
+    if (dmsec_cmd_add_target_ref(m, st, our_uri) || dmsec_cmd_add_source_ref(m, st, s->m.peer_uri))
         return DMSEC_ERR_NO_MEMORY;
     if (!v->chal)
         return DMSEC_OK;
@@ -390,8 +513,8 @@ static int add_hdr_status(dmsec_session_t *s, dmsec_msg_t *m, const struct hdr_v
         if (v->code == 401 || v->code == 407) {
             /* the retry is checked against this nonce; after a success it
              * is for the peer's next session */
-            memcpy(s->cur_in_nonce, nonce, sizeof nonce);
-            s->cur_in_nonce_len = sizeof nonce;
+            memcpy(s->m.cur_in_nonce, nonce, sizeof nonce);
+            s->m.cur_in_nonce_len = sizeof nonce;
         }
         rc = dmsec_b64_encode(nonce, sizeof nonce, b64, sizeof b64, NULL);
         if (rc)
@@ -407,7 +530,7 @@ static int emit(dmsec_session_t *s, dmsec_msg_t *m, time_t now, dmsec_session_ou
     free(s->out_buf);
     s->out_buf = NULL;
     size_t len = 0;
-    int rc = dmsec_msg_encode(s->codec, m, &s->out_buf, &len);
+    int rc = dmsec_msg_encode(s->m.codec, m, &s->out_buf, &len);
     dmsec_msg_free(m);
     if (rc)
         return rc;
@@ -415,22 +538,22 @@ static int emit(dmsec_session_t *s, dmsec_msg_t *m, time_t now, dmsec_session_ou
     out->has_message = 1;
     out->body = s->out_buf;
     out->len = len;
-    out->content_type = dmsec_codec_content_type(s->codec);
-    if (s->acc.integrity == DMSEC_INTEGRITY_NONE)
+    out->content_type = dmsec_codec_content_type(s->m.codec);
+    if (s->m.acc.integrity == DMSEC_INTEGRITY_NONE)
         return DMSEC_OK;
     dmsec_hmac_header_t h;
     memset(&h, 0, sizeof h);
-    if (s->acc.integrity == DMSEC_INTEGRITY_HMAC_MD5) {
+    if (s->m.acc.integrity == DMSEC_INTEGRITY_HMAC_MD5) {
         h.alg = DMSEC_HMAC_MD5;
-        copy_str(h.username, sizeof h.username, s->acc.out_name);
-        rc = dmsec_hmac12_compute_prehashed(s->acc.out_prehash.md5, s->cur_out_nonce,
-                                            s->cur_out_nonce_len, s->out_buf, len, h.mac);
+        copy_str(h.username, sizeof h.username, s->m.acc.out_name);
+        rc = dmsec_hmac12_compute_prehashed(s->m.acc.out_prehash.md5, s->m.cur_out_nonce,
+                                            s->m.cur_out_nonce_len, s->out_buf, len, h.mac);
     } else {
         h.alg = DMSEC_HMAC_SHA256;
         copy_str(h.server_id, sizeof h.server_id, s->server_id);
         rc = dmsec_hmac13_timestamp_format(now, h.timestamp);
         if (!rc)
-            rc = dmsec_hmac13_compute(s->acc.out_secret, s->acc.out_secret_len, h.timestamp,
+            rc = dmsec_hmac13_compute(s->m.acc.out_secret, s->m.acc.out_secret_len, h.timestamp,
                                       s->out_buf, len, h.mac);
     }
     if (!rc)
@@ -449,13 +572,25 @@ static int check_hmac(dmsec_session_t *s, const uint8_t *body, size_t len, const
     int rc = dmsec_hmac_header_parse(header, strlen(header), &h);
     if (rc)
         return rc;
-    if (s->acc.integrity == DMSEC_INTEGRITY_HMAC_MD5) {
+    if (s->m.acc.integrity == DMSEC_INTEGRITY_HMAC_MD5) {
         if (h.alg != DMSEC_HMAC_MD5)
             return DMSEC_ERR_HMAC_ALGORITHM;
-        if (!(s->acc.in_prehash.flags & DMSEC_PREHASH_MD5))
+        if (!(s->m.acc.in_prehash.flags & DMSEC_PREHASH_MD5))
             return DMSEC_ERR_AUTH_NO_PREHASH;
-        return dmsec_hmac12_verify(&h, s->acc.in_name, s->acc.in_prehash.md5, s->cur_in_nonce,
-                                   s->cur_in_nonce_len, body, len);
+        rc = dmsec_hmac12_verify(&h, s->m.acc.in_name, s->m.acc.in_prehash.md5, s->m.cur_in_nonce,
+                                 s->m.cur_in_nonce_len, body, len);
+        /* Before the peer authenticated: the nonce of a challenge it got
+         * earlier (pending) is as good as the stored one. */
+        if (rc == DMSEC_ERR_HMAC_MISMATCH && !s->m.peer_authed &&
+            s->m.acc.in_nonce_pending_len &&
+            dmsec_hmac12_verify(&h, s->m.acc.in_name, s->m.acc.in_prehash.md5,
+                                s->m.acc.in_nonce_pending, s->m.acc.in_nonce_pending_len, body,
+                                len) == DMSEC_OK) {
+            memcpy(s->m.cur_in_nonce, s->m.acc.in_nonce_pending, s->m.acc.in_nonce_pending_len);
+            s->m.cur_in_nonce_len = s->m.acc.in_nonce_pending_len;
+            rc = DMSEC_OK;
+        }
+        return rc;
     }
     if (h.alg != DMSEC_HMAC_SHA256)
         return DMSEC_ERR_HMAC_ALGORITHM;
@@ -463,23 +598,33 @@ static int check_hmac(dmsec_session_t *s, const uint8_t *body, size_t len, const
         return DMSEC_ERR_HMAC_MISMATCH;
     if ((rc = dmsec_hmac13_check_fresh(h.timestamp, now, s->hmac_window)))
         return rc;
-    if ((rc = dmsec_hmac13_verify(&h, s->acc.in_secret, s->acc.in_secret_len, body, len)))
+    if ((rc = dmsec_hmac13_verify(&h, s->m.acc.in_secret, s->m.acc.in_secret_len, body, len)))
         return rc;
     /* A valid mac seen before is a replayed message. */
-    for (size_t i = 0; i < s->n_recent && i < RECENT_MACS; i++) {
-        if (!strcmp(s->recent_macs[i], h.mac))
+    for (size_t i = 0; i < s->m.n_recent && i < RECENT_MACS; i++) {
+        if (!strcmp(s->m.recent_macs[i], h.mac))
             return DMSEC_ERR_SESSION_REPLAY;
     }
     time_t ts = 0;
     (void)dmsec_hmac13_timestamp_parse(h.timestamp, &ts);
     if (s->cb.mac_seen && s->cb.mac_seen(s->cb_ctx, h.mac, ts))
         return DMSEC_ERR_SESSION_REPLAY;
-    copy_str(s->recent_macs[s->n_recent++ % RECENT_MACS], DMSEC_HMAC_MAC_MAX, h.mac);
+    copy_str(s->m.recent_macs[s->m.n_recent++ % RECENT_MACS], DMSEC_HMAC_MAC_MAX, h.mac);
     return DMSEC_OK;
 }
 
-/* Verifies a Cred on the current nonce, then on the default nonce where
- * resynchronisation allows it. */
+static int is_default_nonce(const uint8_t *n, size_t len)
+{
+    return len == sizeof dmsec_default_nonce && !memcmp(n, dmsec_default_nonce, len);
+}
+
+/* Verifies a Cred on a nonce this side issued: the nonce of this
+ * session (our last challenge, or the one the peer authenticated on),
+ * the stored nonce, the pending one, and once the peer authenticated the
+ * nonce issued to it since (some peers build later Creds on it). The
+ * default nonce is never an ordinary nonce. A Cred that verifies only on
+ * the resynchronisation nonce is DMSEC_ERR_SESSION_DEFAULT_NONCE (a fresh
+ * challenge), or accepted where the interop option allows it. */
 static int check_cred(dmsec_session_t *s, const dmsec_cred_t *cred, int *via_default)
 {
     *via_default = 0;
@@ -487,46 +632,69 @@ static int check_cred(dmsec_session_t *s, const dmsec_cred_t *cred, int *via_def
     dmsec_auth_scheme_t scheme = DMSEC_AUTH_BASIC; /* Type omitted: basic (SyncML default) */
     if (type && dmsec_auth_scheme_parse(type, strlen(type), &scheme))
         return DMSEC_ERR_AUTH_SCHEME;
-    if (s->challenged && scheme != s->chal_scheme)
+    if (s->m.challenged && scheme != s->m.chal_scheme)
         return DMSEC_ERR_SESSION_SCHEME;
-    if (scheme != s->acc.in_scheme)
+    if (scheme != s->m.acc.in_scheme)
         return DMSEC_ERR_AUTH_SCHEME;
     const char *format = cred->meta ? dmsec_meta_str(cred->meta, DMSEC_MI_FORMAT) : NULL;
     if (format && strcmp(format, "b64") != 0)
         return DMSEC_ERR_AUTH_FORMAT;
     const char *data = cred->data ? cred->data->bytes : "";
     size_t data_len = cred->data ? cred->data->len : 0;
-    int stored_is_default =
-        s->cur_in_nonce_len == sizeof dmsec_default_nonce &&
-        !memcmp(s->cur_in_nonce, dmsec_default_nonce, sizeof dmsec_default_nonce);
+    const char *user = s->m.acc.in_name;
+    const dmsec_prehash_t *ph = &s->m.acc.in_prehash;
+    if (!scheme_uses_nonce(scheme))
+        return dmsec_cred_verify(scheme, user, ph, NULL, 0, data, data_len);
+
+    const uint8_t *cand[3] = {s->m.cur_in_nonce, s->m.acc.in_nonce, s->m.acc.in_nonce_pending};
+    size_t cand_len[3] = {s->m.cur_in_nonce_len, s->m.acc.in_nonce_len,
+                          s->m.peer_authed ? 0 : s->m.acc.in_nonce_pending_len};
     int rc = DMSEC_ERR_AUTH_FAILED;
-    /* A server never takes the default nonce as an ordinary nonce: nonce-0
-     * credentials pass only through an outstanding resync (Solution 1). */
-    if (!(stored_is_default && s->role == DMSEC_ROLE_SERVER && scheme_uses_nonce(scheme)))
-        rc = dmsec_cred_verify(scheme, s->acc.in_name, &s->acc.in_prehash, s->cur_in_nonce,
-                               s->cur_in_nonce_len, data, data_len);
-    if (rc == DMSEC_OK && stored_is_default && s->resync && scheme_uses_nonce(scheme))
-        *via_default = 1;
-    if (rc != DMSEC_ERR_AUTH_FAILED || !scheme_uses_nonce(scheme))
+    for (size_t i = 0; i < 3 && rc == DMSEC_ERR_AUTH_FAILED; i++) {
+        /* The default nonce is no ordinary nonce: before the peer
+         * authenticated it is only the resynchronisation path below. */
+        if (!cand_len[i] || (!s->m.peer_authed && is_default_nonce(cand[i], cand_len[i])))
+            continue;
+        int dup = 0;
+        for (size_t j = 0; j < i; j++)
+            dup |= cand_len[j] == cand_len[i] && !memcmp(cand[j], cand[i], cand_len[i]);
+        if (dup)
+            continue;
+        rc = dmsec_cred_verify(scheme, user, ph, cand[i], cand_len[i], data, data_len);
+        if (rc == DMSEC_OK && i > 0 && !s->m.peer_authed) {
+            /* the nonce this session's later Creds are checked on */
+            memmove(s->m.cur_in_nonce, cand[i], cand_len[i]);
+            s->m.cur_in_nonce_len = cand_len[i];
+        }
+    }
+    if (rc != DMSEC_ERR_AUTH_FAILED || s->m.peer_authed)
         return rc;
-    int default_ok =
-        dmsec_cred_verify(scheme, s->acc.in_name, &s->acc.in_prehash, dmsec_default_nonce,
-                          sizeof dmsec_default_nonce, data, data_len) == DMSEC_OK;
-    if (!default_ok)
+    size_t rn_len = 0;
+    const uint8_t *rn = resync_nonce(s, &rn_len);
+    int resync_ok = dmsec_cred_verify(scheme, user, ph, rn, rn_len, data, data_len) == DMSEC_OK;
+    if (!resync_ok && rn != dmsec_default_nonce)
+        resync_ok = dmsec_cred_verify(scheme, user, ph, dmsec_default_nonce,
+                                      sizeof dmsec_default_nonce, data, data_len) == DMSEC_OK;
+    if (!resync_ok)
         return rc;
+    if (s->resync_mode != DMSEC_RESYNC_ACCEPT_DEFAULT ||
+        dmsec_cred_verify(scheme, user, ph, rn, rn_len, data, data_len) != DMSEC_OK)
+        return DMSEC_ERR_SESSION_DEFAULT_NONCE;
     if (s->role == DMSEC_ROLE_CLIENT) {
         /* After a package #0 verified only on the default nonce, and in
          * that session only. */
-        if (!s->resync)
-            return rc;
+        if (!s->m.resync)
+            return DMSEC_ERR_SESSION_DEFAULT_NONCE;
     } else {
         /* Solution 1: only against an outstanding nonce-0 notification to
          * this device for this session id, consumed once. */
-        if (!s->cb.resync_consume ||
-            s->cb.resync_consume(s->cb_ctx, s->peer_id, s->session_id) != 1)
-            return rc;
-        s->resync_consumed = 1;
+        if (s->m.phantom || !s->cb.resync_consume ||
+            s->cb.resync_consume(s->cb_ctx, s->m.peer_id, s->m.session_id) != 1)
+            return DMSEC_ERR_SESSION_DEFAULT_NONCE;
+        s->m.resync_consumed = 1;
     }
+    memcpy(s->m.cur_in_nonce, rn, rn_len);
+    s->m.cur_in_nonce_len = rn_len;
     *via_default = 1;
     return DMSEC_OK;
 }
@@ -541,8 +709,8 @@ static void challenge_once_more(dmsec_session_t *s, struct hdr_verdict *v, int *
     }
     v->chal = 1;
     v->new_nonce = peer_uses_nonce(s);
-    s->challenged = 1;
-    s->chal_scheme = s->acc.in_scheme;
+    s->m.challenged = 1;
+    s->m.chal_scheme = s->m.acc.in_scheme;
 }
 
 /* Authenticates the peer on one message: the verdict for its SyncHdr
@@ -555,31 +723,32 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
     *trusted = 0;
     int rc;
     int via_default = 0;
-    if (s->acc.integrity != DMSEC_INTEGRITY_NONE) {
+    if (s->m.acc.integrity != DMSEC_INTEGRITY_NONE) {
         rc = check_hmac(s, body, len, header, now);
     } else if (!m->hdr.cred) {
-        if (s->peer_authed) {
+        if (s->m.peer_authed && !s->strict_cred) {
+            /* Deployed clients send their Cred until it is accepted: the
+             * rest of the session is bound by its RespURI and MsgIDs. */
             v->code = 200;
             *trusted = 1;
             return DMSEC_OK;
         }
-        event(s, DMSEC_EV_AUTH_FAILED, DMSEC_ERR_AUTH_MISSING, NULL, 0);
+        event(s, DMSEC_EV_AUTH_FAILED,
+              s->m.phantom ? DMSEC_ERR_SESSION_UNKNOWN_PEER : DMSEC_ERR_AUTH_MISSING, NULL, 0);
         v->code = 407;
-        challenge_once_more(s, v, &s->peer_missing, DMSEC_ERR_AUTH_MISSING);
-        return DMSEC_OK;
-    } else if (s->peer_authed) {
-        /* Already authenticated in this session; a repeated Cred is not
-         * checked again against a nonce that has since been replaced. */
-        v->code = 200;
-        *trusted = 1;
+        if (s->m.peer_authed) {
+            end_session(s, DMSEC_ERR_AUTH_MISSING); /* strict: every message */
+            return DMSEC_OK;
+        }
+        challenge_once_more(s, v, &s->m.peer_missing, DMSEC_ERR_AUTH_MISSING);
         return DMSEC_OK;
     } else {
         rc = check_cred(s, m->hdr.cred, &via_default);
     }
 
     if (rc == DMSEC_OK) {
-        int first = !s->peer_authed;
-        s->peer_authed = 1;
+        int first = !s->m.peer_authed;
+        s->m.peer_authed = 1;
         *trusted = 1;
         v->code = first ? 212 : 200;
         if (first) {
@@ -589,28 +758,30 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
             /* A fresh nonce every session, for the peer's next one. */
             v->chal = peer_uses_nonce(s);
             v->new_nonce = v->chal;
-            if (s->role == DMSEC_ROLE_SERVER && s->resync && !s->resync_consumed &&
+            if (s->role == DMSEC_ROLE_SERVER && s->m.resync && !s->m.resync_consumed &&
                 s->cb.resync_consume &&
-                s->cb.resync_consume(s->cb_ctx, s->peer_id, s->session_id) == 1)
-                s->resync_consumed = 1; /* the notification is used up either way */
+                s->cb.resync_consume(s->cb_ctx, s->m.peer_id, s->m.session_id) == 1)
+                s->m.resync_consumed = 1; /* the notification is used up either way */
         }
         return DMSEC_OK;
     }
     if (rc == DMSEC_ERR_NO_MEMORY || rc == DMSEC_ERR_CRYPTO || rc == DMSEC_ERR_RANDOM ||
         rc == DMSEC_ERR_INVALID_ARG || rc == DMSEC_ERR_BUFFER_TOO_SMALL)
         return rc; /* a local failure, not the peer's */
-    event(s, DMSEC_EV_AUTH_FAILED, rc, NULL, 0);
+    event(s, DMSEC_EV_AUTH_FAILED, s->m.phantom ? DMSEC_ERR_SESSION_UNKNOWN_PEER : rc, NULL, 0);
     v->code = rc == DMSEC_ERR_SESSION_HMAC_MISSING ? 407 : 401;
     if (rc == DMSEC_ERR_SESSION_SCHEME) {
         end_session(s, rc);
         return DMSEC_OK;
     }
-    if (s->peer_authed) {
+    if (s->m.peer_authed) {
         /* A bad MAC mid-session: the message is rejected, the session
-         * goes on. */
+         * goes on. A wrong Cred in an authenticated session ends it. */
+        if (s->m.acc.integrity == DMSEC_INTEGRITY_NONE)
+            end_session(s, rc);
         return DMSEC_OK;
     }
-    challenge_once_more(s, v, &s->peer_fail, rc);
+    challenge_once_more(s, v, &s->m.peer_fail, rc);
     return DMSEC_OK;
 }
 
@@ -620,11 +791,11 @@ static int can_use_scheme(const dmsec_session_t *s, dmsec_auth_scheme_t scheme)
 {
     switch (scheme) {
     case DMSEC_AUTH_BASIC:
-        return s->acc.out_secret_len > 0;
+        return s->m.acc.out_secret_len > 0;
     case DMSEC_AUTH_MD5:
-        return (s->acc.out_prehash.flags & DMSEC_PREHASH_MD5) != 0;
+        return (s->m.acc.out_prehash.flags & DMSEC_PREHASH_MD5) != 0;
     case DMSEC_AUTH_SHA256:
-        return (s->acc.out_prehash.flags & DMSEC_PREHASH_SHA256) != 0;
+        return (s->m.acc.out_prehash.flags & DMSEC_PREHASH_SHA256) != 0;
     }
     return 0;
 }
@@ -640,12 +811,12 @@ static int is_hdr_status(const dmsec_cmd_t *c)
 static void take_nonce(dmsec_session_t *s, const uint8_t *nonce, size_t len, int for_retry)
 {
     if (for_retry) {
-        memcpy(s->cur_out_nonce, nonce, len);
-        s->cur_out_nonce_len = len;
+        memcpy(s->m.cur_out_nonce, nonce, len);
+        s->m.cur_out_nonce_len = len;
     }
-    if (s->peer_authed) {
-        memcpy(s->acc.out_nonce, nonce, len);
-        s->acc.out_nonce_len = len;
+    if (s->m.peer_authed) {
+        memcpy(s->m.acc.out_nonce, nonce, len);
+        s->m.acc.out_nonce_len = len;
         event(s, DMSEC_EV_NONCE_ACCEPTED, 0, nonce, len);
     }
 }
@@ -678,8 +849,8 @@ static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int truste
     if (code == 200 || code == 212) {
         if (!trusted)
             return DMSEC_OK;
-        if (!s->self_authed) {
-            s->self_authed = 1;
+        if (!s->m.self_authed) {
+            s->m.self_authed = 1;
             event(s, DMSEC_EV_SELF_AUTHENTICATED, 0, NULL, 0);
         }
         if (have_nonce)
@@ -688,23 +859,23 @@ static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int truste
     }
     if (code != 401 && code != 407)
         return DMSEC_OK;
-    s->self_authed = 0;
-    if (!st->chal || ++s->self_refusals >= 2) {
+    s->m.self_authed = 0;
+    if (!st->chal || ++s->m.self_refusals >= 2) {
         end_session(s, DMSEC_ERR_SESSION_PEER_REFUSED);
         return DMSEC_OK;
     }
     /* The recipient of a challenge answers with the requested scheme. */
     const char *type = meta ? dmsec_meta_str(meta, DMSEC_MI_TYPE) : NULL;
-    if (type && s->acc.integrity == DMSEC_INTEGRITY_NONE) {
+    if (type && s->m.acc.integrity == DMSEC_INTEGRITY_NONE) {
         dmsec_auth_scheme_t want;
         if (dmsec_auth_scheme_parse(type, strlen(type), &want) || !can_use_scheme(s, want)) {
             end_session(s, DMSEC_ERR_SESSION_SCHEME);
             return DMSEC_OK;
         }
-        s->acc.out_scheme = want;
+        s->m.acc.out_scheme = want;
     } else if (type) {
         const char *mine =
-            s->acc.integrity == DMSEC_INTEGRITY_HMAC_MD5 ? chal_mac_md5 : chal_mac_sha256;
+            s->m.acc.integrity == DMSEC_INTEGRITY_HMAC_MD5 ? chal_mac_md5 : chal_mac_sha256;
         size_t i = 0;
         while (type[i] && mine[i] && (type[i] | 0x20) == (mine[i] | 0x20))
             i++;
@@ -715,7 +886,7 @@ static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int truste
     }
     if (have_nonce)
         take_nonce(s, nonce, nonce_len, 1);
-    s->resend_pkg1 = s->role == DMSEC_ROLE_CLIENT;
+    s->m.resend_pkg1 = s->role == DMSEC_ROLE_CLIENT;
     return DMSEC_OK;
 }
 
@@ -743,7 +914,7 @@ static int count_cmds(const dmsec_cmd_t *c, int depth)
 
 static dmsec_cmd_t *status_for(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int code)
 {
-    dmsec_cmd_t *st = dmsec_msg_add_status(r, s->peer_msg_id, c->cmd_id ? c->cmd_id : "0",
+    dmsec_cmd_t *st = dmsec_msg_add_status(r, s->m.peer_msg_id, c->cmd_id ? c->cmd_id : "0",
                                            dmsec_cmd_name(c->type), code);
     if (!st)
         return NULL;
@@ -757,26 +928,26 @@ static dmsec_cmd_t *status_for(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_c
 /* Client: a Replace of our SRVCRED AAuthSecret rotates the server's secret. */
 static void maybe_rotate_in_secret(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_item_t *it)
 {
-    if (c->type != DMSEC_CMD_REPLACE || !s->acc.srvcred_path[0] || !it->target ||
+    if (c->type != DMSEC_CMD_REPLACE || !s->m.acc.srvcred_path[0] || !it->target ||
         !it->target->uri || !it->data)
         return;
     char path[DMSEC_NAME_MAX + 16];
-    snprintf(path, sizeof path, "%s/AAuthSecret", s->acc.srvcred_path);
+    snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.srvcred_path);
     if (strcmp(it->target->uri, path) != 0 || it->data->len > DMSEC_SECRET_MAX)
         return;
-    memcpy(s->acc.in_secret, it->data->bytes, it->data->len);
-    s->acc.in_secret_len = it->data->len;
+    memcpy(s->m.acc.in_secret, it->data->bytes, it->data->len);
+    s->m.acc.in_secret_len = it->data->len;
     dmsec_prehash_t ph;
-    if (dmsec_prehash_compute(s->acc.in_name, s->acc.in_secret, s->acc.in_secret_len, &ph) == 0)
-        s->acc.in_prehash = ph;
+    if (dmsec_prehash_compute(s->m.acc.in_name, s->m.acc.in_secret, s->m.acc.in_secret_len, &ph) == 0)
+        s->m.acc.in_prehash = ph;
     dmsec_prehash_wipe(&ph);
-    event(s, DMSEC_EV_SECRET_ROTATED, 0, s->acc.in_secret, s->acc.in_secret_len);
+    event(s, DMSEC_EV_SECRET_ROTATED, 0, s->m.acc.in_secret, s->m.acc.in_secret_len);
 }
 
 /* Client: runs one server command on the tree; Status (and Results). */
 static int run_server_cmd(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int depth)
 {
-    if (!s->peer_authed)
+    if (!s->m.peer_authed)
         return status_for(s, r, c, 401) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
     if (c->type == DMSEC_CMD_SEQUENCE || c->type == DMSEC_CMD_ATOMIC) {
         if (!status_for(s, r, c, depth < 8 ? 200 : 500))
@@ -813,7 +984,7 @@ static int run_server_cmd(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t 
                     free(res.data);
                     return DMSEC_ERR_NO_MEMORY;
                 }
-                results->msg_ref = dmsec_msg_strdup(r, s->peer_msg_id);
+                results->msg_ref = dmsec_msg_strdup(r, s->m.peer_msg_id);
                 results->cmd_ref = dmsec_msg_strdup(r, c->cmd_id ? c->cmd_id : "0");
             }
             const char *uri = it->target && it->target->uri ? it->target->uri : "";
@@ -854,20 +1025,36 @@ static int run_server_cmd(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t 
 
 static struct queued *find_sent(dmsec_session_t *s, const char *cmd_ref)
 {
-    for (size_t i = 0; cmd_ref && i < s->n_queue; i++) {
-        if (s->queue[i].sent && !strcmp(s->queue[i].cmd_id, cmd_ref))
-            return &s->queue[i];
+    for (size_t i = 0; cmd_ref && i < s->m.n_queue; i++) {
+        if (s->m.queue[i].sent && !s->m.queue[i].removed && !strcmp(s->m.queue[i].cmd_id, cmd_ref))
+            return &s->m.queue[i];
     }
     return NULL;
 }
 
+/* Marks an answered command; sweep_queue frees it once the call
+ * succeeded (a failed call puts the queue back as it was). */
 static void remove_queued(dmsec_session_t *s, struct queued *q)
 {
-    size_t i = (size_t)(q - s->queue);
-    free_queue_entry(q);
-    memmove(&s->queue[i], &s->queue[i + 1], (s->n_queue - i - 1) * sizeof *q);
-    s->n_queue--;
-    memset(&s->queue[s->n_queue], 0, sizeof *q);
+    (void)s;
+    q->removed = 1;
+}
+
+static void sweep_queue(dmsec_session_t *s)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < s->m.n_queue; i++) {
+        if (s->m.queue[i].removed) {
+            free_queue_entry(&s->m.queue[i]);
+            continue;
+        }
+        if (w != i)
+            s->m.queue[w] = s->m.queue[i];
+        w++;
+    }
+    for (size_t i = w; i < s->m.n_queue; i++)
+        memset(&s->m.queue[i], 0, sizeof s->m.queue[i]);
+    s->m.n_queue = w;
 }
 
 /* Server: the client's Statuses on our commands, its Results and its own
@@ -883,17 +1070,17 @@ static int take_client_cmds(dmsec_session_t *s, const dmsec_msg_t *m, dmsec_msg_
             if (q && code == 401) {
                 q->sent = 0; /* refused while we were not authenticated: send again */
             } else if (q) {
-                if (q->is_secret && code >= 200 && code < 300 && s->have_pending_secret) {
-                    size_t n = strlen((const char *)s->pending_secret);
-                    memcpy(s->acc.out_secret, s->pending_secret, n);
-                    s->acc.out_secret_len = n;
+                if (q->is_secret && code >= 200 && code < 300 && s->m.have_pending_secret) {
+                    size_t n = strlen((const char *)s->m.pending_secret);
+                    memcpy(s->m.acc.out_secret, s->m.pending_secret, n);
+                    s->m.acc.out_secret_len = n;
                     dmsec_prehash_t ph;
-                    if (!dmsec_prehash_compute(s->acc.out_name, s->acc.out_secret, n, &ph))
-                        s->acc.out_prehash = ph;
+                    if (!dmsec_prehash_compute(s->m.acc.out_name, s->m.acc.out_secret, n, &ph))
+                        s->m.acc.out_prehash = ph;
                     dmsec_prehash_wipe(&ph);
-                    event(s, DMSEC_EV_SECRET_ROTATED, 0, s->pending_secret, n);
-                    dm_wipe(s->pending_secret, sizeof s->pending_secret);
-                    s->have_pending_secret = 0;
+                    event(s, DMSEC_EV_SECRET_ROTATED, 0, s->m.pending_secret, n);
+                    dm_wipe(s->m.pending_secret, sizeof s->m.pending_secret);
+                    s->m.have_pending_secret = 0;
                 }
                 remove_queued(s, q);
             }
@@ -910,9 +1097,9 @@ static int take_client_cmds(dmsec_session_t *s, const dmsec_msg_t *m, dmsec_msg_
 /* Server: our queued commands that are not yet sent. */
 static int send_queued(dmsec_session_t *s, dmsec_msg_t *r)
 {
-    for (size_t i = 0; i < s->n_queue; i++) {
-        struct queued *q = &s->queue[i];
-        if (q->sent)
+    for (size_t i = 0; i < s->m.n_queue; i++) {
+        struct queued *q = &s->m.queue[i];
+        if (q->sent || q->removed)
             continue;
         dmsec_cmd_t *c = dmsec_msg_add_cmd(r, NULL, q->type);
         if (!c)
@@ -931,10 +1118,10 @@ static int send_queued(dmsec_session_t *s, dmsec_msg_t *r)
         }
         copy_str(q->cmd_id, sizeof q->cmd_id, c->cmd_id);
         q->sent = 1;
-        q->msg_id = s->out_msg_id;
+        q->msg_id = s->m.out_msg_id;
         if (q->is_secret)
-            event(s, DMSEC_EV_SECRET_PENDING, 0, s->pending_secret,
-                  strlen((const char *)s->pending_secret));
+            event(s, DMSEC_EV_SECRET_PENDING, 0, s->m.pending_secret,
+                  strlen((const char *)s->m.pending_secret));
     }
     return DMSEC_OK;
 }
@@ -971,7 +1158,7 @@ static int build_pkg1(dmsec_session_t *s, const struct hdr_verdict *v, time_t no
             return DMSEC_ERR_NO_MEMORY;
         }
     }
-    s->resend_pkg1 = 0;
+    s->m.resend_pkg1 = 0;
     return emit(s, m, now, out);
 }
 
@@ -979,22 +1166,22 @@ int dmsec_session_start(dmsec_session_t *s, time_t now, dmsec_session_out_t *out
 {
     if (!s || !out)
         return DMSEC_ERR_INVALID_ARG;
-    if (s->role != DMSEC_ROLE_CLIENT || s->started)
+    if (s->role != DMSEC_ROLE_CLIENT || s->m.started)
         return DMSEC_ERR_SESSION_STATE;
     s->n_events = 0;
     int rc = load_account(s, s->server_id);
     if (rc)
         return rc;
-    if (!s->session_id[0]) {
+    if (!s->m.session_id[0]) {
         uint8_t r[2];
         if ((rc = fill_random(s, r, sizeof r)))
             return rc;
         uint16_t id = (uint16_t)(r[0] << 8 | r[1]);
-        if ((rc = dmsec_pkg0_session_id_text(id ? id : 1, s->session_id)))
+        if ((rc = dmsec_pkg0_session_id_text(id ? id : 1, s->m.session_id)))
             return rc;
     }
-    copy_str(s->peer_uri, sizeof s->peer_uri, s->server_uri);
-    s->started = 1;
+    copy_str(s->m.peer_uri, sizeof s->m.peer_uri, s->server_uri);
+    s->m.started = 1;
     return build_pkg1(s, NULL, now, out);
 }
 
@@ -1019,28 +1206,35 @@ static int open_server_session(dmsec_session_t *s, const dmsec_msg_t *m)
 {
     const char *sid = m->hdr.session_id;
     const char *dev = m->hdr.source ? m->hdr.source->uri : NULL;
-    if (!sid || !sid[0] || strlen(sid) >= sizeof s->session_id || !dev || !dev[0] ||
-        strlen(dev) >= sizeof s->peer_uri || strlen(dev) >= DMSEC_NAME_MAX)
+    if (!sid || !sid[0] || strlen(sid) >= sizeof s->m.session_id || !dev || !dev[0] ||
+        strlen(dev) >= sizeof s->m.peer_uri || strlen(dev) >= DMSEC_NAME_MAX)
         return DMSEC_ERR_SESSION_PROTOCOL;
     int rc = load_account(s, dev);
+    if (rc == DMSEC_ERR_SESSION_UNKNOWN_PEER)
+        rc = load_phantom(s, dev);
     if (rc)
         return rc;
-    copy_str(s->session_id, sizeof s->session_id, sid);
-    copy_str(s->peer_uri, sizeof s->peer_uri, dev);
+    if (s->require_protected && !s->transport_secure &&
+        s->m.acc.integrity == DMSEC_INTEGRITY_NONE)
+        return DMSEC_ERR_SESSION_INSECURE;
+    copy_str(s->m.session_id, sizeof s->m.session_id, sid);
+    copy_str(s->m.peer_uri, sizeof s->m.peer_uri, dev);
     /* A session alerted on the default nonce: our Cred goes on it too, as
      * the device may hold no server nonce we know. */
-    s->resync = s->cb.resync_outstanding &&
-                s->cb.resync_outstanding(s->cb_ctx, s->peer_id, s->session_id) == 1;
-    if (s->resync) {
-        memcpy(s->cur_out_nonce, dmsec_default_nonce, sizeof dmsec_default_nonce);
-        s->cur_out_nonce_len = sizeof dmsec_default_nonce;
+    s->m.resync = !s->m.phantom && s->cb.resync_outstanding &&
+                  s->cb.resync_outstanding(s->cb_ctx, s->m.peer_id, s->m.session_id) == 1;
+    if (s->m.resync) {
+        size_t rn_len = 0;
+        const uint8_t *rn = resync_nonce(s, &rn_len);
+        memcpy(s->m.cur_out_nonce, rn, rn_len);
+        s->m.cur_out_nonce_len = rn_len;
     }
-    if (s->transport_authed) {
+    if (s->transport_authed && !s->m.phantom) {
         /* The TLS client certificate authenticated the device. */
-        s->peer_authed = 1;
+        s->m.peer_authed = 1;
         event(s, DMSEC_EV_PEER_AUTHENTICATED, 0, NULL, 0);
     }
-    s->started = 1;
+    s->m.started = 1;
     return DMSEC_OK;
 }
 
@@ -1059,6 +1253,9 @@ static int same_origin(const char *a, const char *b)
     return na == nb && strncasecmp(a, b, na) == 0;
 }
 
+static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char *content_type,
+                const char *hmac_header, time_t now, dmsec_session_out_t *out);
+
 int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
                        const char *content_type, const char *hmac_header, time_t now,
                        dmsec_session_out_t *out)
@@ -1067,11 +1264,32 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
         return DMSEC_ERR_INVALID_ARG;
     memset(out, 0, sizeof *out);
     s->n_events = 0;
-    if (s->ended)
+    s->events_lost = 0;
+    if (s->m.ended)
         return DMSEC_ERR_SESSION_ENDED;
-    if (s->role == DMSEC_ROLE_CLIENT && !s->started)
+    s->snap = s->m;
+    int rc = feed(s, body, len, content_type, hmac_header, now, out);
+    if (!rc && s->events_lost)
+        rc = DMSEC_ERR_NO_MEMORY;
+    if (rc) {
+        /* Nothing of a call that fails stays: not a nonce it drew, not a
+         * counter it moved (the caller persists and sends nothing). */
+        s->m = s->snap;
+        s->n_events = 0;
+        memset(out, 0, sizeof *out);
+    } else {
+        sweep_queue(s);
+    }
+    dm_wipe(&s->snap, sizeof s->snap);
+    return rc;
+}
+
+static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char *content_type,
+                const char *hmac_header, time_t now, dmsec_session_out_t *out)
+{
+    if (s->role == DMSEC_ROLE_CLIENT && !s->m.started)
         return DMSEC_ERR_SESSION_STATE;
-    dmsec_codec_t codec = s->codec;
+    dmsec_codec_t codec = s->m.codec;
     int rc;
     if (content_type && (rc = dmsec_codec_from_content_type(content_type, &codec)))
         return rc;
@@ -1081,13 +1299,13 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     long msg_id = 0;
     if ((rc = parse_msg_id(m->hdr.msg_id, &msg_id)))
         goto done;
-    if (s->started && strcmp(m->hdr.session_id, s->session_id) != 0) {
+    if (s->m.started && strcmp(m->hdr.session_id, s->m.session_id) != 0) {
         rc = DMSEC_ERR_SESSION_ID;
         goto done;
     }
     /* Each message once, in order: a replayed or stale message is refused
      * before it can change anything. */
-    if (msg_id <= s->last_in_msg_id) {
+    if (msg_id <= s->m.last_in_msg_id) {
         rc = DMSEC_ERR_SESSION_MSGID;
         goto done;
     }
@@ -1095,20 +1313,20 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
         rc = DMSEC_ERR_SESSION_LIMIT;
         goto done;
     }
-    if (s->role == DMSEC_ROLE_SERVER && !s->started) {
+    if (s->role == DMSEC_ROLE_SERVER && !s->m.started) {
         if ((rc = open_server_session(s, m)))
             goto done;
-        s->codec = codec; /* answer in the request's encoding */
+        s->m.codec = codec; /* answer in the request's encoding */
     }
-    if (++s->in_count > s->max_messages) {
+    if (++s->m.in_count > s->max_messages) {
         end_session(s, DMSEC_ERR_SESSION_LIMIT);
         rc = DMSEC_ERR_SESSION_LIMIT;
         goto done;
     }
-    s->last_in_msg_id = msg_id;
-    copy_str(s->peer_msg_id, sizeof s->peer_msg_id, m->hdr.msg_id);
+    s->m.last_in_msg_id = msg_id;
+    copy_str(s->m.peer_msg_id, sizeof s->m.peer_msg_id, m->hdr.msg_id);
     if (s->role == DMSEC_ROLE_CLIENT && m->hdr.source && m->hdr.source->uri)
-        copy_str(s->peer_uri, sizeof s->peer_uri, m->hdr.source->uri);
+        copy_str(s->m.peer_uri, sizeof s->m.peer_uri, m->hdr.source->uri);
     struct hdr_verdict v;
     int trusted = 0;
     if ((rc = authenticate_peer(s, m, body, len, hmac_header, now, &v, &trusted)))
@@ -1120,22 +1338,25 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
      * move the session anywhere. */
     if (s->role == DMSEC_ROLE_CLIENT && m->hdr.resp_uri && m->hdr.resp_uri[0] &&
         (trusted || same_origin(m->hdr.resp_uri, s->server_uri))) {
-        free(s->resp_uri);
-        s->resp_uri = dup_str(m->hdr.resp_uri);
+        if (strlen(m->hdr.resp_uri) >= sizeof s->m.peer_resp_uri) {
+            rc = DMSEC_ERR_SESSION_PROTOCOL;
+            goto done;
+        }
+        copy_str(s->m.peer_resp_uri, sizeof s->m.peer_resp_uri, m->hdr.resp_uri);
     }
-    int ended_on_peer = s->ended; /* we refused the peer: it must hear so */
-    if (!s->ended && (rc = read_our_verdict(s, m, trusted)))
+    int ended_on_peer = s->m.ended; /* we refused the peer: it must hear so */
+    if (!s->m.ended && (rc = read_our_verdict(s, m, trusted)))
         goto done;
-    if (s->role == DMSEC_ROLE_CLIENT && s->ended && !ended_on_peer)
+    if (s->role == DMSEC_ROLE_CLIENT && s->m.ended && !ended_on_peer)
         goto done; /* the server refused us: nothing more to say */
 
-    if (s->role == DMSEC_ROLE_CLIENT && !s->ended && s->resend_pkg1) {
+    if (s->role == DMSEC_ROLE_CLIENT && !s->m.ended && s->m.resend_pkg1) {
         rc = build_pkg1(s, &v, now, out);
         goto done;
     }
     int peer_cmds = trusted && has_commands(m);
-    if (s->role == DMSEC_ROLE_CLIENT && !s->ended && !peer_cmds && v.code == 200 && !v.chal &&
-        s->peer_authed && s->self_authed) {
+    if (s->role == DMSEC_ROLE_CLIENT && !s->m.ended && !peer_cmds && v.code == 200 && !v.chal &&
+        s->m.peer_authed && s->m.self_authed) {
         /* Nothing left to say: the server closed the session. */
         end_session(s, DMSEC_OK);
         goto done;
@@ -1152,21 +1373,26 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
             if (c->type != DMSEC_CMD_STATUS && c->type != DMSEC_CMD_RESULTS)
                 rc = run_server_cmd(s, r, c, 0);
         }
-    } else if (s->role == DMSEC_ROLE_CLIENT) {
-        /* Commands of an unauthenticated server are refused. */
+    } else if (!trusted) {
+        /* Commands of a message that did not authenticate are not
+         * executed, and each gets the SyncHdr's 401 or 407: deployed
+         * clients resend only the commands refused so. */
+        int code = v.code == 407 ? 407 : 401;
         for (const dmsec_cmd_t *c = m->body.cmds; c && !rc; c = c->next) {
             if (c->type != DMSEC_CMD_STATUS && c->type != DMSEC_CMD_RESULTS)
-                rc = status_for(s, r, c, 401) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
+                rc = status_for(s, r, c, code) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
         }
-    } else if (trusted) {
+    } else {
         rc = take_client_cmds(s, m, r);
-        if (!rc && !s->ended && s->peer_authed)
+        if (!rc && !s->m.ended && s->m.peer_authed)
             rc = send_queued(s, r);
         /* Both sides authenticated and nothing of ours outstanding: this
          * message, with its Statuses for the client's commands and no
          * command of ours, closes the session. */
-        int waiting = s->n_queue > 0;
-        if (!rc && !s->ended && s->peer_authed && s->self_authed && !waiting)
+        int waiting = 0;
+        for (size_t i = 0; i < s->m.n_queue; i++)
+            waiting |= !s->m.queue[i].removed;
+        if (!rc && !s->m.ended && s->m.peer_authed && s->m.self_authed && !waiting)
             end_session(s, DMSEC_OK);
     }
     if (rc)
@@ -1189,11 +1415,11 @@ int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *t
         type == DMSEC_CMD_ATOMIC || type >= DMSEC_CMD_COUNT_ ||
         (type != DMSEC_CMD_ALERT && !target_uri))
         return DMSEC_ERR_INVALID_ARG;
-    if (s->ended)
+    if (s->m.ended)
         return DMSEC_ERR_SESSION_ENDED;
-    if (s->n_queue >= MAX_QUEUE)
+    if (s->m.n_queue >= MAX_QUEUE)
         return DMSEC_ERR_SESSION_LIMIT;
-    struct queued *q = &s->queue[s->n_queue];
+    struct queued *q = &s->m.queue[s->m.n_queue];
     memset(q, 0, sizeof *q);
     q->type = type;
     q->target = dup_str(target_uri);
@@ -1203,27 +1429,27 @@ int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *t
         free_queue_entry(q);
         return DMSEC_ERR_NO_MEMORY;
     }
-    s->n_queue++;
+    s->m.n_queue++;
     return DMSEC_OK;
 }
 
 int dmsec_session_rotate_secret(dmsec_session_t *s)
 {
-    if (!s || s->role != DMSEC_ROLE_SERVER || !s->have_acc || !s->acc.srvcred_path[0])
+    if (!s || s->role != DMSEC_ROLE_SERVER || !s->m.have_acc || !s->m.acc.srvcred_path[0])
         return DMSEC_ERR_SESSION_STATE;
-    if (s->have_pending_secret)
+    if (s->m.have_pending_secret)
         return DMSEC_OK;
     char secret[SECRET_LEN + 1];
     int rc = dmsec_secret_generate(s->rng.fill ? &s->rng : NULL, secret, SECRET_LEN);
     if (rc)
         return rc;
     char path[DMSEC_NAME_MAX + 16];
-    snprintf(path, sizeof path, "%s/AAuthSecret", s->acc.srvcred_path);
+    snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.srvcred_path);
     rc = dmsec_session_queue(s, DMSEC_CMD_REPLACE, path, secret, "chr");
     if (!rc) {
-        s->queue[s->n_queue - 1].is_secret = 1;
-        memcpy(s->pending_secret, secret, sizeof secret);
-        s->have_pending_secret = 1;
+        s->m.queue[s->m.n_queue - 1].is_secret = 1;
+        memcpy(s->m.pending_secret, secret, sizeof secret);
+        s->m.have_pending_secret = 1;
     }
     dm_wipe(secret, sizeof secret);
     return rc;
@@ -1241,40 +1467,45 @@ const dmsec_event_t *dmsec_session_event(const dmsec_session_t *s, size_t i)
 
 int dmsec_session_done(const dmsec_session_t *s)
 {
-    return s ? s->ended : 1;
+    return s ? s->m.ended : 1;
 }
 
 int dmsec_session_result(const dmsec_session_t *s)
 {
-    return s ? s->result : DMSEC_ERR_INVALID_ARG;
+    return s ? s->m.result : DMSEC_ERR_INVALID_ARG;
 }
 
 int dmsec_session_peer_authenticated(const dmsec_session_t *s)
 {
-    return s ? s->peer_authed : 0;
+    return s ? s->m.peer_authed : 0;
 }
 
 int dmsec_session_self_authenticated(const dmsec_session_t *s)
 {
-    return s ? s->self_authed : 0;
+    return s ? s->m.self_authed : 0;
 }
 
 const char *dmsec_session_id(const dmsec_session_t *s)
 {
-    return s && s->session_id[0] ? s->session_id : NULL;
+    return s && s->m.session_id[0] ? s->m.session_id : NULL;
 }
 
 const char *dmsec_session_peer_id(const dmsec_session_t *s)
 {
-    return s && s->peer_id[0] ? s->peer_id : NULL;
+    return s && s->m.peer_id[0] ? s->m.peer_id : NULL;
 }
 
 const dmsec_account_t *dmsec_session_account(const dmsec_session_t *s)
 {
-    return s && s->have_acc ? &s->acc : NULL;
+    return s && s->m.have_acc ? &s->m.acc : NULL;
+}
+
+int dmsec_session_peer_known(const dmsec_session_t *s)
+{
+    return s && !s->m.phantom;
 }
 
 const char *dmsec_session_resp_uri(const dmsec_session_t *s)
 {
-    return s && s->role == DMSEC_ROLE_CLIENT ? s->resp_uri : NULL;
+    return s && s->role == DMSEC_ROLE_CLIENT && s->m.peer_resp_uri[0] ? s->m.peer_resp_uri : NULL;
 }
