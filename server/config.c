@@ -39,6 +39,8 @@ static const struct opt opts[] = {
     STR_OPT("tls-cert", tls_cert, "PEM certificate (chain) of the server: serve HTTPS"),
     STR_OPT("tls-key", tls_key, "PEM private key of the server"),
     STR_OPT("client-ca", client_ca, "PEM CA(s) for client certificates: request one"),
+    STR_OPT("tls-priorities", tls_priorities,
+            "GnuTLS priority string (TLS 1.2/1.3, ECDHE with AES-GCM or ChaCha20-Poly1305)"),
     STR_OPT("public-url", public_url, "scheme://host:port for RespURIs (default: Host header)"),
     FLAG_OPT("require-cred", require_cred, "application credentials even after a client cert"),
     FLAG_OPT("debug", debug, "debug log lines (client inventory)"),
@@ -49,7 +51,7 @@ static const struct opt opts[] = {
             "notification is re-sent on the "
             "default nonce (300)"),
     NUM_OPT("max-auth-failures", max_auth_failures, 1, 1000000,
-            "failures per device or address before a block (10)"),
+            "failures of an address before a block, of a device before its guard (10)"),
     NUM_OPT("failure-window", failure_window, 1, 86400, "seconds failures are counted over (60)"),
     NUM_OPT("block-seconds", block_seconds, 1, 86400L * 7, "length of a block (60)"),
     NUM_OPT("max-body", max_body, 1024, 16L * 1024 * 1024, "request body limit, bytes (262144)"),
@@ -59,9 +61,13 @@ static const struct opt opts[] = {
             "dropped (120)"),
     NUM_OPT("max-connections", max_connections, 1, 100000, "connections at most (512)"),
     NUM_OPT("per-ip-connections", per_ip_connections, 1, 100000,
-            "connections per client address (128)"),
+            "connections per client address, IPv6 per /64 (32)"),
     NUM_OPT("connection-timeout", connection_timeout, 1, 3600,
             "idle seconds before a connection is closed (30)"),
+    NUM_OPT("request-timeout", request_timeout, 1, 3600,
+            "seconds for a whole request, headers and body, to arrive (10)"),
+    NUM_OPT("min-rate", min_rate, 0, 1000000000,
+            "bytes/s a request must arrive at, after 2 s; 0: off (128)"),
     NUM_OPT("threads", threads, 0, 1024, "0: a thread per connection (default); N: a pool"),
     NUM_OPT("store-handles", store_handles, 1, 256,
             "store handles used at once by requests (writers queue in-process; fsyncs are shared)"),
@@ -85,8 +91,11 @@ static void defaults(struct srv_config *c)
     c->max_sessions = 10000;
     c->session_idle = 120;
     c->max_connections = 512;
-    c->per_ip_connections = 128;
+    c->per_ip_connections = 32;
     c->connection_timeout = 30;
+    c->request_timeout = 10;
+    c->min_rate = 128;
+    snprintf(c->tls_priorities, sizeof c->tls_priorities, "%s", TLS_DEFAULT_PRIORITIES);
     c->threads = 0;
     c->policy_interval = 5;
     c->store_handles = 32;
@@ -303,6 +312,8 @@ int config_load(int argc, char **argv, struct srv_config *cfg)
         fprintf(stderr, "dmsec-server: --client-ca needs --tls-cert and --tls-key\n");
         return -1;
     }
+    if (tls_check_priorities(cfg->tls_priorities))
+        return -1;
     if (cfg->public_url[0] && strncmp(cfg->public_url, "http://", 7) != 0 &&
         strncmp(cfg->public_url, "https://", 8) != 0) {
         fprintf(stderr, "dmsec-server: --public-url: want http://HOST[:PORT] or https://...\n");

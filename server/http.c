@@ -239,24 +239,32 @@ static int audit(dmsec_store_t *st, time_t now, const char *dev, const char *eve
 static void count_failure(struct server *srv, dmsec_store_t *st, const char *dev, const char *addr,
                           time_t now)
 {
-    char key[200];
-    if (dev && dev[0]) {
-        snprintf(key, sizeof key, "d:%s", dev);
-        if (ratelimit_fail(srv->rl, key, now)) {
-            char clean[DMSEC_STORE_ID_MAX];
-            log_clean(clean, sizeof clean, dev);
-            log_msg(LOG_WARN, "rate-limit device=%s blocked for %lds after %ld failures", clean,
-                    srv->cfg.block_seconds, srv->cfg.max_auth_failures + 1);
-            (void)audit(st, now, dev, "rate_limited", "device blocked");
-        }
+    /* A device is never blocked (anyone who knows its id could lock it
+     * out): past the limit it is guarded, and each failure for it blocks
+     * the failing address. */
+    int started = ratelimit_fail(srv->rl, addr, dev, now);
+    char clean[DMSEC_STORE_ID_MAX] = "-";
+    if (dev && dev[0])
+        log_clean(clean, sizeof clean, dev);
+    if (started & RL_DEVICE_GUARDED) {
+        log_msg(LOG_WARN,
+                "rate-limit device=%s guarded for %lds after %ld failures: each further failure "
+                "blocks its address",
+                clean, srv->cfg.block_seconds, srv->cfg.max_auth_failures + 1);
+        (void)audit(st, now, dev, "rate_limited", "device guarded");
     }
-    snprintf(key, sizeof key, "a:%s", addr);
-    if (ratelimit_fail(srv->rl, key, now)) {
-        char detail[128];
-        snprintf(detail, sizeof detail, "address %s blocked", addr);
-        log_msg(LOG_WARN, "rate-limit peer=%s blocked for %lds after %ld failures", addr,
-                srv->cfg.block_seconds, srv->cfg.max_auth_failures + 1);
-        (void)audit(st, now, "", "rate_limited", detail);
+    if (started & RL_ADDR_BLOCKED) {
+        char detail[160];
+        int by_guard = (started & RL_BY_GUARD) != 0;
+        snprintf(detail, sizeof detail, "address %s blocked%s%s", addr,
+                 by_guard ? ": failure on guarded device " : "", by_guard ? clean : "");
+        if (by_guard)
+            log_msg(LOG_WARN, "rate-limit peer=%s blocked for %lds: failure on guarded device=%s",
+                    addr, srv->cfg.block_seconds, clean);
+        else
+            log_msg(LOG_WARN, "rate-limit peer=%s blocked for %lds after %ld failures", addr,
+                    srv->cfg.block_seconds, srv->cfg.max_auth_failures + 1);
+        (void)audit(st, now, by_guard ? dev : "", "rate_limited", detail);
     }
 }
 
@@ -377,7 +385,7 @@ static void build_resp_uri(const struct server *srv, struct MHD_Connection *c, c
 }
 
 /* The device a message names (Source/LocURI), read before an engine
- * exists: for the rate limit and the client certificate. */
+ * exists: for the client certificate. */
 static int peek_device(const struct req *r, dmsec_codec_t codec, char *dev, size_t cap)
 {
     dmsec_msg_t *m = NULL;
@@ -565,9 +573,9 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
             log_clean(cn, sizeof cn, pc.cn);
             log_msg(LOG_WARN, "tls peer=%s client certificate refused cn=%s reason=%s", peer,
                     cn[0] ? cn : "-", pc.reason);
-            char key[80];
-            snprintf(key, sizeof key, "a:%s", peer);
-            ratelimit_fail(srv->rl, key, now);
+            if (ratelimit_fail(srv->rl, peer, NULL, now) & RL_ADDR_BLOCKED)
+                log_msg(LOG_WARN, "rate-limit peer=%s blocked for %lds after %ld failures", peer,
+                        srv->cfg.block_seconds, srv->cfg.max_auth_failures + 1);
             metrics_auth(AUTH_TLS, 0);
             return respond_text(c, MHD_HTTP_FORBIDDEN, "client certificate not accepted\n", 0);
         }
@@ -582,9 +590,7 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
             return respond_text(c, busy ? MHD_HTTP_CONFLICT : MHD_HTTP_NOT_FOUND,
                                 busy ? "session busy\n" : "unknown or expired session\n", 0);
     } else {
-        char key[80];
-        snprintf(key, sizeof key, "a:%s", peer);
-        long left = ratelimit_blocked(srv->rl, key, now);
+        long left = ratelimit_addr_blocked(srv->rl, peer, now);
         if (left) {
             metrics_rate_limited();
             log_msg(LOG_WARN, "rate-limit peer=%s request refused (%lds left)", peer, left);
@@ -606,23 +612,8 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
     }
     if (is_new) {
         char dev[DMSEC_STORE_ID_MAX] = "";
-        int want_dev = pc.verified || ratelimit_any_blocked(srv->rl, 'd', now);
-        if (want_dev)
+        if (pc.verified)
             (void)peek_device(r, codec, dev, sizeof dev);
-        if (dev[0]) {
-            char key[DMSEC_STORE_ID_MAX + 4];
-            snprintf(key, sizeof key, "d:%s", dev);
-            long left = ratelimit_blocked(srv->rl, key, now);
-            if (left) {
-                char clean[DMSEC_STORE_ID_MAX];
-                log_clean(clean, sizeof clean, dev);
-                metrics_rate_limited();
-                log_msg(LOG_WARN, "rate-limit device=%s peer=%s request refused (%lds left)", clean,
-                        peer, left);
-                storepool_put(st);
-                return respond_text(c, MHD_HTTP_TOO_MANY_REQUESTS, "too many failures\n", left);
-            }
-        }
         int transport_auth = 0;
         if (pc.verified && dev[0] && !srv->cfg.require_cred) {
             int store_err = 0;

@@ -95,7 +95,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\r\n")] = '\0';
-    log_msg(LOG_WARN, "http: %s", msg);
+    /* Refused connections are counted (one summary line per interval),
+     * and a flood of other messages is cut short. */
+    if (conns_mhd_message(msg))
+        log_msg(LOG_WARN, "http: %s", msg);
 }
 
 /* ---- the policy thread ---- */
@@ -169,11 +172,13 @@ static struct MHD_Daemon *start_http(struct server *srv, const struct sockaddr_s
         flags |= MHD_USE_IPv6;
     if (cert)
         flags |= MHD_USE_TLS;
-    struct MHD_OptionItem extra[6];
+    struct MHD_OptionItem extra[8];
     size_t n = 0;
     if (cert) {
         extra[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert};
         extra[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key};
+        extra[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                             (void *)srv->cfg.tls_priorities};
     }
     if (ca)
         extra[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)ca};
@@ -183,13 +188,16 @@ static struct MHD_Daemon *start_http(struct server *srv, const struct sockaddr_s
     extra[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* The logger first, so that libmicrohttpd reports every option
      * problem through it. */
-    return MHD_start_daemon(
-        flags, (uint16_t)srv->port, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)srv->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)srv->cfg.per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)srv->cfg.connection_timeout, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
+    /* The per-address limit is the guard's (conns.c: IPv6 per /64), and
+     * so are the request deadline and the minimum rate; the timeout here
+     * is the idle one. */
+    return MHD_start_daemon(flags, (uint16_t)srv->port, conns_accept, srv, conns_access, srv,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+                            (const struct sockaddr *)ss, MHD_OPTION_NOTIFY_COMPLETED,
+                            conns_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, conns_notify, srv,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
+                            MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
 }
 
 static void free_pem(char *p)
@@ -249,16 +257,18 @@ int main(int argc, char **argv)
         srv.tls = 1;
         srv.client_certs = ca != NULL;
     }
-    srv.rl =
-        ratelimit_new(srv.cfg.max_auth_failures, srv.cfg.failure_window, srv.cfg.block_seconds);
+    srv.rl = ratelimit_new(srv.cfg.max_auth_failures, srv.cfg.failure_window, srv.cfg.block_seconds,
+                           RATELIMIT_CAPACITY);
     sessions_init(srv.cfg.max_sessions, srv.cfg.session_idle);
-    struct MHD_Daemon *d = srv.rl ? start_http(&srv, &ss, v6, cert, key, ca) : NULL;
+    struct MHD_Daemon *d =
+        srv.rl && !conns_start(&srv) ? start_http(&srv, &ss, v6, cert, key, ca) : NULL;
     if (!d) {
         log_msg(LOG_ERROR, "cannot listen on %s%s", srv.cfg.listen,
                 cert ? " (check the certificate and key)" : "");
         free_pem(cert);
         free_pem(key);
         free_pem(ca);
+        conns_stop();
         ratelimit_free(srv.rl);
         storepool_close_all();
         return 1;
@@ -291,6 +301,7 @@ int main(int argc, char **argv)
         nanosleep(&t, NULL);
     }
     MHD_stop_daemon(d);
+    conns_stop();
 
     pthread_mutex_lock(&stop_mu);
     stopping = 1;

@@ -17,6 +17,7 @@ static atomic_ulong auth[AUTH_LABELS_][2];
 static atomic_ulong notifications;
 static atomic_ulong resyncs;
 static atomic_ulong rate_limited;
+static atomic_ulong connections[4]; /* by enum conn_event */
 static atomic_ulong bucket_count[N_BUCKETS];
 static atomic_ulong duration_count;
 static atomic_ulong duration_sum_us; /* microseconds: integers add atomically */
@@ -46,6 +47,12 @@ void metrics_resync(void)
 void metrics_rate_limited(void)
 {
     atomic_fetch_add(&rate_limited, 1);
+}
+
+void metrics_connection(enum conn_event ev)
+{
+    if ((unsigned)ev < 4)
+        atomic_fetch_add(&connections[ev], 1);
 }
 
 void metrics_request(double seconds)
@@ -133,6 +140,20 @@ char *metrics_render(size_t *len)
         "# TYPE dmsec_rate_limited_total counter\n"
         "dmsec_rate_limited_total %lu\n",
         atomic_load(&rate_limited));
+    put(&o,
+        "# HELP dmsec_connections_refused_total Connections refused at accept, by limit.\n"
+        "# TYPE dmsec_connections_refused_total counter\n"
+        "dmsec_connections_refused_total{reason=\"per-address\"} %lu\n"
+        "dmsec_connections_refused_total{reason=\"max-connections\"} %lu\n",
+        atomic_load(&connections[CONN_REFUSED_ADDR]),
+        atomic_load(&connections[CONN_REFUSED_LIMIT]));
+    put(&o,
+        "# HELP dmsec_connections_closed_total Connections closed while a request was arriving.\n"
+        "# TYPE dmsec_connections_closed_total counter\n"
+        "dmsec_connections_closed_total{reason=\"request-timeout\"} %lu\n"
+        "dmsec_connections_closed_total{reason=\"min-rate\"} %lu\n",
+        atomic_load(&connections[CONN_CLOSED_DEADLINE]),
+        atomic_load(&connections[CONN_CLOSED_RATE]));
     put(&o, "# HELP dmsec_request_duration_seconds Time to answer a SyncML request.\n"
             "# TYPE dmsec_request_duration_seconds histogram\n");
     unsigned long cum = 0;

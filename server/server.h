@@ -48,6 +48,9 @@ struct srv_config {
     long max_connections;
     long per_ip_connections;
     long connection_timeout;
+    long request_timeout; /* whole request (headers and body), seconds */
+    long min_rate;        /* bytes per second a request must keep up, 0: off */
+    char tls_priorities[512];
     long threads; /* 0: one thread per connection */
     long policy_interval;
     long store_handles;
@@ -94,22 +97,45 @@ void metrics_notifications(long n);
 void metrics_resync(void);
 void metrics_rate_limited(void);
 void metrics_request(double seconds);
+enum conn_event {
+    CONN_REFUSED_ADDR = 0,
+    CONN_REFUSED_LIMIT,
+    CONN_CLOSED_DEADLINE,
+    CONN_CLOSED_RATE
+};
+void metrics_connection(enum conn_event ev);
 /* The Prometheus text (format 0.0.4), malloc'd; NULL without memory. */
 char *metrics_render(size_t *len);
 
 /* ---- rate limiting of failed authentications (ratelimit.c) ---- */
 
+/* Failures are counted per client address (IPv4 /32, IPv6 /64) and per
+ * device. More than max_failures of an address within window seconds
+ * block it for block seconds. A device is never blocked: past the limit it
+ * is guarded for block seconds (renewed by each failure), and each failure
+ * for a guarded device blocks the failing address at once. At most
+ * capacity keys are tracked; the least recently used gives way. */
+
 struct ratelimit;
 
-struct ratelimit *ratelimit_new(long max_failures, long window, long block);
+#define RATELIMIT_CAPACITY 100000
+
+/* What ratelimit_fail started (bits). */
+#define RL_ADDR_BLOCKED 1   /* a block of the address */
+#define RL_DEVICE_GUARDED 2 /* the guard of the device */
+#define RL_BY_GUARD 4       /* the address block is due to the guard */
+
+struct ratelimit *ratelimit_new(long max_failures, long window, long block, size_t capacity);
 void ratelimit_free(struct ratelimit *rl);
-/* Seconds left of a block on key, 0 when not blocked. */
-long ratelimit_blocked(struct ratelimit *rl, const char *key, time_t now);
-/* Counts one failure; 1 when it starts a block. */
-int ratelimit_fail(struct ratelimit *rl, const char *key, time_t now);
-/* 1 when some key starting with prefix may be blocked now (a cheap test
- * that spares decoding a message to find its device). */
-int ratelimit_any_blocked(struct ratelimit *rl, char prefix, time_t now);
+/* The key of a client address: "a:" and the address, or its /64. */
+int ratelimit_addr_key(const char *addr, char *key, size_t cap);
+/* Seconds left of a block on the client address, 0 when not blocked. */
+long ratelimit_addr_blocked(struct ratelimit *rl, const char *addr, time_t now);
+/* Counts one failure of addr (may be NULL) for device (NULL or "" when no
+ * known device); the RL_ bits it started. */
+int ratelimit_fail(struct ratelimit *rl, const char *addr, const char *device, time_t now);
+int ratelimit_device_guarded(struct ratelimit *rl, const char *device, time_t now);
+size_t ratelimit_size(struct ratelimit *rl);
 void ratelimit_prune(struct ratelimit *rl, time_t now);
 
 /* ---- store handles (storepool.c) ---- */
@@ -186,6 +212,48 @@ char *tls_read_file(const char *path, size_t *len);
 /* Inspects the peer certificate of a GnuTLS session (as a void * from
  * libmicrohttpd). Returns 0, or -1 on an internal failure. */
 int tls_peer_cert(void *gnutls_session, struct peer_cert *out);
+
+/* ---- connection guard (conns.c) ----
+ *
+ * Tracks every connection (MHD_OPTION_NOTIFY_CONNECTION): at most
+ * per_ip_connections per client address (IPv4 /32, IPv6 /64, checked by
+ * the accept policy), and a reaper thread that shuts down a connection
+ * whose request (headers and body) is not in within request_timeout of
+ * its start (or of the previous answer), or whose bytes arrive slower
+ * than min_rate. Refusals and closes are counted and summed up in one log
+ * line per interval instead of one line each. */
+
+struct server;
+
+int conns_start(struct server *srv);
+void conns_stop(void);
+void conns_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                  enum MHD_ConnectionNotificationCode toe);
+enum MHD_Result conns_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* The request of c is in: its deadline stops. */
+void conns_request_received(struct MHD_Connection *c);
+/* The answer of c is out: the deadline of the next request starts. */
+void conns_request_done(struct MHD_Connection *c);
+/* http_access and http_completed, telling the guard when a request is in
+ * and when its answer is out. */
+enum MHD_Result conns_access(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_size, void **con_cls);
+void conns_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                     enum MHD_RequestTerminationCode toe);
+/* A libmicrohttpd message: 1 when it should be logged (counted, and at
+ * most a few per interval, otherwise). */
+int conns_mhd_message(const char *msg);
+
+/* ---- TLS priorities (tls.c) ---- */
+
+#define TLS_DEFAULT_PRIORITIES                                                                     \
+    "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-CIPHER-ALL:"      \
+    "+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD"
+
+/* 0 when GnuTLS accepts the priority string; else -1 after a message on
+ * stderr that points at the bad part. */
+int tls_check_priorities(const char *prio);
 
 /* ---- the HTTP front end (http.c) ---- */
 

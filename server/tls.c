@@ -123,3 +123,20 @@ int tls_peer_cert(void *gnutls_session, struct peer_cert *out)
     gnutls_x509_crt_deinit(crt);
     return 0;
 }
+
+int tls_check_priorities(const char *prio)
+{
+    gnutls_priority_t p = NULL;
+    const char *err_pos = NULL;
+    int rc = gnutls_priority_init(&p, prio, &err_pos);
+    if (rc != GNUTLS_E_SUCCESS) {
+        fprintf(stderr, "dmsec-server: --tls-priorities: GnuTLS refuses '%s': %s", prio,
+                gnutls_strerror(rc));
+        if (err_pos && err_pos >= prio && err_pos < prio + strlen(prio))
+            fprintf(stderr, " (at offset %ld: '%s')", (long)(err_pos - prio), err_pos);
+        fprintf(stderr, "\n");
+        return -1;
+    }
+    gnutls_priority_deinit(p);
+    return 0;
+}
