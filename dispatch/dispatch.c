@@ -14,6 +14,25 @@
 
 #include "dmsec/errors.h"
 
+/* A host is a name or an IPv4 address, or a bracketed IPv6 address
+ * (with a zone after '%'): nothing else reaches getaddrinfo or the audit
+ * trail. */
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
+#define IPV6_CHARS "0123456789abcdefABCDEF:."
+
+static int host_chars_ok(const char *h, size_t n, int bracketed)
+{
+    if (!bracketed)
+        return strspn(h, NAME_CHARS) >= n;
+    size_t a = strspn(h, IPV6_CHARS);
+    if (a == 0 || !memchr(h, ':', a))
+        return 0;
+    if (a >= n)
+        return 1;
+    /* a zone: "%eth0" */
+    return h[a] == '%' && a + 1 < n && strspn(h + a + 1, NAME_CHARS) >= n - a - 1;
+}
+
 int dmsec_dispatch_parse_addr(const char *addr, char *host, size_t host_cap, uint16_t *port)
 {
     if (!addr || !host || !host_cap || !port)
@@ -40,7 +59,7 @@ int dmsec_dispatch_parse_addr(const char *addr, char *host, size_t host_cap, uin
         rest = host_end;
     }
     size_t n = (size_t)(host_end - host_start);
-    if (n == 0 || n >= host_cap)
+    if (n == 0 || n >= host_cap || !host_chars_ok(host_start, n, host_start != addr))
         return DMSEC_ERR_DISPATCH_ADDR;
     memcpy(host, host_start, n);
     host[n] = '\0';
@@ -59,6 +78,15 @@ int dmsec_dispatch_parse_addr(const char *addr, char *host, size_t host_cap, uin
         return DMSEC_ERR_DISPATCH_ADDR;
     *port = (uint16_t)v;
     return DMSEC_OK;
+}
+
+int dmsec_dispatch_check_addr(const char *addr)
+{
+    char host[DMSEC_NOTIFY_HOST_MAX];
+    uint16_t port = 0;
+    if (!addr || strnlen(addr, DMSEC_STORE_ADDR_MAX) >= DMSEC_STORE_ADDR_MAX)
+        return DMSEC_ERR_DISPATCH_ADDR;
+    return dmsec_dispatch_parse_addr(addr, host, sizeof host, &port);
 }
 
 static int send_datagram(const char *host, uint16_t port, const uint8_t *buf, size_t len)
@@ -104,7 +132,7 @@ int dmsec_dispatch_notify(dmsec_store_t *st, const char *device_id, const dmsec_
         return rc;
     int in_tx = 0;
     const char *addr = o->addr && o->addr[0] ? o->addr : dev.notify_addr;
-    char host[256];
+    char host[DMSEC_NOTIFY_HOST_MAX];
     uint16_t port = 0;
     if (!addr[0])
         rc = DMSEC_ERR_DISPATCH_ADDR;

@@ -291,10 +291,7 @@ static int make_check(tool_opts_t *o, dmsec_device_t *d, struct boot_vals *v,
     d->integrity = DMSEC_INTEGRITY_NONE;
     const char *notify = opt_get(o, "notify");
     if (notify) {
-        char host[256];
-        uint16_t port;
-        if (strlen(notify) >= sizeof d->notify_addr ||
-            dmsec_dispatch_parse_addr(notify, host, sizeof host, &port)) {
+        if (dmsec_dispatch_check_addr(notify)) {
             tool_error("--notify must be udp://HOST:PORT");
             return TOOL_EXIT_USAGE;
         }

@@ -123,10 +123,7 @@ static int device_add(int argc, char **argv)
     }
     const char *notify = opt_get(&o, "notify");
     if (notify) {
-        char host[256];
-        uint16_t port;
-        if (strlen(notify) >= sizeof d.notify_addr ||
-            dmsec_dispatch_parse_addr(notify, host, sizeof host, &port)) {
+        if (dmsec_dispatch_check_addr(notify)) {
             tool_error("--notify must be udp://HOST:PORT");
             return TOOL_EXIT_USAGE;
         }

@@ -53,8 +53,20 @@ int dmsec_dispatch_notify(dmsec_store_t *st, const char *device_id, const dmsec_
 int dmsec_dispatch_resync_overdue(dmsec_store_t *st, const dmsec_notify_opts_t *o, int64_t wait,
                                   int *count);
 
-/* Parses "udp://HOST:PORT" (or "HOST:PORT", or "HOST" for port 2948). */
+/* Parses "udp://HOST:PORT" (or "HOST:PORT", or "HOST" for port 2948).
+ * HOST is a name or IPv4 address (letters, digits, '.', '-', '_') or an
+ * IPv6 address in brackets, optionally with a zone ("[fe80::1%eth0]"); the
+ * brackets are not copied to host. DMSEC_ERR_DISPATCH_ADDR for anything
+ * else, a port outside 1..65535, or a host of host_cap bytes or more. */
 int dmsec_dispatch_parse_addr(const char *addr, char *host, size_t host_cap, uint16_t *port);
+
+/* A host buffer that holds any host of an address a device record holds. */
+#define DMSEC_NOTIFY_HOST_MAX DMSEC_STORE_ADDR_MAX
+
+/* The one rule for a notify address given to be stored (dmsec device add,
+ * dmsec bootstrap-make): it parses and fits a device record's notify_addr
+ * (DMSEC_STORE_ADDR_MAX). DMSEC_OK or DMSEC_ERR_DISPATCH_ADDR. */
+int dmsec_dispatch_check_addr(const char *addr);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,11 @@ static const struct {
     {"udp://::1:2948", DMSEC_ERR_DISPATCH_ADDR, NULL, 0},
     {"udp://[::1", DMSEC_ERR_DISPATCH_ADDR, NULL, 0},
     {"sms://+4912345", DMSEC_ERR_DISPATCH_ADDR, NULL, 0},
+    {"udp://[fe80::1%eth0]:7", 0, "fe80::1%eth0", 7},
+    {"udp://host/path:1", DMSEC_ERR_DISPATCH_ADDR, NULL, 0},
+    {"udp://a b:1", DMSEC_ERR_DISPATCH_ADDR, NULL, 0},
+    {"udp://[1.2.3.4]:1", DMSEC_ERR_DISPATCH_ADDR, NULL, 0},
+    {"udp://[::1%]:1", DMSEC_ERR_DISPATCH_ADDR, NULL, 0},
 };
 
 static void addresses(void **state)
