@@ -34,19 +34,27 @@ static void header_value(const char *line, size_t skip, char *out, size_t cap)
     snprintf(out, cap, "%s", line);
 }
 
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+void cli_http_header_line(cli_http_resp_t *b, const char *p, size_t n)
 {
-    cli_http_resp_t *b = ud;
-    size_t n = size * nmemb;
     char line[600];
     size_t k = n < sizeof line - 1 ? n : sizeof line - 1;
     memcpy(line, p, k);
     line[k] = '\0';
     line[strcspn(line, "\r\n")] = '\0';
-    if (!strncasecmp(line, "x-syncml-hmac:", 14))
+    if (!strncmp(line, "HTTP/", 5)) {
+        /* A new response (after an interim 1xx): only its headers count. */
+        b->hmac[0] = '\0';
+        b->ct[0] = '\0';
+    } else if (!strncasecmp(line, "x-syncml-hmac:", 14))
         header_value(line, 14, b->hmac, sizeof b->hmac);
     else if (!strncasecmp(line, "content-type:", 13))
         header_value(line, 13, b->ct, sizeof b->ct);
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    size_t n = size * nmemb;
+    cli_http_header_line(ud, p, n);
     return n;
 }
 

@@ -37,4 +37,11 @@ typedef struct cli_http_resp {
 long cli_http_post(const cli_http_t *h, const char *url, const char *ct, const char *hmac,
                    const uint8_t *body, size_t len, cli_http_resp_t *out, char *err, size_t cap);
 
+/* Reads one response header line as libcurl hands it (CR LF included, n
+ * bytes, not NUL-terminated) into out's hmac and ct. A status line
+ * ("HTTP/...") starts a new response, as after an interim 100 Continue:
+ * the headers read so far are dropped. Lines are read up to 599 bytes and
+ * values cut to fit hmac and ct. */
+void cli_http_header_line(cli_http_resp_t *out, const char *line, size_t n);
+
 #endif
