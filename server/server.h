@@ -212,6 +212,10 @@ char *tls_read_file(const char *path, size_t *len);
 /* Inspects the peer certificate of a GnuTLS session (as a void * from
  * libmicrohttpd). Returns 0, or -1 on an internal failure. */
 int tls_peer_cert(void *gnutls_session, struct peer_cert *out);
+/* Reads the names of a DER certificate (what tls_peer_cert reads of the
+ * peer's) into out's dn, cn, san and n_san, which start zeroed. 0; -1 when
+ * it does not parse; -2 without memory. */
+int tls_cert_names(const unsigned char *der, size_t len, struct peer_cert *out);
 
 /* ---- connection guard (conns.c) ----
  *

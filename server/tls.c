@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,16 @@ char *tls_read_file(const char *path, size_t *len)
     return buf;
 }
 
-static void copy_text(char *dst, size_t cap, const char *src, size_t n)
+/* A name is kept whole or not at all: one cut at the buffer's end or at
+ * an embedded NUL would match a shorter name (another device's). 1 when
+ * kept. */
+static int copy_name(char *dst, size_t cap, const char *src, size_t n)
 {
-    if (n >= cap)
-        n = cap - 1;
+    if (n == 0 || n >= cap || memchr(src, '\0', n) != NULL)
+        return 0;
     memcpy(dst, src, n);
     dst[n] = '\0';
+    return 1;
 }
 
 static void read_names(gnutls_x509_crt_t crt, struct peer_cert *out)
@@ -50,11 +55,11 @@ static void read_names(gnutls_x509_crt_t crt, struct peer_cert *out)
     char buf[512];
     size_t size = sizeof buf;
     if (gnutls_x509_crt_get_dn(crt, buf, &size) == GNUTLS_E_SUCCESS)
-        copy_text(out->dn, sizeof out->dn, buf, strnlen(buf, sizeof buf));
+        (void)copy_name(out->dn, sizeof out->dn, buf, size);
     size = sizeof buf;
     if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size) ==
         GNUTLS_E_SUCCESS)
-        copy_text(out->cn, sizeof out->cn, buf, strnlen(buf, sizeof buf));
+        (void)copy_name(out->cn, sizeof out->cn, buf, size);
     for (unsigned seq = 0; out->n_san < PEER_SAN_MAX && seq < 64; seq++) {
         unsigned critical = 0;
         size = sizeof buf - 1;
@@ -63,16 +68,29 @@ static void read_names(gnutls_x509_crt_t crt, struct peer_cert *out)
             break;
         char *dst = out->san[out->n_san];
         if (type == GNUTLS_SAN_DNSNAME || type == GNUTLS_SAN_URI || type == GNUTLS_SAN_RFC822NAME) {
-            /* A name with an embedded NUL would match a shorter one. */
-            if (size > 0 && memchr(buf, '\0', size) == NULL) {
-                copy_text(dst, DMSEC_NAME_MAX, buf, size);
+            if (copy_name(dst, DMSEC_NAME_MAX, buf, size))
                 out->n_san++;
-            }
         } else if (type == GNUTLS_SAN_IPADDRESS && (size == 4 || size == 16)) {
             if (inet_ntop(size == 4 ? AF_INET : AF_INET6, buf, dst, DMSEC_NAME_MAX))
                 out->n_san++;
         }
     }
+}
+
+int tls_cert_names(const unsigned char *der, size_t len, struct peer_cert *out)
+{
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return -2;
+    const gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
+    int rc = -1;
+    if (len <= UINT_MAX &&
+        gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS) {
+        read_names(crt, out);
+        rc = 0;
+    }
+    gnutls_x509_crt_deinit(crt);
+    return rc;
 }
 
 int tls_peer_cert(void *gnutls_session, struct peer_cert *out)
@@ -111,16 +129,13 @@ int tls_peer_cert(void *gnutls_session, struct peer_cert *out)
     } else {
         out->verified = 1;
     }
-    gnutls_x509_crt_t crt;
-    if (gnutls_x509_crt_init(&crt) < 0)
+    rc = tls_cert_names(chain[0].data, chain[0].size, out);
+    if (rc == -2)
         return -1;
-    if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS)
-        read_names(crt, out);
-    else if (out->verified) {
+    if (rc && out->verified) {
         out->verified = 0;
         snprintf(out->reason, sizeof out->reason, "cannot parse the certificate");
     }
-    gnutls_x509_crt_deinit(crt);
     return 0;
 }
 

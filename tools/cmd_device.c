@@ -130,6 +130,11 @@ static int device_add(int argc, char **argv)
         snprintf(d.notify_addr, sizeof d.notify_addr, "%s", notify);
     }
     const char *cs = opt_get(&o, "cert-subject");
+    if (cs && strlen(cs) >= sizeof d.cert_subject) {
+        /* Cut, it would name every certificate that starts the same. */
+        tool_error("--cert-subject takes at most %zu characters", sizeof d.cert_subject - 1);
+        return TOOL_EXIT_USAGE;
+    }
     if (cs)
         snprintf(d.cert_subject, sizeof d.cert_subject, "%s", cs);
     const char *sp = opt_get(&o, "srvcred-path");
