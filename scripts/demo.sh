@@ -228,7 +228,7 @@ good "the forgery ignored; the real one verified on the stored nonce, session $n
 
 # ---- 5: lost nonce, resync ----
 say "The device loses its nonces (reset to the default, as after a crash or a factory reset)." \
-    "Now the server's ordinary notifications no longer verify on the device. Resynchronisation is the dangerous corner of DM security: the default nonce is public, so a default-nonce credential must be accepted once, for one notified session, and never again."
+    "Now the server's ordinary notifications no longer verify on the device. Resynchronisation is the dangerous corner of DM security: the default nonce is public, so a credential built on it proves nothing fresh. The default nonce only lets the device verify package #0; each side answers a default-nonce credential with a challenge on a fresh nonce, and the other authenticates again on it (one extra round trip each way)."
 for cred in CLCRED SRVCRED; do
     "$CLIENT" set --tree "$TREE" --uri "./DMAcc/dmsec/AppAuth/$cred/AAuthData" --value-b64 AAAAAA== >/dev/null ||
         die "cannot reset the nonces"
@@ -255,19 +255,19 @@ grep -E "resync" "$work/server.log" | sed -E 's/^[^ ]+ //' | show
     grep -vF '"\x00\x00\x00\x00"' | sed -E 's/= .*/= (a fresh nonce, not the default)/' >"$work/out"
 show <"$work/out"
 [ "$(wc -l <"$work/out")" -eq 2 ] || die "the device did not store fresh nonces"
-good "resynchronised: one default-nonce session, fresh nonces stored on both sides"
+good "resynchronised: one notified session, default-nonce credentials challenged, fresh nonces stored on both sides"
 
 # ---- 6: the replay ----
 if [ -n "$MITM" ]; then
     say "The attacker replays the recorded package #1 of that resync session." \
-        "Its credential was computed on the public default nonce, which makes it the prize of the resync replay attack: the server must accept it once only, so the store consumes the resync for that session id on first use."
+        "Its credential was computed on the public default nonce, the prize of the resync replay attack (seed 003). The server takes no credential on the default nonce: it answers with a challenge on a fresh nonce, which only the real device can answer."
     # package #1 of that session: the first request that names it
     req=$(grep -l -- "<SessionID>$nsid</SessionID>" "$work"/capture/req-*.body 2>/dev/null | head -n 1)
     [ -n "$req" ] || die "the proxy did not record the resync session"
     n=$(basename "$req" .body)
     n=${n#req-}
     echo "recorded: capture/req-$n.body ($(stat -c %s "$req") bytes, session $nsid)" | show
-    fails_before=$(audit_count auth_failed "$nsid")
+    fails_before=$(audit_count resync_challenged "$nsid")
     "$MITM" replay --to "127.0.0.1:$PORT" --dir "$work/capture" --req "$n" >"$work/out" 2>&1
     rc=$?
     show <"$work/out"
@@ -275,10 +275,10 @@ if [ -n "$MITM" ]; then
     sleep 0.2
     [ $rc -eq 0 ] || die "the replayed package #1 was not refused"
     [ "$(audit_count resync "$nsid")" -eq 1 ] || die "the replay was accepted as a second resync"
-    [ "$(audit_count auth_failed "$nsid")" -gt "$fails_before" ] ||
-        die "no failed authentication recorded for the replay"
+    [ "$(audit_count resync_challenged "$nsid")" -gt "$fails_before" ] ||
+        die "no challenged default-nonce credential recorded for the replay"
     "$TOOL" audit --db "$DB" --limit 12 | grep -E "session[= ]$nsid\b" | tac | sed -E 's/  +/  /g' | show
-    good "refused: still exactly one resync for session $nsid, the replay is a failed authentication"
+    good "refused: still exactly one resync for session $nsid, the replay only got a challenge it cannot answer"
 fi
 
 # ---- 7: the device still works ----

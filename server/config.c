@@ -43,6 +43,17 @@ static const struct opt opts[] = {
             "GnuTLS priority string (TLS 1.2/1.3, ECDHE with AES-GCM or ChaCha20-Poly1305)"),
     STR_OPT("public-url", public_url, "scheme://host:port for RespURIs (default: Host header)"),
     FLAG_OPT("require-cred", require_cred, "application credentials even after a client cert"),
+    FLAG_OPT("strict-cred", strict_cred,
+             "a Cred in every client message (strict DM Security 5.4; off: deployed clients"
+             " send it until accepted)"),
+    FLAG_OPT("require-protected", require_protected,
+             "refuse sessions protected by neither TLS nor HMAC"),
+    FLAG_OPT("resync-accept-default", resync_accept_default,
+             "interop, seed 003 Solution 1: accept a nonce-0 Cred against an outstanding"
+             " resync notification (allows the replay of a recorded resync; off)"),
+    FLAG_OPT("resync-session-id-nonce", resync_session_id_nonce,
+             "interop, seed 002: the resync nonce is the SessionID text (with"
+             " resync-accept-default; a recording replays when the id recurs; off)"),
     FLAG_OPT("debug", debug, "debug log lines (client inventory)"),
     {"rotate-on-resync", OPT_ROTATE, offsetof(struct srv_config, rotate), 0, 0, 0,
      "always|tls|never: replace the server secret after a resync (tls)"},
@@ -197,25 +208,35 @@ static char *trim(char *s)
     return s;
 }
 
-static int load_file(struct srv_config *c, const char *path)
+#define LINE_MAX_LEN 2046     /* bytes of a config line, its newline not counted */
+#define CONFIG_MAX (1L << 20) /* bytes of a config file */
+
+int config_parse(struct srv_config *c, const char *text, size_t len, const char *name)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "dmsec-server: cannot open config %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    char line[2048];
+    char line[LINE_MAX_LEN + 1];
     int lineno = 0;
     int rc = 0;
-    while (!rc && fgets(line, sizeof line, f)) {
+    size_t pos = 0;
+    while (!rc && pos < len) {
+        const char *start = text + pos;
+        const char *nl = memchr(start, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - start) : len - pos;
+        pos += n + (nl != NULL);
         lineno++;
         char where[SRV_PATH_MAX + 32];
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
-        if (!strchr(line, '\n') && !feof(f)) {
+        snprintf(where, sizeof where, "%.*s:%d", SRV_PATH_MAX, name, lineno);
+        if (n > LINE_MAX_LEN) {
             fprintf(stderr, "dmsec-server: %s: line too long\n", where);
             rc = -1;
             break;
         }
+        if (memchr(start, '\0', n)) {
+            fprintf(stderr, "dmsec-server: %s: a NUL byte\n", where);
+            rc = -1;
+            break;
+        }
+        memcpy(line, start, n);
+        line[n] = '\0';
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
@@ -239,8 +260,75 @@ static int load_file(struct srv_config *c, const char *path)
         }
         rc = set_opt(c, o, val, where);
     }
-    fclose(f);
     return rc;
+}
+
+static int load_file(struct srv_config *c, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "dmsec-server: cannot open config %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char *text = malloc((size_t)CONFIG_MAX + 1);
+    size_t n = text ? fread(text, 1, (size_t)CONFIG_MAX + 1, f) : 0;
+    int bad = !text || ferror(f);
+    fclose(f);
+    if (bad || n > (size_t)CONFIG_MAX) {
+        fprintf(stderr, "dmsec-server: cannot read config %s (unreadable or over %ld bytes)\n",
+                path, CONFIG_MAX);
+        free(text);
+        return -1;
+    }
+    int rc = config_parse(c, text, n, path);
+    srv_wipe(text, n); /* it may name key files, not hold keys; wiped all the same */
+    free(text);
+    return rc;
+}
+
+void config_defaults(struct srv_config *cfg)
+{
+    defaults(cfg);
+}
+
+int config_format(const struct srv_config *c, char *out, size_t cap, size_t *len)
+{
+    const char *base = (const char *)c;
+    size_t n = 0;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt *o = &opts[i];
+        int w = 0;
+        switch (o->kind) {
+        case OPT_STR:
+            if (!base[o->off])
+                continue; /* unset */
+            w = snprintf(out + n, cap - n, "%s = %.*s\n", o->name, (int)o->cap, base + o->off);
+            break;
+        case OPT_LONG: {
+            long v = 0;
+            memcpy(&v, base + o->off, sizeof v);
+            w = snprintf(out + n, cap - n, "%s = %ld\n", o->name, v);
+            break;
+        }
+        case OPT_FLAG: {
+            int b = 0;
+            memcpy(&b, base + o->off, sizeof b);
+            w = snprintf(out + n, cap - n, "%s = %s\n", o->name, b ? "yes" : "no");
+            break;
+        }
+        case OPT_ROTATE:
+            w = snprintf(out + n, cap - n, "%s = %s\n", o->name,
+                         c->rotate == ROTATE_ALWAYS  ? "always"
+                         : c->rotate == ROTATE_NEVER ? "never"
+                                                     : "tls");
+            break;
+        }
+        if (w < 0 || (size_t)w >= cap - n)
+            return -1;
+        n += (size_t)w;
+    }
+    *len = n;
+    return 0;
 }
 
 /* Walks the command line; apply 0 only looks for --config and --help. */

@@ -268,93 +268,150 @@ static void count_failure(struct server *srv, dmsec_store_t *st, const char *dev
     }
 }
 
+/* The session-state contract over the store: what the engine's events
+ * write (dmsec_session_persist applies them), then what the server makes
+ * of each event (logs, audit rows, metrics, the failure limit). */
+struct persist_ctx {
+    struct server *srv;
+    struct sess *s;
+    dmsec_store_t *st;
+    time_t now;
+    int resync_event; /* out */
+    char dev[DMSEC_STORE_ID_MAX];
+    char sid[80];
+};
+
+static int st_set_in_nonce(void *ctx, const char *dev, const uint8_t *n, size_t len)
+{
+    return dmsec_store_set_client_nonce(((struct persist_ctx *)ctx)->st, dev, n, len);
+}
+
+static int st_set_in_pending(void *ctx, const char *dev, const uint8_t *n, size_t len)
+{
+    return dmsec_store_set_client_nonce_pending(((struct persist_ctx *)ctx)->st, dev, n, len);
+}
+
+static int st_set_out_nonce(void *ctx, const char *dev, const uint8_t *n, size_t len)
+{
+    return dmsec_store_set_server_nonce(((struct persist_ctx *)ctx)->st, dev, n, len);
+}
+
+static int st_secret_pending(void *ctx, const char *dev, const uint8_t *secret, size_t len)
+{
+    struct persist_ctx *p = ctx;
+    int rc = dmsec_store_secret_pending(p->st, dev, p->srv->cfg.server_id, secret, len);
+    if (!rc)
+        log_msg(LOG_INFO, "secret-rotation device=%s session=%s sent", p->dev, p->sid);
+    return rc;
+}
+
+static int st_secret_rotated(void *ctx, const char *dev, const uint8_t *secret, size_t len)
+{
+    (void)secret;
+    (void)len;
+    struct persist_ctx *p = ctx;
+    int rc = dmsec_store_secret_commit(p->st, dev, p->srv->cfg.server_id);
+    if (!rc) {
+        log_msg(LOG_INFO, "secret-rotation device=%s session=%s confirmed", p->dev, p->sid);
+        rc = audit(p->st, p->now, dev, "secret_rotated", "SRVCRED AAuthSecret replaced");
+    }
+    return rc;
+}
+
+static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_event_t *e)
+{
+    struct persist_ctx *p = ctx;
+    struct sess *s = p->s;
+    const char *dev = dmsec_session_peer_id(engine);
+    int known = dmsec_session_peer_known(engine);
+    char detail[256];
+    int rc = DMSEC_OK;
+    switch (e->type) {
+    case DMSEC_EV_PEER_AUTHENTICATED: {
+        enum auth_label l = s->transport_auth ? AUTH_TLS : auth_label_of(s, e->scheme);
+        metrics_auth(l, 1);
+        log_msg(LOG_DEBUG, "auth device=%s session=%s scheme=%s ok", p->dev, p->sid,
+                auth_label_name(l));
+        /* Opened only by an authenticated device: a forged package #1
+         * must not stop the resync policy for the real one. */
+        uint16_t id16 = 0;
+        if (!s->opened && !parse_pkg0_id(dmsec_session_id(engine), &id16)) {
+            int r = dmsec_store_notification_opened(p->st, dev, id16);
+            rc = r == DMSEC_ERR_STORE_NOT_FOUND ? DMSEC_OK : r;
+            s->opened = 1;
+        }
+        break;
+    }
+    case DMSEC_EV_AUTH_FAILED: {
+        enum auth_label l = auth_label_of(s, e->scheme);
+        const char *what = e->err == DMSEC_ERR_SESSION_REPLAY ? "replay_refused"
+                           : e->err == DMSEC_ERR_SESSION_DEFAULT_NONCE ? "resync_challenged"
+                           : !known                                     ? "unknown_device"
+                                                                        : "auth_failed";
+        metrics_auth(l, 0);
+        log_msg(LOG_WARN, "%s device=%s session=%s peer=%s scheme=%s reason=%s", what, p->dev,
+                p->sid, s->peer, auth_label_name(l), dmsec_errname(e->err));
+        snprintf(detail, sizeof detail, "scheme=%s reason=%s peer=%s session=%s",
+                 auth_label_name(l), dmsec_errname(e->err), s->peer, p->sid);
+        if (known)
+            rc = audit(p->st, p->now, dev, what, detail);
+        /* A Cred on the default nonce is a resynchronising device (or a
+         * replay of one): its address is counted, the device is not. */
+        int count_device = known && e->err != DMSEC_ERR_SESSION_DEFAULT_NONCE;
+        count_failure(p->srv, p->st, count_device ? dev : NULL, s->peer, p->now);
+        break;
+    }
+    case DMSEC_EV_RESYNC:
+        p->resync_event = 1;
+        metrics_resync();
+        log_msg(LOG_INFO, "resync device=%s session=%s peer=%s completed", p->dev,
+                p->sid, s->peer);
+        snprintf(detail, sizeof detail, "resync completed, session=%s peer=%s", p->sid,
+                 s->peer);
+        rc = audit(p->st, p->now, dev, "resync", detail);
+        break;
+    case DMSEC_EV_SESSION_ENDED:
+        if (!known)
+            break;
+        snprintf(detail, sizeof detail, "result=%s session=%s messages=%d",
+                 dmsec_errname(e->err), p->sid, s->messages);
+        rc = audit(p->st, p->now, dev, "session_ended", detail);
+        break;
+    case DMSEC_EV_NONCE_ISSUED:
+    case DMSEC_EV_NONCE_PENDING:
+    case DMSEC_EV_NONCE_ACCEPTED:
+    case DMSEC_EV_SELF_AUTHENTICATED:
+    case DMSEC_EV_SECRET_PENDING:
+    case DMSEC_EV_SECRET_ROTATED:
+        break;
+    }
+    return rc;
+}
+
+static const dmsec_state_ops_t store_state_ops = {
+    .set_in_nonce = st_set_in_nonce,
+    .set_in_nonce_pending = st_set_in_pending,
+    .set_out_nonce = st_set_out_nonce,
+    .secret_pending = st_secret_pending,
+    .secret_rotated = st_secret_rotated,
+    .observe = st_observe,
+};
+
 /* Persists the events of the last feed, in order, before the answer is
  * sent; non-zero when one could not be stored. */
 static int persist_events(struct server *srv, struct sess *s, dmsec_store_t *st, time_t now,
                           int *resync_event)
 {
-    const char *dev = dmsec_session_peer_id(s->engine);
-    const char *sid = dmsec_session_id(s->engine);
-    const char *server_id = srv->cfg.server_id;
-    char clean_dev[DMSEC_STORE_ID_MAX];
-    char clean_sid[80];
-    char detail[256];
-    log_clean(clean_dev, sizeof clean_dev, dev);
-    log_clean(clean_sid, sizeof clean_sid, sid);
-    size_t n = dmsec_session_events(s->engine);
-    int rc = DMSEC_OK;
-    for (size_t i = 0; i < n && !rc && dev; i++) {
-        const dmsec_event_t *e = dmsec_session_event(s->engine, i);
-        switch (e->type) {
-        case DMSEC_EV_NONCE_ISSUED:
-            rc = dmsec_store_set_client_nonce(st, dev, e->bytes, e->len);
-            break;
-        case DMSEC_EV_NONCE_ACCEPTED:
-            rc = dmsec_store_set_server_nonce(st, dev, e->bytes, e->len);
-            break;
-        case DMSEC_EV_SECRET_PENDING:
-            rc = dmsec_store_secret_pending(st, dev, server_id, e->bytes, e->len);
-            if (!rc)
-                log_msg(LOG_INFO, "secret-rotation device=%s session=%s sent", clean_dev,
-                        clean_sid);
-            break;
-        case DMSEC_EV_SECRET_ROTATED:
-            rc = dmsec_store_secret_commit(st, dev, server_id);
-            if (!rc) {
-                log_msg(LOG_INFO, "secret-rotation device=%s session=%s confirmed", clean_dev,
-                        clean_sid);
-                rc = audit(st, now, dev, "secret_rotated", "SRVCRED AAuthSecret replaced");
-            }
-            break;
-        case DMSEC_EV_PEER_AUTHENTICATED: {
-            enum auth_label l = s->transport_auth ? AUTH_TLS : auth_label_of(s, e->scheme);
-            metrics_auth(l, 1);
-            log_msg(LOG_DEBUG, "auth device=%s session=%s scheme=%s ok", clean_dev, clean_sid,
-                    auth_label_name(l));
-            /* Opened only by an authenticated device: a forged package #1
-             * must not stop the resync policy for the real one. */
-            uint16_t id16 = 0;
-            if (!s->opened && !parse_pkg0_id(sid, &id16)) {
-                int r = dmsec_store_notification_opened(st, dev, id16);
-                rc = r == DMSEC_ERR_STORE_NOT_FOUND ? DMSEC_OK : r;
-                s->opened = 1;
-            }
-            break;
-        }
-        case DMSEC_EV_SELF_AUTHENTICATED:
-            break;
-        case DMSEC_EV_AUTH_FAILED: {
-            enum auth_label l = auth_label_of(s, e->scheme);
-            int replay = e->err == DMSEC_ERR_SESSION_REPLAY;
-            metrics_auth(l, 0);
-            log_msg(LOG_WARN, "%s device=%s session=%s peer=%s scheme=%s reason=%s",
-                    replay ? "replay-refused" : "auth-failed", clean_dev, clean_sid, s->peer,
-                    auth_label_name(l), dmsec_errname(e->err));
-            snprintf(detail, sizeof detail, "scheme=%s reason=%s peer=%s session=%s",
-                     auth_label_name(l), dmsec_errname(e->err), s->peer, clean_sid);
-            rc = audit(st, now, dev, replay ? "replay_refused" : "auth_failed", detail);
-            count_failure(srv, st, dev, s->peer, now);
-            break;
-        }
-        case DMSEC_EV_RESYNC:
-            *resync_event = 1;
-            metrics_resync();
-            log_msg(LOG_INFO, "resync device=%s session=%s peer=%s default nonce accepted",
-                    clean_dev, clean_sid, s->peer);
-            snprintf(detail, sizeof detail, "default nonce accepted, session=%s peer=%s", clean_sid,
-                     s->peer);
-            rc = audit(st, now, dev, "resync", detail);
-            break;
-        case DMSEC_EV_SESSION_ENDED:
-            snprintf(detail, sizeof detail, "result=%s session=%s messages=%d",
-                     dmsec_errname(e->err), clean_sid, s->messages);
-            rc = audit(st, now, dev, "session_ended", detail);
-            break;
-        }
-    }
+    struct persist_ctx p = {.srv = srv, .s = s, .st = st, .now = now};
+    if (!dmsec_session_peer_id(s->engine))
+        return DMSEC_OK;
+    log_clean(p.dev, sizeof p.dev, dmsec_session_peer_id(s->engine));
+    log_clean(p.sid, sizeof p.sid, dmsec_session_id(s->engine));
+    int rc = dmsec_session_persist(s->engine, &store_state_ops, &p);
     if (rc)
-        log_msg(LOG_ERROR, "store: cannot persist an event of device=%s session=%s: %s", clean_dev,
-                clean_sid, dmsec_errname(rc));
+        log_msg(LOG_ERROR, "store: cannot persist an event of device=%s session=%s: %s", p.dev,
+                p.sid, dmsec_errname(rc));
+    *resync_event = p.resync_event;
     return rc;
 }
 
@@ -460,6 +517,12 @@ static struct sess *new_session(struct server *srv, struct MHD_Connection *c, co
         .server_uri = resp_uri,
         .resp_uri = resp_uri,
         .transport_authenticated = transport_auth,
+        .transport_secure = srv->tls,
+        .strict_cred = srv->cfg.strict_cred,
+        .require_protected = srv->cfg.require_protected,
+        .resync_mode = srv->cfg.resync_accept_default ? DMSEC_RESYNC_ACCEPT_DEFAULT
+                                                      : DMSEC_RESYNC_CHALLENGE,
+        .resync_session_id_nonce = srv->cfg.resync_session_id_nonce,
         .cb = {.get_account = cb_get_account,
                .resync_outstanding = cb_resync_outstanding,
                .resync_consume = cb_resync_consume,
@@ -507,6 +570,8 @@ static unsigned feed_error_status(int rc)
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     if (rc == DMSEC_ERR_NO_MEMORY || rc == DMSEC_ERR_RANDOM || rc == DMSEC_ERR_CRYPTO)
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc == DMSEC_ERR_SESSION_INSECURE)
+        return MHD_HTTP_FORBIDDEN;
     return MHD_HTTP_BAD_REQUEST;
 }
 
@@ -529,7 +594,7 @@ static int persist_job(dmsec_store_t *st, void *ctx)
     struct sess *s = j->s;
     const char *dev = dmsec_session_peer_id(s->engine);
     int rc = DMSEC_OK;
-    if (j->is_new && dev) {
+    if (j->is_new && dev && dmsec_session_peer_known(s->engine)) {
         rc = dmsec_store_session_begin(st, dev, dmsec_session_id(s->engine), j->peer,
                                        (int64_t)j->now, &s->rec_id);
         if (rc)

@@ -36,6 +36,10 @@ struct srv_config {
     char client_ca[SRV_PATH_MAX];
     char public_url[256]; /* base of RespURIs instead of the Host header */
     int require_cred;
+    int strict_cred;
+    int require_protected;
+    int resync_accept_default;
+    int resync_session_id_nonce;
     int debug;
     enum rotate_policy rotate;
     long resync_after;
@@ -60,6 +64,16 @@ struct srv_config {
  * wins). Returns 0, 1 when --help was printed, or -1 after a message on
  * stderr. */
 int config_load(int argc, char **argv, struct srv_config *cfg);
+/* The defaults alone. */
+void config_defaults(struct srv_config *cfg);
+/* Applies config file text (len bytes, NUL not needed) over cfg: `key =
+ * value` lines, '#' comments, keys the long option names. name names the
+ * source in messages. 0, or -1 after a message on stderr (cfg then holds
+ * the lines before the bad one). */
+int config_parse(struct srv_config *cfg, const char *text, size_t len, const char *name);
+/* Writes cfg as config text config_parse reads back to the same cfg: a
+ * line per set option. 0, or -1 when cap bytes are not enough. */
+int config_format(const struct srv_config *cfg, char *out, size_t cap, size_t *len);
 
 /* ---- logging (log.c): one line per call on stderr, UTC timestamps ---- */
 

@@ -213,9 +213,11 @@ typedef enum dmsec_event_type {
     DMSEC_EV_SELF_AUTHENTICATED,
     /* A credential or MAC of the peer failed (err tells why). */
     DMSEC_EV_AUTH_FAILED,
-    /* Server: the client authenticated on the default nonce through an
-     * outstanding resync notification, now consumed. Client: the server's
-     * Cred verified on the default nonce. */
+    /* A resynchronisation completed. Server: the device authenticated in
+     * the session of an outstanding nonce-0 notification, now consumed
+     * (or, under the interop option, on the default nonce through it).
+     * Client: the server authenticated in a session whose package #0
+     * verified only on the default nonce. */
     DMSEC_EV_RESYNC,
     /* Server: a new server secret is being sent (Replace AAuthSecret):
      * keep it as pending, beside the current one. */

@@ -159,7 +159,7 @@ static void event(dmsec_session_t *s, dmsec_event_type_t type, int err, const ui
                   size_t len)
 {
     if (s->n_events == s->cap_events) {
-        size_t cap = s->cap_events ? 2 * s->cap_events : 16;
+        size_t cap = s->cap_events ? 2 * s->cap_events : 4;
         dmsec_event_t *grown = calloc(cap, sizeof *grown);
         if (!grown) {
             s->events_lost = 1;
@@ -480,16 +480,6 @@ static dmsec_msg_t *new_message(dmsec_session_t *s)
         dmsec_msg_free(m);
         return NULL;
     }
-    /* In HMAC mode the MAC on every message authenticates it. Otherwise
-     * our Cred goes in every message where the transport does not
-     * authenticate the session (DM Security 5.4), and over TLS until the
-     * peer accepts it. */
-    int cred = s->m.acc.integrity == DMSEC_INTEGRITY_NONE &&
-               (!s->m.self_authed || !s->transport_secure);
-    if (cred && add_cred(s, m)) {
-        dmsec_msg_free(m);
-        return NULL;
-    }
     return m;
 }
 
@@ -526,11 +516,23 @@ static int add_hdr_status(dmsec_session_t *s, dmsec_msg_t *m, const struct hdr_v
 /* Encodes m into out, with the x-syncml-hmac header in HMAC mode. */
 static int emit(dmsec_session_t *s, dmsec_msg_t *m, time_t now, dmsec_session_out_t *out)
 {
+    /* In HMAC mode the MAC on every message authenticates it. Otherwise
+     * our Cred goes in every message where the transport does not
+     * authenticate the session (DM Security 5.4), and over TLS until the
+     * peer accepts it; built last, on the secret of this moment (a secret
+     * the peer confirmed replacing in this very exchange included). */
+    int cred = s->m.acc.integrity == DMSEC_INTEGRITY_NONE &&
+               (!s->m.self_authed || !s->transport_secure);
+    int rc = cred ? add_cred(s, m) : DMSEC_OK;
+    if (rc) {
+        dmsec_msg_free(m);
+        return rc;
+    }
     m->body.final = 1;
     free(s->out_buf);
     s->out_buf = NULL;
     size_t len = 0;
-    int rc = dmsec_msg_encode(s->m.codec, m, &s->out_buf, &len);
+    rc = dmsec_msg_encode(s->m.codec, m, &s->out_buf, &len);
     dmsec_msg_free(m);
     if (rc)
         return rc;
@@ -742,6 +744,12 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
         }
         challenge_once_more(s, v, &s->m.peer_missing, DMSEC_ERR_AUTH_MISSING);
         return DMSEC_OK;
+    } else if (s->transport_authed && !s->m.phantom) {
+        /* The TLS client certificate vouched for the device: its Cred adds
+         * nothing (and may lag behind its certificate). */
+        v->code = 200;
+        *trusted = 1;
+        return DMSEC_OK;
     } else {
         rc = check_cred(s, m->hdr.cred, &via_default);
     }
@@ -753,15 +761,22 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
         v->code = first ? 212 : 200;
         if (first) {
             event(s, DMSEC_EV_PEER_AUTHENTICATED, 0, NULL, 0);
-            if (via_default)
+            /* The notification of a resync is used up by the device that
+             * authenticates in its session, whichever nonce it used. */
+            int completed = via_default;
+            if (s->role == DMSEC_ROLE_SERVER && s->m.resync && !s->m.resync_consumed &&
+                s->cb.resync_consume &&
+                s->cb.resync_consume(s->cb_ctx, s->m.peer_id, s->m.session_id) == 1) {
+                s->m.resync_consumed = 1;
+                completed = 1;
+            }
+            if (s->role == DMSEC_ROLE_CLIENT && s->m.resync)
+                completed = 1;
+            if (completed)
                 event(s, DMSEC_EV_RESYNC, 0, NULL, 0);
             /* A fresh nonce every session, for the peer's next one. */
             v->chal = peer_uses_nonce(s);
             v->new_nonce = v->chal;
-            if (s->role == DMSEC_ROLE_SERVER && s->m.resync && !s->m.resync_consumed &&
-                s->cb.resync_consume &&
-                s->cb.resync_consume(s->cb_ctx, s->m.peer_id, s->m.session_id) == 1)
-                s->m.resync_consumed = 1; /* the notification is used up either way */
         }
         return DMSEC_OK;
     }

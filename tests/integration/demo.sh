@@ -37,9 +37,9 @@ check "step: forged package #0 ignored" "notification=ignored session=BAD1 reaso
 check "step: notification verified on the stored nonce" "notification=verified server=dmsec session=[0-9A-F]+ nonce=stored"
 check "step: lost nonces, ordinary notification ignored" "notification=ignored session=[0-9A-F]+ reason=digest-mismatch"
 check "step: the policy's re-send verified on the default nonce" "notification=verified server=dmsec session=[0-9A-F]+ nonce=default"
-check "step: resync in the server log" "resync device=IMEI:[0-9]+ session=[0-9A-F]+ peer=127.0.0.1 default nonce accepted"
+check "step: resync in the server log" "resync device=IMEI:[0-9]+ session=[0-9A-F]+ peer=127.0.0.1 completed"
 check "step: replay refused by the server" "replay http=200 synchdr_status=40[137]"
-check "step: the replay is a failed authentication in the audit trail" "auth_failed +scheme=md5 reason=DMSEC_ERR_AUTH_FAILED"
+check "step: the replay is a challenged default-nonce credential in the audit trail" "resync_challenged +scheme=md5 reason=DMSEC_ERR_SESSION_DEFAULT_NONCE"
 steps=$(grep -cE '^(.\[1m)?[0-9]\. ' "$work/demo.out")
 [ "$steps" -eq 7 ] && ok "demo: 7 steps told" || bad "demo: $steps steps told, 7 expected"
 if grep -q "demo: FAILED" "$work/demo.out"; then bad "a FAILED line in a successful run"; else ok "no FAILED line"; fi

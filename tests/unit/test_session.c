@@ -30,12 +30,18 @@
 #define NOW 1795503011
 
 static dmsec_codec_t codec; /* the codec of the running group */
+/* How both engines take a Cred on the default nonce (tests of the interop
+ * option set it, and put it back). */
+static dmsec_resync_mode_t resync_mode = DMSEC_RESYNC_CHALLENGE;
+/* Both engines: 1 as over TLS (Cred until accepted), 0 as over plain HTTP
+ * (Cred in every message); the server's strict 5.4 option. */
+static int transport_secure;
+static int strict_cred;
 
 /* ---- the parties ---- */
 
 struct party {
-    dmsec_account_t stored; /* what is persisted */
-    int known;              /* the account exists */
+    dmsec_state_mem_t mem; /* what is persisted: the session-state contract in memory */
     /* server */
     int resync_outstanding;
     int resync_consumes; /* successful consumes */
@@ -83,23 +89,22 @@ static void pair(struct party *dev, struct party *srv, dmsec_auth_scheme_t c2s,
 {
     memset(dev, 0, sizeof *dev);
     memset(srv, 0, sizeof *srv);
-    set_account(&dev->stored, c2s, DEVICE_ID, CLIENT_SECRET, s2c, SERVER_ID, SERVER_SECRET);
-    set_account(&srv->stored, s2c, SERVER_ID, SERVER_SECRET, c2s, DEVICE_ID, CLIENT_SECRET);
-    memcpy(srv->stored.in_nonce, dev->stored.out_nonce, 16);
-    memcpy(dev->stored.in_nonce, srv->stored.out_nonce, 16);
-    dev->stored.integrity = integrity;
-    srv->stored.integrity = integrity;
-    dev->known = srv->known = 1;
+    set_account(&dev->mem.acc, c2s, DEVICE_ID, CLIENT_SECRET, s2c, SERVER_ID, SERVER_SECRET);
+    set_account(&srv->mem.acc, s2c, SERVER_ID, SERVER_SECRET, c2s, DEVICE_ID, CLIENT_SECRET);
+    memcpy(srv->mem.acc.in_nonce, dev->mem.acc.out_nonce, 16);
+    memcpy(dev->mem.acc.in_nonce, srv->mem.acc.out_nonce, 16);
+    dev->mem.acc.integrity = integrity;
+    srv->mem.acc.integrity = integrity;
+    dev->mem.known = srv->mem.known = 1;
     strcpy(dev->mod, "dmsec-test-model");
 }
 
 static int get_account(void *ctx, const char *peer_id, dmsec_account_t *out)
 {
     struct party *p = ctx;
-    if (!p->known || (strcmp(peer_id, DEVICE_ID) != 0 && strcmp(peer_id, SERVER_ID) != 0))
+    if (strcmp(peer_id, DEVICE_ID) != 0 && strcmp(peer_id, SERVER_ID) != 0)
         return DMSEC_ERR_SESSION_UNKNOWN_PEER;
-    *out = p->stored;
-    return 0;
+    return dmsec_state_mem_get_account(&p->mem, peer_id, out);
 }
 
 static int resync_outstanding(void *ctx, const char *device_id, const char *session_id)
@@ -166,38 +171,14 @@ static void on_client_cmd(void *ctx, const dmsec_cmd_t *cmd)
 }
 
 /* Persists a session's events into the stored account, as a caller must
- * before sending. */
+ * before sending: the contract's memory implementation. */
 static void persist(dmsec_session_t *s, struct party *p, int is_server, int *resync_events)
 {
+    p->mem.is_server = is_server;
+    assert_int_equal(dmsec_session_persist(s, &dmsec_state_mem_ops, &p->mem), DMSEC_OK);
     for (size_t i = 0; i < dmsec_session_events(s); i++) {
-        const dmsec_event_t *e = dmsec_session_event(s, i);
-        switch (e->type) {
-        case DMSEC_EV_NONCE_ISSUED:
-            memcpy(p->stored.in_nonce, e->bytes, e->len);
-            p->stored.in_nonce_len = e->len;
-            break;
-        case DMSEC_EV_NONCE_ACCEPTED:
-            memcpy(p->stored.out_nonce, e->bytes, e->len);
-            p->stored.out_nonce_len = e->len;
-            break;
-        case DMSEC_EV_SECRET_ROTATED:
-            if (is_server) {
-                memcpy(p->stored.out_secret, e->bytes, e->len);
-                p->stored.out_secret_len = e->len;
-                dmsec_prehash_compute(p->stored.out_name, e->bytes, e->len, &p->stored.out_prehash);
-            } else {
-                memcpy(p->stored.in_secret, e->bytes, e->len);
-                p->stored.in_secret_len = e->len;
-                dmsec_prehash_compute(p->stored.in_name, e->bytes, e->len, &p->stored.in_prehash);
-            }
-            break;
-        case DMSEC_EV_RESYNC:
-            if (resync_events)
-                (*resync_events)++;
-            break;
-        default:
-            break;
-        }
+        if (dmsec_session_event(s, i)->type == DMSEC_EV_RESYNC && resync_events)
+            (*resync_events)++;
     }
 }
 
@@ -214,6 +195,8 @@ static dmsec_session_t *new_client(struct party *dev, const char *session_id, in
         .session_id = session_id,
         .server_initiated = session_id != NULL,
         .resync = resync,
+        .resync_mode = resync_mode,
+        .transport_secure = transport_secure,
         .devinfo = devinfo,
         .cb = {.get_account = get_account, .tree_exec = tree_exec, .mac_seen = mac_seen},
         .cb_ctx = dev,
@@ -230,6 +213,9 @@ static dmsec_session_t *new_server(struct party *srv)
         .codec = DMSEC_CODEC_XML,
         .server_id = SERVER_ID,
         .server_uri = SERVER_URI,
+        .resync_mode = resync_mode,
+        .transport_secure = transport_secure,
+        .strict_cred = strict_cred,
         .cb = {.get_account = get_account,
                .resync_outstanding = resync_outstanding,
                .resync_consume = resync_consume,
@@ -354,7 +340,7 @@ static void client_initiated_each_scheme(void **state)
         struct party dev, srv;
         pair(&dev, &srv, scheme_pairs[i].c2s, scheme_pairs[i].s2c, DMSEC_INTEGRITY_NONE);
         uint8_t old_client_nonce[16];
-        memcpy(old_client_nonce, srv.stored.in_nonce, 16);
+        memcpy(old_client_nonce, srv.mem.acc.in_nonce, 16);
         /* two sessions in a row: the second runs on the nonces the first issued */
         for (int round = 0; round < 2; round++) {
             dmsec_session_t *c = new_client(&dev, NULL, 0);
@@ -375,12 +361,12 @@ static void client_initiated_each_scheme(void **state)
             assert_string_equal(dmsec_session_peer_id(s), DEVICE_ID);
             /* fresh nonces both ways, agreed by both sides */
             if (scheme_pairs[i].c2s != DMSEC_AUTH_BASIC) {
-                assert_memory_equal(dev.stored.out_nonce, srv.stored.in_nonce, 16);
-                assert_memory_not_equal(srv.stored.in_nonce, old_client_nonce, 16);
+                assert_memory_equal(dev.mem.acc.out_nonce, srv.mem.acc.in_nonce, 16);
+                assert_memory_not_equal(srv.mem.acc.in_nonce, old_client_nonce, 16);
             }
             if (scheme_pairs[i].s2c != DMSEC_AUTH_BASIC)
-                assert_memory_equal(srv.stored.out_nonce, dev.stored.in_nonce, 16);
-            memcpy(old_client_nonce, srv.stored.in_nonce, 16);
+                assert_memory_equal(srv.mem.acc.out_nonce, dev.mem.acc.in_nonce, 16);
+            memcpy(old_client_nonce, srv.mem.acc.in_nonce, 16);
             dmsec_session_free(c);
             dmsec_session_free(s);
         }
@@ -416,8 +402,8 @@ static void stale_nonce_then_success(void **state)
     for (int sch = DMSEC_AUTH_MD5; sch <= DMSEC_AUTH_SHA256; sch++) {
         struct party dev, srv;
         pair(&dev, &srv, (dmsec_auth_scheme_t)sch, (dmsec_auth_scheme_t)sch, DMSEC_INTEGRITY_NONE);
-        memset(dev.stored.out_nonce, 0x99, 16); /* the device holds an old client nonce */
-        memset(srv.stored.out_nonce, 0x77, 16); /* the server an old server nonce */
+        memset(dev.mem.acc.out_nonce, 0x99, 16); /* the device holds an old client nonce */
+        memset(srv.mem.acc.out_nonce, 0x77, 16); /* the server an old server nonce */
         dmsec_session_t *c = new_client(&dev, NULL, 0);
         dmsec_session_t *s = new_server(&srv);
         struct run r = converse(c, &dev, s, &srv, NULL, NULL);
@@ -426,8 +412,8 @@ static void stale_nonce_then_success(void **state)
         assert_int_equal(dmsec_session_result(s), DMSEC_OK);
         assert_int_equal(dmsec_session_result(c), DMSEC_OK);
         assert_true(r.messages > 4); /* a challenge round each way */
-        assert_memory_equal(dev.stored.out_nonce, srv.stored.in_nonce, 16);
-        assert_memory_equal(srv.stored.out_nonce, dev.stored.in_nonce, 16);
+        assert_memory_equal(dev.mem.acc.out_nonce, srv.mem.acc.in_nonce, 16);
+        assert_memory_equal(srv.mem.acc.out_nonce, dev.mem.acc.in_nonce, 16);
         dmsec_session_free(c);
         dmsec_session_free(s);
     }
@@ -438,9 +424,9 @@ static void wrong_password_twice_then_stop(void **state)
     (void)state;
     struct party dev, srv;
     pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
-    dmsec_prehash_compute(DEVICE_ID, (const uint8_t *)"wrong", 5, &dev.stored.out_prehash);
+    dmsec_prehash_compute(DEVICE_ID, (const uint8_t *)"wrong", 5, &dev.mem.acc.out_prehash);
     uint8_t before[16];
-    memcpy(before, srv.stored.out_secret, 16);
+    memcpy(before, srv.mem.acc.out_secret, 16);
     dmsec_session_t *c = new_client(&dev, NULL, 0);
     dmsec_session_t *s = new_server(&srv);
     assert_int_equal(dmsec_session_queue(s, DMSEC_CMD_GET, "./DevInfo/Mod", NULL, NULL), 0);
@@ -490,8 +476,17 @@ static void missing_credentials_get_407(void **state)
     strip_cred(1, 0, &w, &stripped);
     assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), 0);
     assert_true(has_event(s, DMSEC_EV_AUTH_FAILED));
-    assert_true(has_event(s, DMSEC_EV_NONCE_ISSUED));
+    /* the challenge's nonce went to a peer not yet authenticated: pending
+     * only, the stored nonce stays */
+    assert_false(has_event(s, DMSEC_EV_NONCE_ISSUED));
+    assert_true(has_event(s, DMSEC_EV_NONCE_PENDING));
+    uint8_t before[DMSEC_NONCE_MAX];
+    size_t before_len = srv.mem.acc.in_nonce_len;
+    memcpy(before, srv.mem.acc.in_nonce, before_len);
     persist(s, &srv, 1, NULL);
+    assert_int_equal(srv.mem.acc.in_nonce_len, before_len);
+    assert_memory_equal(srv.mem.acc.in_nonce, before, before_len);
+    assert_int_equal(srv.mem.acc.in_nonce_pending_len, DMSEC_NONCE_LEN);
     dmsec_msg_t *m = NULL;
     assert_int_equal(dmsec_msg_decode(codec, out.body, out.len, NULL, &m), 0);
     const dmsec_cmd_t *st = m->body.cmds;
@@ -524,7 +519,7 @@ static void wrong_scheme_is_challenged_and_switched(void **state)
     (void)state;
     struct party dev, srv;
     pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
-    dev.stored.out_scheme = DMSEC_AUTH_BASIC; /* the device starts with basic */
+    dev.mem.acc.out_scheme = DMSEC_AUTH_BASIC; /* the device starts with basic */
     dmsec_session_t *c = new_client(&dev, NULL, 0);
     dmsec_session_t *s = new_server(&srv);
     struct run r = converse(c, &dev, s, &srv, NULL, NULL);
@@ -542,8 +537,8 @@ static void wrong_scheme_is_challenged_and_switched(void **state)
 
     /* A device that cannot answer in the requested scheme ends the session. */
     pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
-    dev.stored.out_scheme = DMSEC_AUTH_BASIC;
-    dev.stored.out_prehash.flags = 0;
+    dev.mem.acc.out_scheme = DMSEC_AUTH_BASIC;
+    dev.mem.acc.out_prehash.flags = 0;
     c = new_client(&dev, NULL, 0);
     s = new_server(&srv);
     converse(c, &dev, s, &srv, NULL, NULL);
@@ -614,16 +609,51 @@ static void unknown_device_and_bad_input(void **state)
     (void)state;
     struct party dev, srv;
     pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
-    srv.known = 0;
-    dmsec_session_t *s = new_server(&srv);
-    struct wire w;
+    /* An unknown id is answered exactly as a known device whose Cred
+     * failed: same status, a challenge with a nonce of the same length,
+     * a message of the same length, and nothing stored. */
     dmsec_session_out_t out;
-    make_pkg1(&w, "5", "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
-    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out),
-                     DMSEC_ERR_SESSION_UNKNOWN_PEER);
-    assert_false(out.has_message);
+    struct wire w;
+    size_t known_len = 0;
+    int known_code = 0;
+    for (int unknown = 0; unknown < 2; unknown++) {
+        srv.mem.known = !unknown;
+        srv.mem.writes = 0;
+        dmsec_session_t *k = new_server(&srv);
+        make_pkg1(&w, "5", "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
+        assert_int_equal(dmsec_session_feed(k, w.body, w.len, w.ct, NULL, NOW, &out), DMSEC_OK);
+        assert_true(out.has_message);
+        assert_int_equal(dmsec_session_peer_known(k), !unknown);
+        const dmsec_event_t *e = NULL;
+        for (size_t i = 0; i < dmsec_session_events(k); i++) {
+            if (dmsec_session_event(k, i)->type == DMSEC_EV_AUTH_FAILED)
+                e = dmsec_session_event(k, i);
+        }
+        assert_non_null(e);
+        assert_int_equal(e->err, unknown ? DMSEC_ERR_SESSION_UNKNOWN_PEER : DMSEC_ERR_AUTH_FAILED);
+        persist(k, &srv, 1, NULL);
+        assert_int_equal(srv.mem.writes, unknown ? 0 : 1); /* known: the pending nonce */
+        dmsec_msg_t *m = NULL;
+        assert_int_equal(dmsec_msg_decode(codec, out.body, out.len, NULL, &m), 0);
+        int code = dmsec_status_code(m->body.cmds);
+        assert_non_null(m->body.cmds->chal);
+        const char *nn = dmsec_meta_str(m->body.cmds->chal->meta, DMSEC_MI_NEXTNONCE);
+        assert_non_null(nn);
+        assert_int_equal(strlen(nn), 24);
+        if (!unknown) {
+            known_len = out.len;
+            known_code = code;
+        } else {
+            assert_int_equal(code, known_code);
+            assert_int_equal(out.len, known_len);
+        }
+        dmsec_msg_free(m);
+        dmsec_session_free(k);
+    }
+    srv.mem.known = 1;
+    dmsec_session_t *s = new_server(&srv);
     /* garbage, a wrong content type: distinct errors, no state change */
-    srv.known = 1;
+    srv.mem.known = 1;
     assert_true(dmsec_session_feed(s, (const uint8_t *)"<SyncML", 7, w.ct, NULL, NOW, &out) < 0);
     assert_int_equal(dmsec_session_feed(s, w.body, w.len, "text/html", NULL, NOW, &out),
                      DMSEC_ERR_CODEC_CONTENT_TYPE);
@@ -790,10 +820,10 @@ static void replayed_messages_are_refused(void **state)
 
 static void lose_nonces(struct party *dev)
 {
-    memcpy(dev->stored.out_nonce, dmsec_default_nonce, 4);
-    dev->stored.out_nonce_len = 4;
-    memcpy(dev->stored.in_nonce, dmsec_default_nonce, 4);
-    dev->stored.in_nonce_len = 4;
+    memcpy(dev->mem.acc.out_nonce, dmsec_default_nonce, 4);
+    dev->mem.acc.out_nonce_len = 4;
+    memcpy(dev->mem.acc.in_nonce, dmsec_default_nonce, 4);
+    dev->mem.acc.in_nonce_len = 4;
 }
 
 static void resync_with_outstanding_notification(void **state)
@@ -809,14 +839,17 @@ static void resync_with_outstanding_notification(void **state)
     struct run r = converse(c, &dev, s, &srv, NULL, NULL);
     assert_int_equal(dmsec_session_result(s), DMSEC_OK);
     assert_int_equal(dmsec_session_result(c), DMSEC_OK);
-    assert_int_equal(r.messages, 4);
-    assert_int_equal(r.server_resyncs, 1); /* nonce-0 client credentials accepted once */
-    assert_int_equal(r.client_resyncs, 1); /* server Cred on the default nonce accepted */
-    assert_int_equal(srv.resync_consumes, 1);
+    /* Replay-proof by default: neither side takes a Cred on the default
+     * nonce; each challenges with a fresh one and the other authenticates
+     * again on it: one extra round trip each way (6 messages, not 4). */
+    assert_int_equal(r.messages, 6);
+    assert_int_equal(r.server_resyncs, 1); /* completed, on fresh nonces */
+    assert_int_equal(r.client_resyncs, 1);
+    assert_int_equal(srv.resync_consumes, 1); /* used up by the authenticated device */
     /* fresh nonces both ways, none of them the default */
-    assert_int_equal(dev.stored.out_nonce_len, 16);
-    assert_memory_equal(dev.stored.out_nonce, srv.stored.in_nonce, 16);
-    assert_memory_equal(srv.stored.out_nonce, dev.stored.in_nonce, 16);
+    assert_int_equal(dev.mem.acc.out_nonce_len, 16);
+    assert_memory_equal(dev.mem.acc.out_nonce, srv.mem.acc.in_nonce, 16);
+    assert_memory_equal(srv.mem.acc.out_nonce, dev.mem.acc.in_nonce, 16);
     dmsec_session_free(c);
     dmsec_session_free(s);
     /* and a normal session works again */
@@ -827,6 +860,74 @@ static void resync_with_outstanding_notification(void **state)
     assert_int_equal(r.server_resyncs + r.client_resyncs, 0);
     dmsec_session_free(c);
     dmsec_session_free(s);
+}
+
+/* The interop option (seed 003 Solution 1 as written): nonce-0 Creds
+ * accepted against the outstanding notification, in 4 messages; and the
+ * attack it still allows, a recorded package #1 replayed with its
+ * SessionID rewritten to the next outstanding notification's. */
+static void rewrite_session_id(struct wire *w, const char *sid)
+{
+    dmsec_msg_t *m = NULL;
+    assert_int_equal(dmsec_msg_decode(codec, w->body, w->len, NULL, &m), 0);
+    m->hdr.session_id = dmsec_msg_strdup(m, sid);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
+    assert_true(len <= sizeof w->body);
+    memcpy(w->body, buf, len);
+    w->len = len;
+    free(buf);
+    dmsec_msg_free(m);
+}
+
+static void resync_solution1_option_and_its_replay(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        struct party dev, srv;
+        pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+        lose_nonces(&dev);
+        srv.resync_outstanding = 1;
+        strcpy(srv.resync_session, "A2");
+        /* the recording is made under the interop option in both rounds */
+        resync_mode = DMSEC_RESYNC_ACCEPT_DEFAULT;
+        dmsec_session_t *c = new_client(&dev, "A2", 1);
+        dmsec_session_t *s = new_server(&srv);
+        struct run r = converse(c, &dev, s, &srv, NULL, NULL);
+        assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+        assert_int_equal(dmsec_session_result(c), DMSEC_OK);
+        assert_int_equal(r.messages, 4);
+        assert_int_equal(r.server_resyncs, 1);
+        assert_int_equal(r.client_resyncs, 1);
+        struct wire rec = r.captured[0];
+        dmsec_session_free(c);
+        dmsec_session_free(s);
+        /* later: a new nonce-0 notification is outstanding; the attacker
+         * rewrites the recording's SessionID to its id */
+        srv.resync_outstanding = 1;
+        strcpy(srv.resync_session, "D4");
+        rewrite_session_id(&rec, "D4");
+        resync_mode = mode ? DMSEC_RESYNC_ACCEPT_DEFAULT : DMSEC_RESYNC_CHALLENGE;
+        s = new_server(&srv);
+        dmsec_session_out_t out;
+        assert_int_equal(dmsec_session_feed(s, rec.body, rec.len, rec.ct, NULL, NOW + 100, &out),
+                         0);
+        if (mode) {
+            /* the option's documented weakness: the attacker is in */
+            assert_true(dmsec_session_peer_authenticated(s));
+            assert_int_equal(first_status(&out), 212);
+            assert_int_equal(dmsec_session_rotate_secret(s), DMSEC_OK);
+        } else {
+            assert_false(dmsec_session_peer_authenticated(s));
+            assert_int_equal(first_status(&out), 401);
+            assert_true(has_event(s, DMSEC_EV_NONCE_PENDING));
+            assert_false(has_event(s, DMSEC_EV_RESYNC));
+            assert_int_equal(srv.resync_outstanding, 1); /* not consumed by a stranger */
+        }
+        dmsec_session_free(s);
+    }
+    resync_mode = DMSEC_RESYNC_CHALLENGE;
 }
 
 static void resync_without_notification_goes_through_challenge(void **state)
@@ -866,7 +967,7 @@ static void replay_of_nonce0_package1_is_refused(void **state)
     struct wire captured = r.captured[0]; /* the attacker recorded package #1 */
     dmsec_session_free(c);
     dmsec_session_free(s);
-    dmsec_account_t before = srv.stored;
+    dmsec_account_t before = srv.mem.acc;
 
     /* Replayed with the same session id, and with another one (seed 003):
      * both refused, and the server's secret stays as it was. */
@@ -883,10 +984,10 @@ static void replay_of_nonce0_package1_is_refused(void **state)
             0);
         assert_false(dmsec_session_peer_authenticated(s));
         assert_int_equal(first_status(&out), 401);
-        assert_int_equal(srv.resync_consumes, 1);
+        assert_int_equal(srv.resync_consumes, 1); /* the real device's session only */
         persist(s, &srv, 1, NULL);
         dmsec_session_free(s);
-        assert_memory_equal(srv.stored.out_secret, before.out_secret, before.out_secret_len);
+        assert_memory_equal(srv.mem.acc.out_secret, before.out_secret, before.out_secret_len);
         srv.resync_outstanding = 0;
     }
     /* the real device still authenticates afterwards */
@@ -906,9 +1007,9 @@ static void server_with_wrong_password_is_refused(void **state)
         struct party dev, srv;
         pair(&dev, &srv, DMSEC_AUTH_MD5, (dmsec_auth_scheme_t)sch, DMSEC_INTEGRITY_NONE);
         /* the server holds a wrong secret for itself */
-        dmsec_prehash_compute(SERVER_ID, (const uint8_t *)"not-it", 6, &srv.stored.out_prehash);
-        memcpy(srv.stored.out_secret, "not-it", 6);
-        srv.stored.out_secret_len = 6;
+        dmsec_prehash_compute(SERVER_ID, (const uint8_t *)"not-it", 6, &srv.mem.acc.out_prehash);
+        memcpy(srv.mem.acc.out_secret, "not-it", 6);
+        srv.mem.acc.out_secret_len = 6;
         dmsec_session_t *c = new_client(&dev, NULL, 0);
         dmsec_session_t *s = new_server(&srv);
         assert_int_equal(dmsec_session_queue(s, DMSEC_CMD_GET, "./DevInfo/Mod", NULL, NULL), 0);
@@ -928,9 +1029,9 @@ static void challenge_from_unauthenticated_peer_is_not_stored(void **state)
     (void)state;
     struct party dev, srv;
     pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
-    memset(dev.stored.out_nonce, 0x99, 16); /* stale: the server will challenge */
+    memset(dev.mem.acc.out_nonce, 0x99, 16); /* stale: the server will challenge */
     /* the server cannot authenticate itself (wrong secret) */
-    dmsec_prehash_compute(SERVER_ID, (const uint8_t *)"not-it", 6, &srv.stored.out_prehash);
+    dmsec_prehash_compute(SERVER_ID, (const uint8_t *)"not-it", 6, &srv.mem.acc.out_prehash);
     dmsec_session_t *c = new_client(&dev, NULL, 0);
     dmsec_session_t *s = new_server(&srv);
     converse(c, &dev, s, &srv, NULL, NULL);
@@ -940,7 +1041,7 @@ static void challenge_from_unauthenticated_peer_is_not_stored(void **state)
     assert_false(dmsec_session_peer_authenticated(c));
     uint8_t stale[16];
     memset(stale, 0x99, 16);
-    assert_memory_equal(dev.stored.out_nonce, stale, 16);
+    assert_memory_equal(dev.mem.acc.out_nonce, stale, 16);
     dmsec_session_free(c);
     dmsec_session_free(s);
 }
@@ -952,8 +1053,8 @@ static void server_refuses_default_nonce_as_ordinary_nonce(void **state)
     pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
     /* both hold the default nonce, but no resync notification is out */
     lose_nonces(&dev);
-    memcpy(srv.stored.in_nonce, dmsec_default_nonce, 4);
-    srv.stored.in_nonce_len = 4;
+    memcpy(srv.mem.acc.in_nonce, dmsec_default_nonce, 4);
+    srv.mem.acc.in_nonce_len = 4;
     dmsec_session_t *c = new_client(&dev, NULL, 0);
     dmsec_session_t *s = new_server(&srv);
     dmsec_session_out_t out;
@@ -972,7 +1073,7 @@ static void transport_authenticated_client_and_resp_uri(void **state)
     struct party dev, srv;
     pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
     /* the device's application-layer secret is wrong, but TLS vouched for it */
-    dmsec_prehash_compute(DEVICE_ID, (const uint8_t *)"wrong", 5, &dev.stored.out_prehash);
+    dmsec_prehash_compute(DEVICE_ID, (const uint8_t *)"wrong", 5, &dev.mem.acc.out_prehash);
     dmsec_session_config_t cfg = {
         .role = DMSEC_ROLE_SERVER,
         .server_id = SERVER_ID,
@@ -1076,10 +1177,10 @@ static void server_rotates_its_secret(void **state)
     assert_int_equal(dmsec_session_result(c), DMSEC_OK);
     assert_int_equal(pending_events, 1);
     /* both sides hold the new secret, and it is not the old one */
-    assert_int_equal(srv.stored.out_secret_len, 32);
-    assert_int_equal(dev.stored.in_secret_len, 32);
-    assert_memory_equal(srv.stored.out_secret, dev.stored.in_secret, 32);
-    assert_memory_not_equal(srv.stored.out_secret, SERVER_SECRET, 24);
+    assert_int_equal(srv.mem.acc.out_secret_len, 32);
+    assert_int_equal(dev.mem.acc.in_secret_len, 32);
+    assert_memory_equal(srv.mem.acc.out_secret, dev.mem.acc.in_secret, 32);
+    assert_memory_not_equal(srv.mem.acc.out_secret, SERVER_SECRET, 24);
     dmsec_session_free(c);
     dmsec_session_free(s);
     /* the next session authenticates the server on the new secret */
@@ -1088,6 +1189,275 @@ static void server_rotates_its_secret(void **state)
     converse(c, &dev, s, &srv, NULL, NULL);
     assert_int_equal(dmsec_session_result(c), DMSEC_OK);
     assert_true(dmsec_session_peer_authenticated(c));
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+}
+
+
+/* ---- every message authenticated (DM Security 5.4) ---- */
+
+struct cred_watch {
+    int with[2];    /* messages with a Cred: [0] server -> client, [1] client -> server */
+    int without[2]; /* and without */
+    int strip_from; /* client messages from this number (n) on lose their Cred; 0: none */
+    int spoil_at;   /* the client message n whose Cred is made wrong; 0: none */
+};
+
+static void watch_cred(int to_server, int n, struct wire *w, void *arg)
+{
+    struct cred_watch *cw = arg;
+    dmsec_msg_t *m = NULL;
+    assert_int_equal(dmsec_msg_decode(codec, w->body, w->len, NULL, &m), 0);
+    int changed = 0;
+    if (to_server && cw->strip_from && n >= cw->strip_from && m->hdr.cred) {
+        m->hdr.cred = NULL;
+        changed = 1;
+    }
+    if (to_server && cw->spoil_at && n == cw->spoil_at && m->hdr.cred) {
+        m->hdr.cred = dmsec_msg_cred(m, "syncml:auth-md5", "b64", "AAAAAAAAAAAAAAAAAAAAAA==");
+        changed = 1;
+    }
+    if (m->hdr.cred)
+        cw->with[to_server]++;
+    else
+        cw->without[to_server]++;
+    if (changed) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
+        memcpy(w->body, buf, len);
+        w->len = len;
+        free(buf);
+    }
+    dmsec_msg_free(m);
+}
+
+/* A session of three exchanges: the server sends a Get after package #2. */
+static struct run get_session(struct party *dev, struct party *srv, struct cred_watch *cw)
+{
+    dmsec_session_t *c = new_client(dev, NULL, 0);
+    dmsec_session_t *s = new_server(srv);
+    assert_int_equal(dmsec_session_queue(s, DMSEC_CMD_GET, "./DevInfo/Mod", NULL, NULL), 0);
+    struct run r = converse(c, dev, s, srv, watch_cred, cw);
+    r.client_rc = dmsec_session_result(c);
+    r.server_rc = dmsec_session_result(s);
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+    return r;
+}
+
+static void cred_in_every_message_over_plain_http(void **state)
+{
+    (void)state;
+    for (int secure = 0; secure < 2; secure++) {
+        transport_secure = secure;
+        struct party dev, srv;
+        pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_SHA256, DMSEC_INTEGRITY_NONE);
+        struct cred_watch cw = {{0}};
+        struct run r = get_session(&dev, &srv, &cw);
+        assert_int_equal(r.server_rc, DMSEC_OK);
+        assert_int_equal(r.client_rc, DMSEC_OK);
+        assert_int_equal(srv.results_seen, 1);
+        assert_true(r.messages >= 4);
+        if (!secure) {
+            /* plain: every message of both sides carries a Cred */
+            assert_int_equal(cw.without[0] + cw.without[1], 0);
+        } else {
+            /* TLS: until accepted, then none */
+            assert_true(cw.without[0] > 0 && cw.without[1] > 0);
+        }
+    }
+    transport_secure = 0;
+}
+
+static void wrong_later_cred_ends_the_session(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    struct cred_watch cw = {.spoil_at = 2}; /* the client's answer to the Get */
+    struct run r = get_session(&dev, &srv, &cw);
+    assert_int_equal(r.server_rc, DMSEC_ERR_AUTH_FAILED);
+    assert_int_equal(srv.results_seen, 0); /* its content was not taken */
+}
+
+static void deployed_client_without_later_cred_is_served(void **state)
+{
+    (void)state;
+    for (int strict = 0; strict < 2; strict++) {
+        strict_cred = strict;
+        struct party dev, srv;
+        pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+        struct cred_watch cw = {.strip_from = 2}; /* Cred only until accepted */
+        struct run r = get_session(&dev, &srv, &cw);
+        if (!strict) {
+            assert_int_equal(r.server_rc, DMSEC_OK);
+            assert_int_equal(srv.results_seen, 1);
+        } else {
+            assert_int_equal(r.server_rc, DMSEC_ERR_AUTH_MISSING);
+            assert_int_equal(srv.results_seen, 0);
+        }
+    }
+    strict_cred = 0;
+}
+
+/* A 401 or 407 on the SyncHdr gives each command its own status. */
+static void refused_commands_get_their_status(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    for (int missing = 0; missing < 2; missing++) {
+        dmsec_session_t *s = new_server(&srv);
+        struct wire w;
+        dmsec_session_out_t out;
+        make_pkg1(&w, "5", "1", missing ? NULL : "syncml:auth-md5",
+                  missing ? NULL : "AAAAAAAAAAAAAAAAAAAAAA==");
+        assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), 0);
+        dmsec_msg_t *m = NULL;
+        assert_int_equal(dmsec_msg_decode(codec, out.body, out.len, NULL, &m), 0);
+        int want = missing ? 407 : 401;
+        const dmsec_cmd_t *hdr = m->body.cmds;
+        assert_int_equal(dmsec_status_code(hdr), want);
+        const dmsec_cmd_t *alert = hdr->next;
+        assert_non_null(alert);
+        assert_int_equal(alert->type, DMSEC_CMD_STATUS);
+        assert_string_equal(alert->cmd_ref, "1");
+        assert_string_equal(alert->cmd, "Alert");
+        assert_int_equal(dmsec_status_code(alert), want);
+        dmsec_msg_free(m);
+        dmsec_session_free(s);
+    }
+}
+
+/* A stranger's failed package #1 leaves the stored nonce as it was: the
+ * real device's next session takes as many messages as without it; and a
+ * device that got the stranger-era challenge's nonce authenticates on the
+ * pending nonce, which then gives way to a fresh one. */
+static void stranger_changes_no_stored_nonce(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    dmsec_account_t before = srv.mem.acc;
+    for (int i = 0; i < 3; i++) {
+        dmsec_session_t *s = new_server(&srv);
+        struct wire w;
+        dmsec_session_out_t out;
+        make_pkg1(&w, "7", "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
+        assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), 0);
+        persist(s, &srv, 1, NULL);
+        dmsec_session_free(s);
+    }
+    assert_int_equal(srv.mem.acc.in_nonce_len, before.in_nonce_len);
+    assert_memory_equal(srv.mem.acc.in_nonce, before.in_nonce, before.in_nonce_len);
+    assert_int_equal(srv.mem.acc.in_nonce_pending_len, DMSEC_NONCE_LEN);
+    dmsec_session_t *c = new_client(&dev, NULL, 0);
+    dmsec_session_t *s = new_server(&srv);
+    struct run r = converse(c, &dev, s, &srv, NULL, NULL);
+    assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+    assert_int_equal(r.messages, 4);
+    assert_int_equal(srv.mem.acc.in_nonce_pending_len, 0); /* a success voids it */
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+    /* the pending nonce authenticates the peer that got it */
+    s = new_server(&srv);
+    struct wire w;
+    dmsec_session_out_t out;
+    make_pkg1(&w, "8", "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
+    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), 0);
+    persist(s, &srv, 1, NULL);
+    dmsec_session_free(s);
+    memcpy(dev.mem.acc.out_nonce, srv.mem.acc.in_nonce_pending, DMSEC_NONCE_LEN);
+    dev.mem.acc.out_nonce_len = DMSEC_NONCE_LEN;
+    c = new_client(&dev, NULL, 0);
+    s = new_server(&srv);
+    r = converse(c, &dev, s, &srv, NULL, NULL);
+    assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+    assert_int_equal(r.messages, 4);
+    assert_int_equal(srv.mem.acc.in_nonce_pending_len, 0);
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+}
+
+/* ---- engine defects: a failed call changes nothing; no event is lost ---- */
+
+struct flaky_rng {
+    int fail_at; /* the call number that fails (1-based), 0: none */
+    int calls;
+};
+
+static int flaky_fill(void *ctx, uint8_t *buf, size_t len)
+{
+    struct flaky_rng *f = ctx;
+    if (++f->calls == f->fail_at)
+        return DMSEC_ERR_RANDOM;
+    return dmsec_rng_os_fill(NULL, buf, len);
+}
+
+static void failed_call_leaves_state_unchanged(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    struct flaky_rng f = {.fail_at = 1};
+    dmsec_session_config_t cfg = {
+        .role = DMSEC_ROLE_SERVER,
+        .server_id = SERVER_ID,
+        .server_uri = SERVER_URI,
+        .rng = {flaky_fill, &f},
+        .cb = {.get_account = get_account},
+        .cb_ctx = &srv,
+    };
+    dmsec_session_t *s = dmsec_session_new(&cfg);
+    assert_non_null(s);
+    struct wire w;
+    dmsec_session_out_t out;
+    make_pkg1(&w, "9", "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
+    /* the challenge's nonce cannot be drawn: the call fails, and leaves no
+     * event and no trace (not the failure count, not the MsgID) */
+    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out),
+                     DMSEC_ERR_RANDOM);
+    assert_int_equal(dmsec_session_events(s), 0);
+    assert_false(out.has_message);
+    /* the same message again: answered as the first failure it is, a
+     * challenge with a fresh nonce (not a second failure that ends it) */
+    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), DMSEC_OK);
+    assert_int_equal(first_status(&out), 401);
+    assert_false(dmsec_session_done(s));
+    assert_true(has_event(s, DMSEC_EV_NONCE_PENDING));
+    dmsec_session_free(s);
+}
+
+static void many_events_of_one_call_are_all_kept(void **state)
+{
+    (void)state;
+    /* The client's call on a resync server answer under the interop option
+     * records more events than the first capacity: all come out, in order. */
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    lose_nonces(&dev);
+    srv.resync_outstanding = 1;
+    strcpy(srv.resync_session, "E5");
+    resync_mode = DMSEC_RESYNC_ACCEPT_DEFAULT;
+    dmsec_session_t *c = new_client(&dev, "E5", 1);
+    dmsec_session_t *s = new_server(&srv);
+    dmsec_session_out_t out;
+    assert_int_equal(dmsec_session_start(c, NOW, &out), 0);
+    struct wire w;
+    copy_out(&w, &out);
+    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), 0);
+    copy_out(&w, &out);
+    assert_int_equal(dmsec_session_feed(c, w.body, w.len, w.ct, NULL, NOW, &out), 0);
+    size_t n = dmsec_session_events(c);
+    assert_true(n > 4);
+    const dmsec_event_type_t want[] = {DMSEC_EV_PEER_AUTHENTICATED, DMSEC_EV_RESYNC,
+                                       DMSEC_EV_SELF_AUTHENTICATED, DMSEC_EV_NONCE_ACCEPTED,
+                                       DMSEC_EV_NONCE_ISSUED};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        assert_true(has_event(c, want[k]));
+    assert_null(dmsec_session_event(c, n));
+    resync_mode = DMSEC_RESYNC_CHALLENGE;
     dmsec_session_free(c);
     dmsec_session_free(s);
 }
@@ -1108,6 +1478,14 @@ int main(void)
         cmocka_unit_test(tampered_resp_uri_stays_on_its_server),
         cmocka_unit_test(replayed_messages_are_refused),
         cmocka_unit_test(resync_with_outstanding_notification),
+        cmocka_unit_test(resync_solution1_option_and_its_replay),
+        cmocka_unit_test(cred_in_every_message_over_plain_http),
+        cmocka_unit_test(wrong_later_cred_ends_the_session),
+        cmocka_unit_test(deployed_client_without_later_cred_is_served),
+        cmocka_unit_test(refused_commands_get_their_status),
+        cmocka_unit_test(stranger_changes_no_stored_nonce),
+        cmocka_unit_test(failed_call_leaves_state_unchanged),
+        cmocka_unit_test(many_events_of_one_call_are_all_kept),
         cmocka_unit_test(resync_without_notification_goes_through_challenge),
         cmocka_unit_test(replay_of_nonce0_package1_is_refused),
         cmocka_unit_test(server_with_wrong_password_is_refused),
