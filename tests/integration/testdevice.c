@@ -12,6 +12,13 @@
  *   dmsec-testdevice lose-nonces --state F
  *   TLS: [--ca FILE] [--cert FILE --key FILE]
  *
+ * session and listen also take a deployed client's habits (plain Cred, no
+ * HMAC): --cred-until-accepted leaves the SyncHdr Cred out of every message
+ * once the server accepted it; --first-without-cred leaves it out of
+ * package #1; --resend-refused-only answers a 401/407 on the SyncHdr by
+ * sending again (with the new Cred) only the commands that got a 401/407
+ * Status of their own, and gives up when none did (digest section 10).
+ *
  * Exit 0 when the session ended with both sides authenticated (session,
  * listen), or when the server refused the replayed package (replay);
  * 1 otherwise; 2 for usage errors. One summary line on stdout.
@@ -55,6 +62,7 @@ struct state {
 
 static const char *state_path;
 static struct state st;
+static int cred_until_accepted, first_without_cred, resend_refused_only;
 
 static void die(const char *what, const char *arg)
 {
@@ -218,6 +226,59 @@ static void write_capture(const char *path, const dmsec_session_out_t *o)
     fclose(f);
 }
 
+/* The message of o again, without its SyncHdr Cred (strip) and without the
+ * commands other than Status whose name is not in keep (",Alert,Replace,";
+ * NULL keeps them all). malloc'd, length in *len; NULL when it cannot be
+ * decoded. */
+static uint8_t *rewrite(const dmsec_session_out_t *o, int strip, const char *keep, size_t *len)
+{
+    dmsec_codec_t codec;
+    dmsec_msg_t *m = NULL;
+    if (dmsec_codec_from_content_type(o->content_type, &codec) ||
+        dmsec_msg_decode(codec, o->body, o->len, NULL, &m))
+        return NULL;
+    if (strip)
+        m->hdr.cred = NULL;
+    for (dmsec_cmd_t **pp = &m->body.cmds; keep && *pp;) {
+        char name[32];
+        snprintf(name, sizeof name, ",%s,", dmsec_cmd_name((*pp)->type));
+        if ((*pp)->type != DMSEC_CMD_STATUS && !strstr(keep, name))
+            *pp = (*pp)->next;
+        else
+            pp = &(*pp)->next;
+    }
+    uint8_t *buf = NULL;
+    if (dmsec_msg_encode(codec, m, &buf, len))
+        buf = NULL;
+    dmsec_msg_free(m);
+    return buf;
+}
+
+/* The Status code the answer gives our SyncHdr (-1 when none); the names of
+ * the commands it refused with 401/407 go to names as ",Alert,Replace,". */
+static int hdr_verdict(const cli_http_resp_t *b, char *names, size_t cap)
+{
+    dmsec_codec_t codec;
+    dmsec_msg_t *m = NULL;
+    int code = -1;
+    names[0] = '\0';
+    if (dmsec_codec_from_content_type(b->ct, &codec) ||
+        dmsec_msg_decode(codec, b->p, b->n, NULL, &m))
+        return -1;
+    for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
+        if (c->type != DMSEC_CMD_STATUS || !c->cmd || !c->cmd_ref)
+            continue;
+        int k = dmsec_status_code(c);
+        size_t n = strlen(names);
+        if (!strcmp(c->cmd_ref, "0") && !strcmp(c->cmd, "SyncHdr"))
+            code = k;
+        else if ((k == 401 || k == 407) && n + strlen(c->cmd) + 3 < cap)
+            snprintf(names + n, cap - n, "%s%s,", n ? "" : ",", c->cmd);
+    }
+    dmsec_msg_free(m);
+    return code;
+}
+
 static int run_session(const cli_http_t *h, const char *url, const char *sid, int resync,
                        const char *capture, dmsec_codec_t codec)
 {
@@ -244,16 +305,37 @@ static int run_session(const cli_http_t *h, const char *url, const char *sid, in
         write_capture(capture, &out);
     long http = 200;
     int messages = 0;
+    char refused[128] = ""; /* --resend-refused-only: what to send again */
     while (!rc && out.has_message && messages < 20) {
         const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
         cli_http_resp_t b;
         memset(&b, 0, sizeof b);
-        http = post(h, to, out.body, out.len, out.content_type, out.hmac_header, &b);
+        int strip = (first_without_cred && messages == 0) ||
+                    (cred_until_accepted && dmsec_session_self_authenticated(s));
+        size_t own_len = 0;
+        uint8_t *own = strip || refused[0]
+                           ? rewrite(&out, strip, refused[0] ? refused : NULL, &own_len)
+                           : NULL;
+        http = post(h, to, own ? own : out.body, own ? own_len : out.len, out.content_type,
+                    out.hmac_header, &b);
+        free(own);
         messages++;
         if (http != 200) {
             free(b.p);
             break;
         }
+        int verdict = resend_refused_only ? hdr_verdict(&b, refused, sizeof refused) : 0;
+        if ((verdict == 401 || verdict == 407) && !refused[0]) {
+            /* Such a client resends refused commands, never a package
+             * refused on its SyncHdr alone. */
+            fprintf(stderr, "dmsec-testdevice: SyncHdr %d and no command refused: giving up\n",
+                    verdict);
+            rc = DMSEC_ERR_SESSION_PEER_REFUSED;
+            free(b.p);
+            break;
+        }
+        if (verdict != 401 && verdict != 407)
+            refused[0] = '\0';
         rc = dmsec_session_feed(s, b.p, b.n, b.ct[0] ? b.ct : NULL, b.hmac, time(NULL), &out);
         persist(s);
         free(b.p);
@@ -375,6 +457,14 @@ int main(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--resync")) {
             resync = 1;
+            continue;
+        }
+        int *flag = !strcmp(a, "--cred-until-accepted")   ? &cred_until_accepted
+                    : !strcmp(a, "--first-without-cred")  ? &first_without_cred
+                    : !strcmp(a, "--resend-refused-only") ? &resend_refused_only
+                                                          : NULL;
+        if (flag) {
+            *flag = 1;
             continue;
         }
         if (!v)
