@@ -454,8 +454,18 @@ static const char *const o_add[] = {"tree",
                                     "server-nonce-b64",
                                     NULL};
 static const char *const o_session[] = {"tree", "server", "ca", "cert", "key", "codec", NULL};
-static const char *const o_listen[] = {"tree", "port", "once", "wait",  "hook", "bind", "ca",
-                                       "cert", "key",  "codec", "resync-accept-default", NULL};
+static const char *const o_listen[] = {"tree",
+                                       "port",
+                                       "once",
+                                       "wait",
+                                       "hook",
+                                       "bind",
+                                       "ca",
+                                       "cert",
+                                       "key",
+                                       "codec",
+                                       "resync-accept-default",
+                                       NULL};
 static const char *const o_show[] = {"tree", NULL};
 static const char *const o_set[] = {"tree", "uri", "value", "value-b64", NULL};
 static const char *const o_get[] = {"tree", "server", "uri", NULL};

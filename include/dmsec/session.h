@@ -183,7 +183,8 @@ typedef struct dmsec_session_config {
                                     certificate); no Cred is then required of it */
     int transport_secure;        /* both: the transport authenticates the session (TLS):
                                     our Cred goes out until accepted, not in every message */
-    int strict_cred;             /* a Cred in every message of the peer (strict 5.4) */
+    int strict_cred;             /* a Cred in every message of the peer where the transport
+                                    does not authenticate the session (strict 5.4) */
     int require_protected;       /* server: refuse a session that has neither a secure
                                     transport nor HMAC (DMSEC_ERR_SESSION_INSECURE) */
     dmsec_resync_mode_t resync_mode;
@@ -339,7 +340,7 @@ typedef struct dmsec_state_mem {
     dmsec_account_t acc;
     int known;     /* 0: get_account answers DMSEC_ERR_SESSION_UNKNOWN_PEER */
     int is_server; /* a rotated secret is ours (out), else the server's (in) */
-    int writes; /* writes applied so far */
+    int writes;    /* writes applied so far */
 } dmsec_state_mem_t;
 
 extern const dmsec_state_ops_t dmsec_state_mem_ops;

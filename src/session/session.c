@@ -448,8 +448,8 @@ static int add_cred(dmsec_session_t *s, dmsec_msg_t *m)
         rc = dmsec_cred_build(DMSEC_AUTH_BASIC, s->m.acc.out_name, s->m.acc.out_secret,
                               s->m.acc.out_secret_len, NULL, 0, data, sizeof data, NULL);
     else
-        rc = dmsec_cred_build_prehashed(s->m.acc.out_scheme, &s->m.acc.out_prehash, nonce, nonce_len,
-                                        data, sizeof data, NULL);
+        rc = dmsec_cred_build_prehashed(s->m.acc.out_scheme, &s->m.acc.out_prehash, nonce,
+                                        nonce_len, data, sizeof data, NULL);
     if (rc)
         return rc;
     m->hdr.cred = dmsec_msg_cred(m, dmsec_auth_scheme_uri(s->m.acc.out_scheme), "b64", data);
@@ -521,8 +521,8 @@ static int emit(dmsec_session_t *s, dmsec_msg_t *m, time_t now, dmsec_session_ou
      * authenticate the session (DM Security 5.4), and over TLS until the
      * peer accepts it; built last, on the secret of this moment (a secret
      * the peer confirmed replacing in this very exchange included). */
-    int cred = s->m.acc.integrity == DMSEC_INTEGRITY_NONE &&
-               (!s->m.self_authed || !s->transport_secure);
+    int cred =
+        s->m.acc.integrity == DMSEC_INTEGRITY_NONE && (!s->m.self_authed || !s->transport_secure);
     int rc = cred ? add_cred(s, m) : DMSEC_OK;
     if (rc) {
         dmsec_msg_free(m);
@@ -583,8 +583,7 @@ static int check_hmac(dmsec_session_t *s, const uint8_t *body, size_t len, const
                                  s->m.cur_in_nonce_len, body, len);
         /* Before the peer authenticated: the nonce of a challenge it got
          * earlier (pending) is as good as the stored one. */
-        if (rc == DMSEC_ERR_HMAC_MISMATCH && !s->m.peer_authed &&
-            s->m.acc.in_nonce_pending_len &&
+        if (rc == DMSEC_ERR_HMAC_MISMATCH && !s->m.peer_authed && s->m.acc.in_nonce_pending_len &&
             dmsec_hmac12_verify(&h, s->m.acc.in_name, s->m.acc.in_prehash.md5,
                                 s->m.acc.in_nonce_pending, s->m.acc.in_nonce_pending_len, body,
                                 len) == DMSEC_OK) {
@@ -728,7 +727,7 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
     if (s->m.acc.integrity != DMSEC_INTEGRITY_NONE) {
         rc = check_hmac(s, body, len, header, now);
     } else if (!m->hdr.cred) {
-        if (s->m.peer_authed && !s->strict_cred) {
+        if (s->m.peer_authed && (!s->strict_cred || s->transport_secure)) {
             /* Deployed clients send their Cred until it is accepted: the
              * rest of the session is bound by its RespURI and MsgIDs. */
             v->code = 200;
@@ -953,7 +952,8 @@ static void maybe_rotate_in_secret(dmsec_session_t *s, const dmsec_cmd_t *c, con
     memcpy(s->m.acc.in_secret, it->data->bytes, it->data->len);
     s->m.acc.in_secret_len = it->data->len;
     dmsec_prehash_t ph;
-    if (dmsec_prehash_compute(s->m.acc.in_name, s->m.acc.in_secret, s->m.acc.in_secret_len, &ph) == 0)
+    if (dmsec_prehash_compute(s->m.acc.in_name, s->m.acc.in_secret, s->m.acc.in_secret_len, &ph) ==
+        0)
         s->m.acc.in_prehash = ph;
     dmsec_prehash_wipe(&ph);
     event(s, DMSEC_EV_SECRET_ROTATED, 0, s->m.acc.in_secret, s->m.acc.in_secret_len);
@@ -1229,8 +1229,7 @@ static int open_server_session(dmsec_session_t *s, const dmsec_msg_t *m)
         rc = load_phantom(s, dev);
     if (rc)
         return rc;
-    if (s->require_protected && !s->transport_secure &&
-        s->m.acc.integrity == DMSEC_INTEGRITY_NONE)
+    if (s->require_protected && !s->transport_secure && s->m.acc.integrity == DMSEC_INTEGRITY_NONE)
         return DMSEC_ERR_SESSION_INSECURE;
     copy_str(s->m.session_id, sizeof s->m.session_id, sid);
     copy_str(s->m.peer_uri, sizeof s->m.peer_uri, dev);
