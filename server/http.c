@@ -12,9 +12,11 @@
 
 #include "dmsec/codec.h"
 #include "dmsec/errors.h"
+#include "request.h"
 #include "server.h"
 
-#define SESSION_PREFIX "/dm/s/"
+_Static_assert(REQ_TOKEN_LEN == SESSION_TOKEN_LEN, "a session token is routed as it is made");
+
 #define MAC_KEEP_SECONDS 900
 #define EARLY_REJECT_FACTOR 4 /* a declared length this far over the limit is refused unread */
 
@@ -415,30 +417,12 @@ static int persist_events(struct server *srv, struct sess *s, dmsec_store_t *st,
     return rc;
 }
 
-static int host_ok(const char *h)
-{
-    size_t n = h ? strlen(h) : 0;
-    return n > 0 && n < 200 &&
-           strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]_") == n;
-}
-
 static void build_resp_uri(const struct server *srv, struct MHD_Connection *c, const char *token,
                            char *out, size_t cap)
 {
-    if (srv->cfg.public_url[0]) {
-        size_t n = strlen(srv->cfg.public_url);
-        while (n && srv->cfg.public_url[n - 1] == '/')
-            n--;
-        snprintf(out, cap, "%.*s" SESSION_PREFIX "%s", (int)n, srv->cfg.public_url, token);
-        return;
-    }
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    char fallback[160];
-    if (!host_ok(host)) {
-        snprintf(fallback, sizeof fallback, "%s:%u", srv->listen_host, srv->port);
-        host = fallback;
-    }
-    snprintf(out, cap, "%s://%s" SESSION_PREFIX "%s", srv->tls ? "https" : "http", host, token);
+    (void)req_resp_uri(out, cap, srv->cfg.public_url, srv->tls, host, srv->listen_host, srv->port,
+                       token);
 }
 
 /* The device a message names (Source/LocURI), read before an engine
@@ -648,9 +632,11 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
 
     struct sess *s = NULL;
     int is_new = 0;
-    if (!strncmp(url, SESSION_PREFIX, strlen(SESSION_PREFIX))) {
+    char token[REQ_TOKEN_LEN + 1];
+    int route = req_session_token(url, token);
+    if (route) {
         int busy = 0;
-        s = sessions_acquire(url + strlen(SESSION_PREFIX), &busy);
+        s = route > 0 ? sessions_acquire(token, &busy) : NULL;
         if (!s)
             return respond_text(c, busy ? MHD_HTTP_CONFLICT : MHD_HTTP_NOT_FOUND,
                                 busy ? "session busy\n" : "unknown or expired session\n", 0);
@@ -868,9 +854,8 @@ enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url
             atomic_fetch_add(&srv->in_flight, 1);
             const char *cl =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            char *end = NULL;
-            unsigned long long declared = cl ? strtoull(cl, &end, 10) : 0;
-            if (cl && end != cl &&
+            unsigned long long declared = 0;
+            if (cl && !req_content_length(cl, &declared) &&
                 declared > (unsigned long long)srv->cfg.max_body * EARLY_REJECT_FACTOR)
                 return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n", 0);
         }
