@@ -37,6 +37,9 @@ static dmsec_resync_mode_t resync_mode = DMSEC_RESYNC_CHALLENGE;
  * (Cred in every message); the server's strict 5.4 option. */
 static int transport_secure;
 static int strict_cred;
+/* The client knows only seed 000's flow: it takes the server's Cred on the
+ * default nonce in a resync session, and answers challenges. */
+static int client_seed000;
 
 /* ---- the parties ---- */
 
@@ -195,7 +198,7 @@ static dmsec_session_t *new_client(struct party *dev, const char *session_id, in
         .session_id = session_id,
         .server_initiated = session_id != NULL,
         .resync = resync,
-        .resync_mode = resync_mode,
+        .resync_mode = client_seed000 ? DMSEC_RESYNC_ACCEPT_DEFAULT : resync_mode,
         .transport_secure = transport_secure,
         .devinfo = devinfo,
         .cb = {.get_account = get_account, .tree_exec = tree_exec, .mac_seen = mac_seen},
@@ -862,6 +865,48 @@ static void resync_with_outstanding_notification(void **state)
     dmsec_session_free(s);
 }
 
+/* Both seed 001 cases against the default server, with a client that knows
+ * only seed 000: nonce-0 Cred first (challenged, then answered on the fresh
+ * nonce); it accepts the server's default-nonce Cred itself. One extra
+ * round trip. */
+static void resync_with_a_seed000_client(void **state)
+{
+    (void)state;
+    for (int restored = 0; restored < 2; restored++) {
+        struct party dev, srv;
+        pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+        if (restored) {
+            /* case 2: the server's store went back to an older copy */
+            memset(srv.mem.acc.in_nonce, 0x5a, 16);
+            memset(srv.mem.acc.out_nonce, 0x5b, 16);
+        } else {
+            lose_nonces(&dev); /* case 1: the device lost its nonces */
+        }
+        srv.resync_outstanding = 1;
+        strcpy(srv.resync_session, "F6");
+        client_seed000 = 1;
+        dmsec_session_t *c = new_client(&dev, "F6", 1);
+        dmsec_session_t *s = new_server(&srv);
+        struct run r = converse(c, &dev, s, &srv, NULL, NULL);
+        client_seed000 = 0;
+        assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+        assert_int_equal(dmsec_session_result(c), DMSEC_OK);
+        assert_int_equal(r.messages, 4); /* one extra exchange: the server's challenge */
+        assert_int_equal(r.server_resyncs, 1);
+        assert_int_equal(srv.resync_consumes, 1);
+        dmsec_session_free(c);
+        dmsec_session_free(s);
+        /* an ordinary session afterwards, with dmsec's own client */
+        c = new_client(&dev, NULL, 0);
+        s = new_server(&srv);
+        r = converse(c, &dev, s, &srv, NULL, NULL);
+        assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+        assert_int_equal(r.messages, 4);
+        dmsec_session_free(c);
+        dmsec_session_free(s);
+    }
+}
+
 /* The interop option (seed 003 Solution 1 as written): nonce-0 Creds
  * accepted against the outstanding notification, in 4 messages; and the
  * attack it still allows, a recorded package #1 replayed with its
@@ -1193,7 +1238,6 @@ static void server_rotates_its_secret(void **state)
     dmsec_session_free(s);
 }
 
-
 /* ---- every message authenticated (DM Security 5.4) ---- */
 
 struct cred_watch {
@@ -1416,8 +1460,7 @@ static void failed_call_leaves_state_unchanged(void **state)
     make_pkg1(&w, "9", "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
     /* the challenge's nonce cannot be drawn: the call fails, and leaves no
      * event and no trace (not the failure count, not the MsgID) */
-    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out),
-                     DMSEC_ERR_RANDOM);
+    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), DMSEC_ERR_RANDOM);
     assert_int_equal(dmsec_session_events(s), 0);
     assert_false(out.has_message);
     /* the same message again: answered as the first failure it is, a
@@ -1479,6 +1522,7 @@ int main(void)
         cmocka_unit_test(replayed_messages_are_refused),
         cmocka_unit_test(resync_with_outstanding_notification),
         cmocka_unit_test(resync_solution1_option_and_its_replay),
+        cmocka_unit_test(resync_with_a_seed000_client),
         cmocka_unit_test(cred_in_every_message_over_plain_http),
         cmocka_unit_test(wrong_later_cred_ends_the_session),
         cmocka_unit_test(deployed_client_without_later_cred_is_served),
