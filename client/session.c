@@ -239,8 +239,8 @@ int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req)
         .session_id = req->session_id,
         .server_initiated = req->session_id != NULL,
         .resync = req->resync,
-        .resync_mode = req->resync_accept_default ? DMSEC_RESYNC_ACCEPT_DEFAULT
-                                                  : DMSEC_RESYNC_CHALLENGE,
+        .resync_mode =
+            req->resync_accept_default ? DMSEC_RESYNC_ACCEPT_DEFAULT : DMSEC_RESYNC_CHALLENGE,
         .transport_secure = !strncasecmp(url, "https://", 8),
         .devinfo = devinfo,
         .cb = {.get_account = get_account, .tree_exec = tree_exec},

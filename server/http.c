@@ -346,10 +346,13 @@ static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_even
     }
     case DMSEC_EV_AUTH_FAILED: {
         enum auth_label l = auth_label_of(s, e->scheme);
-        const char *what = e->err == DMSEC_ERR_SESSION_REPLAY ? "replay_refused"
-                           : e->err == DMSEC_ERR_SESSION_DEFAULT_NONCE ? "resync_challenged"
-                           : !known                                     ? "unknown_device"
-                                                                        : "auth_failed";
+        const char *what = "auth_failed";
+        if (e->err == DMSEC_ERR_SESSION_REPLAY)
+            what = "replay_refused";
+        else if (e->err == DMSEC_ERR_SESSION_DEFAULT_NONCE)
+            what = "resync_challenged";
+        else if (!known)
+            what = "unknown_device";
         metrics_auth(l, 0);
         log_msg(LOG_WARN, "%s device=%s session=%s peer=%s scheme=%s reason=%s", what, p->dev,
                 p->sid, s->peer, auth_label_name(l), dmsec_errname(e->err));
@@ -366,17 +369,15 @@ static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_even
     case DMSEC_EV_RESYNC:
         p->resync_event = 1;
         metrics_resync();
-        log_msg(LOG_INFO, "resync device=%s session=%s peer=%s completed", p->dev,
-                p->sid, s->peer);
-        snprintf(detail, sizeof detail, "resync completed, session=%s peer=%s", p->sid,
-                 s->peer);
+        log_msg(LOG_INFO, "resync device=%s session=%s peer=%s completed", p->dev, p->sid, s->peer);
+        snprintf(detail, sizeof detail, "resync completed, session=%s peer=%s", p->sid, s->peer);
         rc = audit(p->st, p->now, dev, "resync", detail);
         break;
     case DMSEC_EV_SESSION_ENDED:
         if (!known)
             break;
-        snprintf(detail, sizeof detail, "result=%s session=%s messages=%d",
-                 dmsec_errname(e->err), p->sid, s->messages);
+        snprintf(detail, sizeof detail, "result=%s session=%s messages=%d", dmsec_errname(e->err),
+                 p->sid, s->messages);
         rc = audit(p->st, p->now, dev, "session_ended", detail);
         break;
     case DMSEC_EV_NONCE_ISSUED:
@@ -504,8 +505,8 @@ static struct sess *new_session(struct server *srv, struct MHD_Connection *c, co
         .transport_secure = srv->tls,
         .strict_cred = srv->cfg.strict_cred,
         .require_protected = srv->cfg.require_protected,
-        .resync_mode = srv->cfg.resync_accept_default ? DMSEC_RESYNC_ACCEPT_DEFAULT
-                                                      : DMSEC_RESYNC_CHALLENGE,
+        .resync_mode =
+            srv->cfg.resync_accept_default ? DMSEC_RESYNC_ACCEPT_DEFAULT : DMSEC_RESYNC_CHALLENGE,
         .resync_session_id_nonce = srv->cfg.resync_session_id_nonce,
         .cb = {.get_account = cb_get_account,
                .resync_outstanding = cb_resync_outstanding,
