@@ -1055,10 +1055,17 @@ static void server_with_wrong_password_is_refused(void **state)
         dmsec_prehash_compute(SERVER_ID, (const uint8_t *)"not-it", 6, &srv.mem.acc.out_prehash);
         memcpy(srv.mem.acc.out_secret, "not-it", 6);
         srv.mem.acc.out_secret_len = 6;
+        dmsec_account_t before = dev.mem.acc;
         dmsec_session_t *c = new_client(&dev, NULL, 0);
         dmsec_session_t *s = new_server(&srv);
         assert_int_equal(dmsec_session_queue(s, DMSEC_CMD_GET, "./DevInfo/Mod", NULL, NULL), 0);
         converse(c, &dev, s, &srv, NULL, NULL);
+        /* the agent's side of "nothing from strangers": the nonce of its
+         * challenge to the server is pending only, the stored one stays */
+        assert_int_equal(dev.mem.acc.in_nonce_len, before.in_nonce_len);
+        assert_memory_equal(dev.mem.acc.in_nonce, before.in_nonce, before.in_nonce_len);
+        if (sch != DMSEC_AUTH_BASIC)
+            assert_int_equal(dev.mem.acc.in_nonce_pending_len, DMSEC_NONCE_LEN);
         assert_int_equal(dev.tree_calls, 0); /* its commands were refused */
         assert_int_equal(srv.results_seen, 0);
         assert_false(dmsec_session_peer_authenticated(c));
