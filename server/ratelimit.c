@@ -115,7 +115,7 @@ struct ratelimit *ratelimit_new(long max_failures, long window, long block, size
     size_t buckets = 16;
     while (buckets < capacity && buckets < ((size_t)1 << 30))
         buckets <<= 1;
-    rl->bucket = calloc(buckets, sizeof *rl->bucket);
+    rl->bucket = calloc(buckets, sizeof(struct rl_entry *));
     if (!rl->bucket || pthread_mutex_init(&rl->mu, NULL)) {
         free(rl->bucket);
         free(rl);
@@ -254,26 +254,25 @@ static long count(struct ratelimit *rl, struct rl_entry *e, time_t now)
 
 int ratelimit_addr_key(const char *addr, char *key, size_t cap)
 {
+    /* IPv4 (and anything else, "unknown" say): the address as it is. */
+    const char *text = addr;
+    const char *suffix = "";
+    char buf[INET6_ADDRSTRLEN];
     struct in6_addr a6;
-    struct in_addr a4;
-    char text[INET6_ADDRSTRLEN];
-    int n;
-    if (inet_pton(AF_INET, addr, &a4) == 1) {
-        n = snprintf(key, cap, "a:%s", addr);
-    } else if (inet_pton(AF_INET6, addr, &a6) == 1) {
+    if (inet_pton(AF_INET6, addr, &a6) == 1) {
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (!memcmp(a6.s6_addr, mapped, sizeof mapped)) {
+            struct in_addr a4;
             memcpy(&a4, a6.s6_addr + 12, 4);
-            inet_ntop(AF_INET, &a4, text, sizeof text);
-            n = snprintf(key, cap, "a:%s", text);
+            inet_ntop(AF_INET, &a4, buf, sizeof buf);
         } else {
             memset(a6.s6_addr + 8, 0, 8); /* the /64: one customer, one LAN */
-            inet_ntop(AF_INET6, &a6, text, sizeof text);
-            n = snprintf(key, cap, "a:%s/64", text);
+            inet_ntop(AF_INET6, &a6, buf, sizeof buf);
+            suffix = "/64";
         }
-    } else {
-        n = snprintf(key, cap, "a:%s", addr); /* "unknown": still one key */
+        text = buf;
     }
+    int n = snprintf(key, cap, "a:%s%s", text, suffix);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 

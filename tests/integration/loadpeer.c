@@ -50,6 +50,15 @@ static void usage(void)
     exit(2);
 }
 
+static long num(const char *v)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end)
+        usage();
+    return n;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -144,7 +153,7 @@ static int post_once(const char *from)
         }
         buf[got] = '\0';
         if (!strncmp(buf, "HTTP/1.", 7) && got >= 12)
-            status = atoi(buf + 9);
+            status = (int)strtol(buf + 9, NULL, 10);
     }
     close(fd);
     return status;
@@ -269,8 +278,8 @@ static int run_slow(const char *base, int addrs, int sockets, int seconds)
                     connects++;
                 continue;
             }
-            char c = s[i].sent < sizeof slow_head - 1 ? slow_head[s[i].sent] : 'a';
-            ssize_t w = send(s[i].fd, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            const char *c = s[i].sent < sizeof slow_head - 1 ? &slow_head[s[i].sent] : "a";
+            ssize_t w = send(s[i].fd, c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w == 1) {
                 s[i].sent++;
             } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN) {
@@ -319,7 +328,7 @@ int main(int argc, char **argv)
         const char *k = argv[i];
         const char *v = argv[i + 1];
         if (!strcmp(k, "--port"))
-            port = atoi(v);
+            port = (int)num(v);
         else if (!strcmp(k, "--from"))
             from = v;
         else if (!strcmp(k, "--capture"))
@@ -327,15 +336,15 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--base"))
             base = v;
         else if (!strcmp(k, "--count"))
-            count = atol(v);
+            count = num(v);
         else if (!strcmp(k, "--addrs"))
-            addrs = atol(v);
+            addrs = num(v);
         else if (!strcmp(k, "--threads"))
-            threads = atol(v);
+            threads = num(v);
         else if (!strcmp(k, "--sockets"))
-            sockets = atol(v);
+            sockets = num(v);
         else if (!strcmp(k, "--seconds"))
-            seconds = atol(v);
+            seconds = num(v);
         else
             usage();
     }

@@ -41,6 +41,8 @@ server_nonce=$(jq -r .server_nonce_b64 <<<"$reg_json")
 EOS
 expect "a session before the attack" "$DEVICE" session --state "$work/dev.state" --url "$BASE/dm"
 
+# A connection that never sends a byte: closed at --request-timeout.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
 "$LOADPEER" slow --port "$PORT" --base 127.0.1.1 --addrs 10 --sockets 1000 \
     --seconds "$SECONDS_ATTACK" >"$work/slow.out" 2>&1 &
 slow_pid=$!
@@ -89,6 +91,11 @@ refused=$(awk '/^dmsec_connections_refused_total/ { s += $2 } END { print s + 0 
 slowc=$(awk '/^dmsec_connections_closed_total/ { s += $2 } END { print s + 0 }' "$work/metrics")
 [ "$refused" -gt 0 ] && ok "refused connections counted ($refused)" || bad "no refused connection counted"
 [ "$slowc" -gt 0 ] && ok "slow connections closed and counted ($slowc)" || bad "no slow connection closed"
+deadline=$(awk '/^dmsec_connections_closed_total\{reason="request-timeout"\}/ { print $2 }' "$work/metrics")
+if timeout 1 cat <&3 >/dev/null 2>&1 && [ "${deadline:-0}" -gt 0 ]; then
+    ok "a silent connection is closed at --request-timeout"
+else bad "the silent connection is still open (request-timeout closes: ${deadline:-0})"; fi
+exec 3<&-
 lines=$(grep -c ' http: ' "$work/server.log")
 echo "server log: $(wc -l <"$work/server.log") lines, $lines from the HTTP layer, $(wc -c <"$work/server.log") bytes"
 grep -q 'http: [0-9]* connections refused in the last' "$work/server.log" &&

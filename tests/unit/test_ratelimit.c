@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "../../server/ratelimit.c"
+#include "../../server/ratelimit.c" /* NOLINT(bugprone-suspicious-include) */
 
 #define MAX 3
 #define WINDOW 60
