@@ -258,16 +258,13 @@ int main(int argc, char **argv)
                                               time(NULL), &out)
                          : DMSEC_ERR_SESSION_PROTOCOL;
         free(ans);
-        /* The nonces handed over, kept for the next session (saved below). */
-        for (size_t i = 0; !rc && i < dmsec_session_events(s); i++) {
-            const dmsec_event_t *e = dmsec_session_event(s, i);
-            if (e->type == DMSEC_EV_NONCE_ACCEPTED && e->len <= DMSEC_NONCE_MAX) {
-                memcpy(a->out_nonce, e->bytes, e->len);
-                a->out_nonce_len = e->len;
-            } else if (e->type == DMSEC_EV_NONCE_ISSUED && e->len <= DMSEC_NONCE_MAX) {
-                memcpy(a->in_nonce, e->bytes, e->len);
-                a->in_nonce_len = e->len;
-            }
+        /* The nonces handed over, kept for the next session (saved below):
+         * the session-state contract, in memory. */
+        if (!rc) {
+            dmsec_state_mem_t mem = {.acc = *a, .known = 1};
+            rc = dmsec_session_persist(s, &dmsec_state_mem_ops, &mem);
+            *a = mem.acc;
+            dmsec_account_wipe(&mem.acc);
         }
     }
     if (!rc)

@@ -60,16 +60,14 @@ static int get_srv(void *ctx, const char *peer, dmsec_account_t *out)
     return 0;
 }
 
-/* Stores what a session issued, as a caller persists events. */
+/* Stores what a session issued, as a caller persists events: the
+ * session-state contract in memory. */
 static void persist(dmsec_session_t *s, dmsec_account_t *a)
 {
-    for (size_t i = 0; i < dmsec_session_events(s); i++) {
-        const dmsec_event_t *e = dmsec_session_event(s, i);
-        if (e->type == DMSEC_EV_NONCE_ISSUED)
-            memcpy(a->in_nonce, e->bytes, 16);
-        else if (e->type == DMSEC_EV_NONCE_ACCEPTED)
-            memcpy(a->out_nonce, e->bytes, 16);
-    }
+    dmsec_state_mem_t mem = {.acc = *a, .known = 1};
+    if (dmsec_session_persist(s, &dmsec_state_mem_ops, &mem))
+        abort();
+    *a = mem.acc;
 }
 
 static void one_session(dmsec_codec_t codec)

@@ -198,21 +198,53 @@ static long post(const cli_http_t *h, const char *url, const uint8_t *body, size
     return status;
 }
 
+/* The session-state contract over the device's state file; the nonce of a
+ * challenge to an unauthenticated server is not kept (no pending slot). */
+static int td_nonce(uint8_t *dst, size_t *dst_len, const uint8_t *n, size_t len)
+{
+    if (len > DMSEC_NONCE_MAX)
+        return DMSEC_ERR_TOO_LARGE;
+    memcpy(dst, n, len);
+    *dst_len = len;
+    return DMSEC_OK;
+}
+
+static int td_set_in_nonce(void *ctx, const char *peer, const uint8_t *n, size_t len)
+{
+    (void)ctx;
+    (void)peer;
+    return td_nonce(st.server_nonce, &st.server_nonce_len, n, len);
+}
+
+static int td_set_out_nonce(void *ctx, const char *peer, const uint8_t *n, size_t len)
+{
+    (void)ctx;
+    (void)peer;
+    return td_nonce(st.client_nonce, &st.client_nonce_len, n, len);
+}
+
+static int td_secret_rotated(void *ctx, const char *peer, const uint8_t *secret, size_t len)
+{
+    (void)ctx;
+    (void)peer;
+    if (len >= sizeof st.server_secret)
+        return DMSEC_ERR_TOO_LARGE;
+    memcpy(st.server_secret, secret, len);
+    st.server_secret[len] = '\0';
+    return DMSEC_OK;
+}
+
+static const dmsec_state_ops_t td_state_ops = {
+    .set_in_nonce = td_set_in_nonce,
+    .set_out_nonce = td_set_out_nonce,
+    .secret_rotated = td_secret_rotated,
+};
+
 static void persist(dmsec_session_t *s)
 {
-    for (size_t i = 0; i < dmsec_session_events(s); i++) {
-        const dmsec_event_t *e = dmsec_session_event(s, i);
-        if (e->type == DMSEC_EV_NONCE_ISSUED) {
-            memcpy(st.server_nonce, e->bytes, e->len);
-            st.server_nonce_len = e->len;
-        } else if (e->type == DMSEC_EV_NONCE_ACCEPTED) {
-            memcpy(st.client_nonce, e->bytes, e->len);
-            st.client_nonce_len = e->len;
-        } else if (e->type == DMSEC_EV_SECRET_ROTATED && e->len < sizeof st.server_secret) {
-            memcpy(st.server_secret, e->bytes, e->len);
-            st.server_secret[e->len] = '\0';
-        }
-    }
+    int rc = dmsec_session_persist(s, &td_state_ops, NULL);
+    if (rc)
+        die("cannot keep a security event: ", dmsec_errname(rc));
     save_state();
 }
 
