@@ -583,6 +583,34 @@ static int first_status(const dmsec_session_out_t *out)
     return code;
 }
 
+/* A stranger names the device with a wrong Cred in a new session; what the
+ * server's events store is persisted. Returns the SyncHdr status. */
+static int stranger_pkg1(struct party *srv, const char *session_id)
+{
+    dmsec_session_t *s = new_server(srv);
+    struct wire w;
+    dmsec_session_out_t out;
+    make_pkg1(&w, session_id, "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
+    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), 0);
+    persist(s, srv, 1, NULL);
+    int code = first_status(&out);
+    dmsec_session_free(s);
+    return code;
+}
+
+/* A client-initiated session of the pair that must succeed; its messages. */
+static int good_session(struct party *dev, struct party *srv)
+{
+    dmsec_session_t *c = new_client(dev, NULL, 0);
+    dmsec_session_t *s = new_server(srv);
+    struct run r = converse(c, dev, s, srv, NULL, NULL);
+    assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+    assert_int_equal(dmsec_session_result(c), DMSEC_OK);
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+    return r.messages;
+}
+
 static void challenge_answered_with_another_scheme_ends(void **state)
 {
     (void)state;
@@ -897,13 +925,7 @@ static void resync_with_a_seed000_client(void **state)
         dmsec_session_free(c);
         dmsec_session_free(s);
         /* an ordinary session afterwards, with dmsec's own client */
-        c = new_client(&dev, NULL, 0);
-        s = new_server(&srv);
-        r = converse(c, &dev, s, &srv, NULL, NULL);
-        assert_int_equal(dmsec_session_result(s), DMSEC_OK);
-        assert_int_equal(r.messages, 4);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
+        assert_int_equal(good_session(&dev, &srv), 4);
     }
 }
 
@@ -1391,44 +1413,19 @@ static void stranger_changes_no_stored_nonce(void **state)
     struct party dev, srv;
     pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
     dmsec_account_t before = srv.mem.acc;
-    for (int i = 0; i < 3; i++) {
-        dmsec_session_t *s = new_server(&srv);
-        struct wire w;
-        dmsec_session_out_t out;
-        make_pkg1(&w, "7", "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
-        assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), 0);
-        persist(s, &srv, 1, NULL);
-        dmsec_session_free(s);
-    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(stranger_pkg1(&srv, "7"), 401);
     assert_int_equal(srv.mem.acc.in_nonce_len, before.in_nonce_len);
     assert_memory_equal(srv.mem.acc.in_nonce, before.in_nonce, before.in_nonce_len);
     assert_int_equal(srv.mem.acc.in_nonce_pending_len, DMSEC_NONCE_LEN);
-    dmsec_session_t *c = new_client(&dev, NULL, 0);
-    dmsec_session_t *s = new_server(&srv);
-    struct run r = converse(c, &dev, s, &srv, NULL, NULL);
-    assert_int_equal(dmsec_session_result(s), DMSEC_OK);
-    assert_int_equal(r.messages, 4);
+    assert_int_equal(good_session(&dev, &srv), 4);
     assert_int_equal(srv.mem.acc.in_nonce_pending_len, 0); /* a success voids it */
-    dmsec_session_free(c);
-    dmsec_session_free(s);
     /* the pending nonce authenticates the peer that got it */
-    s = new_server(&srv);
-    struct wire w;
-    dmsec_session_out_t out;
-    make_pkg1(&w, "8", "1", "syncml:auth-md5", "AAAAAAAAAAAAAAAAAAAAAA==");
-    assert_int_equal(dmsec_session_feed(s, w.body, w.len, w.ct, NULL, NOW, &out), 0);
-    persist(s, &srv, 1, NULL);
-    dmsec_session_free(s);
+    assert_int_equal(stranger_pkg1(&srv, "8"), 401);
     memcpy(dev.mem.acc.out_nonce, srv.mem.acc.in_nonce_pending, DMSEC_NONCE_LEN);
     dev.mem.acc.out_nonce_len = DMSEC_NONCE_LEN;
-    c = new_client(&dev, NULL, 0);
-    s = new_server(&srv);
-    r = converse(c, &dev, s, &srv, NULL, NULL);
-    assert_int_equal(dmsec_session_result(s), DMSEC_OK);
-    assert_int_equal(r.messages, 4);
+    assert_int_equal(good_session(&dev, &srv), 4);
     assert_int_equal(srv.mem.acc.in_nonce_pending_len, 0);
-    dmsec_session_free(c);
-    dmsec_session_free(s);
 }
 
 /* ---- engine defects: a failed call changes nothing; no event is lost ---- */
