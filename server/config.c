@@ -67,6 +67,8 @@ static const struct opt opts[] = {
     NUM_OPT("block-seconds", block_seconds, 1, 86400L * 7, "length of a block (60)"),
     NUM_OPT("max-body", max_body, 1024, 16L * 1024 * 1024, "request body limit, bytes (262144)"),
     NUM_OPT("max-sessions", max_sessions, 1, 1000000, "open sessions at most (10000)"),
+    NUM_OPT("max-unauth-sessions", max_unauth_sessions, 1, 1000000,
+            "of them, sessions whose device has not authenticated; the oldest makes room (5000)"),
     NUM_OPT("session-idle", session_idle, 5, 86400,
             "idle seconds before a session is "
             "dropped (120)"),
@@ -100,6 +102,7 @@ static void defaults(struct srv_config *c)
     c->block_seconds = 60;
     c->max_body = 256L * 1024;
     c->max_sessions = 10000;
+    c->max_unauth_sessions = 5000;
     c->session_idle = 120;
     c->max_connections = 512;
     c->per_ip_connections = 32;

@@ -204,7 +204,12 @@ void http_close_session(dmsec_store_t *st, struct sess *s, int result, const cha
     char sid[80];
     log_clean(dev, sizeof dev, dmsec_session_peer_id(s->engine));
     log_clean(sid, sizeof sid, dmsec_session_id(s->engine));
-    log_msg(ok ? LOG_INFO : LOG_WARN,
+    /* A stranger's session made to give way is counted
+     * (dmsec_sessions_evicted_total); its failure was logged already. */
+    enum log_level level = ok ? LOG_INFO : LOG_WARN;
+    if (!dmsec_session_peer_authenticated(s->engine) && result == DMSEC_ERR_SESSION_LIMIT)
+        level = LOG_DEBUG;
+    log_msg(level,
             "session device=%s session=%s peer=%s transport=%s messages=%d result=%s%s%s "
             "seconds=%ld",
             dev[0] ? dev : "-", sid[0] ? sid : "-", s->peer, s->tls ? "https" : "http", s->messages,
@@ -644,11 +649,12 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
     } else {
         long left = ratelimit_addr_blocked(srv->rl, peer, now);
         if (left) {
+            /* Counted, not logged one by one: the block was logged when
+             * it started. */
             metrics_rate_limited();
-            log_msg(LOG_WARN, "rate-limit peer=%s request refused (%lds left)", peer, left);
             return respond_text(c, MHD_HTTP_TOO_MANY_REQUESTS, "too many failures\n", left);
         }
-        if (sessions_count() >= (size_t)srv->cfg.max_sessions) {
+        if (!sessions_room()) {
             log_msg(LOG_WARN, "sessions: table full (%ld): new session from %s refused",
                     srv->cfg.max_sessions, peer);
             return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, DMSEC_ERR_SESSION_LIMIT);
@@ -766,7 +772,17 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
             if (rr)
                 log_msg(LOG_WARN, "secret-rotation cannot be queued: %s", dmsec_errname(rr));
         }
-        if (is_new && sessions_insert(s)) {
+        int authed = dmsec_session_peer_authenticated(s->engine);
+        struct sess *evicted = NULL;
+        int full = is_new && sessions_insert(s, authed, &evicted);
+        if (evicted) {
+            metrics_session_evicted();
+            dmsec_store_t *st2 = storepool_get();
+            http_close_session(st2, evicted, DMSEC_ERR_SESSION_LIMIT,
+                               "unauthenticated, evicted for a newer session");
+            storepool_put(st2);
+        }
+        if (full) {
             log_msg(LOG_ERROR, "sessions: table full (%ld): session dropped",
                     srv->cfg.max_sessions);
             dmsec_store_t *st2 = storepool_get();
@@ -775,6 +791,8 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
             MHD_destroy_response(resp);
             return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, DMSEC_ERR_SESSION_LIMIT);
         }
+        if (!is_new && authed)
+            sessions_authenticated(s);
         sessions_release(s, 0, now); /* inserted busy, or taken by acquire */
     }
     enum MHD_Result ret = MHD_queue_response(c, code, resp);

@@ -259,7 +259,7 @@ int main(int argc, char **argv)
     }
     srv.rl = ratelimit_new(srv.cfg.max_auth_failures, srv.cfg.failure_window, srv.cfg.block_seconds,
                            RATELIMIT_CAPACITY);
-    sessions_init(srv.cfg.max_sessions, srv.cfg.session_idle);
+    sessions_init(srv.cfg.max_sessions, srv.cfg.max_unauth_sessions, srv.cfg.session_idle);
     struct MHD_Daemon *d =
         srv.rl && !conns_start(&srv) ? start_http(&srv, &ss, v6, cert, key, ca) : NULL;
     if (!d) {

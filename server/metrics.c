@@ -17,6 +17,7 @@ static atomic_ulong auth[AUTH_LABELS_][2];
 static atomic_ulong notifications;
 static atomic_ulong resyncs;
 static atomic_ulong rate_limited;
+static atomic_ulong sessions_evicted;
 static atomic_ulong connections[4]; /* by enum conn_event */
 static atomic_ulong bucket_count[N_BUCKETS];
 static atomic_ulong duration_count;
@@ -47,6 +48,11 @@ void metrics_resync(void)
 void metrics_rate_limited(void)
 {
     atomic_fetch_add(&rate_limited, 1);
+}
+
+void metrics_session_evicted(void)
+{
+    atomic_fetch_add(&sessions_evicted, 1);
 }
 
 void metrics_connection(enum conn_event ev)
@@ -131,7 +137,7 @@ char *metrics_render(size_t *len)
         "dmsec_notifications_sent_total %lu\n",
         atomic_load(&notifications));
     put(&o,
-        "# HELP dmsec_resyncs_total Sessions authenticated through a nonce resync.\n"
+        "# HELP dmsec_resyncs_total Nonce resynchronisations completed.\n"
         "# TYPE dmsec_resyncs_total counter\n"
         "dmsec_resyncs_total %lu\n",
         atomic_load(&resyncs));
@@ -140,6 +146,11 @@ char *metrics_render(size_t *len)
         "# TYPE dmsec_rate_limited_total counter\n"
         "dmsec_rate_limited_total %lu\n",
         atomic_load(&rate_limited));
+    put(&o,
+        "# HELP dmsec_sessions_evicted_total Unauthenticated sessions taken out to make room.\n"
+        "# TYPE dmsec_sessions_evicted_total counter\n"
+        "dmsec_sessions_evicted_total %lu\n",
+        atomic_load(&sessions_evicted));
     put(&o,
         "# HELP dmsec_connections_refused_total Connections refused at accept, by limit.\n"
         "# TYPE dmsec_connections_refused_total counter\n"

@@ -48,6 +48,7 @@ struct srv_config {
     long block_seconds;
     long max_body;
     long max_sessions;
+    long max_unauth_sessions;
     long session_idle;
     long max_connections;
     long per_ip_connections;
@@ -110,6 +111,7 @@ void metrics_auth(enum auth_label label, int ok);
 void metrics_notifications(long n);
 void metrics_resync(void);
 void metrics_rate_limited(void);
+void metrics_session_evicted(void);
 void metrics_request(double seconds);
 enum conn_event {
     CONN_REFUSED_ADDR = 0,
@@ -192,11 +194,25 @@ struct sess {
     time_t last_used;
     int busy;
     struct sess *next;
+    /* the list of unauthenticated sessions (sessions.c) */
+    int on_unauth;
+    struct sess *uprev;
+    struct sess *unext;
 };
 
-void sessions_init(long max_sessions, long idle_seconds);
-/* 0, or -1 when the table is full. The entry is inserted busy. */
-int sessions_insert(struct sess *s);
+void sessions_init(long max_sessions, long max_unauthenticated, long idle_seconds);
+/* 0, or -1 when the table is full. The entry is inserted busy. A session
+ * whose device has not authenticated counts against its own budget too;
+ * to make room the oldest idle unauthenticated session is taken out and
+ * handed back in *evicted (or NULL) for the caller to close, whatever the
+ * result. */
+int sessions_insert(struct sess *s, int authenticated, struct sess **evicted);
+/* The device of a session in the table authenticated: it leaves the
+ * unauthenticated budget. */
+void sessions_authenticated(struct sess *s);
+/* 1 when a new session can be had (a free slot, or an unauthenticated
+ * session to make room). */
+int sessions_room(void);
 /* The entry for token, marked busy; NULL with *busy 0 when unknown, or
  * with *busy 1 when another request holds it. */
 struct sess *sessions_acquire(const char *token, int *busy);

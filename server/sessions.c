@@ -1,6 +1,12 @@
 /* The table of open sessions, keyed by the RespURI token. One mutex guards
  * the table; an engine is used by one request at a time (the busy mark),
- * so feeding it and the store calls run outside the lock. */
+ * so feeding it and the store calls run outside the lock.
+ *
+ * Sessions whose device has not authenticated (a challenge outstanding, or
+ * a stranger) also sit on a list, oldest first, and have a budget of their
+ * own: when it or the table is full, the oldest idle one makes room. So a
+ * flood of packages #1 from strangers can never fill the table against the
+ * devices that authenticate. */
 #include <pthread.h>
 #include <string.h>
 
@@ -13,6 +19,10 @@ static struct sess *bucket[N_BUCKETS];
 static size_t count;
 static size_t cap = 10000;
 static long idle = 120;
+static struct sess *unauth_head; /* oldest first */
+static struct sess *unauth_tail;
+static size_t unauth_count;
+static size_t unauth_cap = 5000;
 
 static size_t hash(const char *token)
 {
@@ -23,16 +33,64 @@ static size_t hash(const char *token)
     return h % N_BUCKETS;
 }
 
-void sessions_init(long max_sessions, long idle_seconds)
+void sessions_init(long max_sessions, long max_unauthenticated, long idle_seconds)
 {
     cap = (size_t)max_sessions;
+    unauth_cap = (size_t)max_unauthenticated;
+    if (unauth_cap > cap)
+        unauth_cap = cap;
     idle = idle_seconds;
 }
 
-int sessions_insert(struct sess *s)
+static void unauth_unlink_locked(struct sess *s)
 {
+    if (!s->on_unauth)
+        return;
+    if (s->uprev)
+        s->uprev->unext = s->unext;
+    else
+        unauth_head = s->unext;
+    if (s->unext)
+        s->unext->uprev = s->uprev;
+    else
+        unauth_tail = s->uprev;
+    s->uprev = s->unext = NULL;
+    s->on_unauth = 0;
+    unauth_count--;
+}
+
+static void unlink_locked(struct sess *s)
+{
+    struct sess **pp = &bucket[hash(s->token)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = s->next;
+        s->next = NULL;
+        count--;
+    }
+    unauth_unlink_locked(s);
+}
+
+/* The oldest idle unauthenticated session, out of the table; NULL when
+ * every one is in use. */
+static struct sess *evict_locked(void)
+{
+    struct sess *v = unauth_head;
+    while (v && v->busy)
+        v = v->unext;
+    if (v)
+        unlink_locked(v);
+    return v;
+}
+
+int sessions_insert(struct sess *s, int authenticated, struct sess **evicted)
+{
+    *evicted = NULL;
     pthread_mutex_lock(&mu);
-    if (count >= cap) {
+    if (count >= cap || (!authenticated && unauth_count >= unauth_cap))
+        *evicted = evict_locked();
+    if (count >= cap || (!authenticated && unauth_count >= unauth_cap)) {
         pthread_mutex_unlock(&mu);
         return -1;
     }
@@ -41,8 +99,35 @@ int sessions_insert(struct sess *s)
     s->next = bucket[h];
     bucket[h] = s;
     count++;
+    s->on_unauth = 0;
+    if (!authenticated) {
+        s->uprev = unauth_tail;
+        s->unext = NULL;
+        if (unauth_tail)
+            unauth_tail->unext = s;
+        else
+            unauth_head = s;
+        unauth_tail = s;
+        s->on_unauth = 1;
+        unauth_count++;
+    }
     pthread_mutex_unlock(&mu);
     return 0;
+}
+
+void sessions_authenticated(struct sess *s)
+{
+    pthread_mutex_lock(&mu);
+    unauth_unlink_locked(s);
+    pthread_mutex_unlock(&mu);
+}
+
+int sessions_room(void)
+{
+    pthread_mutex_lock(&mu);
+    int room = count < cap || unauth_count > 0;
+    pthread_mutex_unlock(&mu);
+    return room;
 }
 
 struct sess *sessions_acquire(const char *token, int *busy)
@@ -63,18 +148,6 @@ struct sess *sessions_acquire(const char *token, int *busy)
     }
     pthread_mutex_unlock(&mu);
     return s;
-}
-
-static void unlink_locked(struct sess *s)
-{
-    struct sess **pp = &bucket[hash(s->token)];
-    while (*pp && *pp != s)
-        pp = &(*pp)->next;
-    if (*pp) {
-        *pp = s->next;
-        s->next = NULL;
-        count--;
-    }
 }
 
 void sessions_release(struct sess *s, int remove, time_t now)
@@ -98,6 +171,7 @@ struct sess *sessions_take_expired(time_t now, int all)
             if (!s->busy && (all || now - s->last_used >= idle)) {
                 *pp = s->next;
                 count--;
+                unauth_unlink_locked(s);
                 s->next = out;
                 out = s;
             } else {

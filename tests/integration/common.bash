@@ -46,6 +46,24 @@ register_device() { # ID SCHEME [NOTIFY_PORT] [DB]
     hmac-sha256) reg_cscheme=sha256 reg_integ=hmac-sha256 ;;
     esac
 }
+# Registers device $1 (scheme $2, as register_device) and writes the state
+# file of the scripted test device for it to $3 (server id $SID).
+device_state() { # ID SCHEME FILE [NOTIFY_PORT] [DB]
+    local id=$1
+    register_device "$id" "$2" "${4:-}" "${5:-}" || return 1
+    cat >"$3" <<EOF
+device_id=$id
+server_id=$SID
+client_name=$id
+client_secret=$reg_secret
+server_secret=$(jq -r .server_secret <<<"$reg_json")
+client_scheme=$reg_cscheme
+server_scheme=$reg_cscheme
+integrity=$reg_integ
+client_nonce=$(jq -r .client_nonce_b64 <<<"$reg_json")
+server_nonce=$(jq -r .server_nonce_b64 <<<"$reg_json")
+EOF
+}
 # Waits (up to 5 s) until URL answers: wait_up URL [curl options...].
 wait_up() {
     for _ in $(seq 1 50); do
