@@ -457,12 +457,14 @@ int main(int argc, char **argv)
             dup2(null, STDERR_FILENO);
             close(null);
         }
+        /* Every bench client comes from 127.0.0.1: lift the per-address
+         * connection limit (32 by default). */
         if (handles)
             execl(argv[1], argv[1], "--listen", listen, "--db", db, "--server-id", SERVER_ID,
-                  "--store-handles", handles, (char *)NULL);
+                  "--per-ip-connections", "100000", "--store-handles", handles, (char *)NULL);
         else
             execl(argv[1], argv[1], "--listen", listen, "--db", db, "--server-id", SERVER_ID,
-                  (char *)NULL);
+                  "--per-ip-connections", "100000", (char *)NULL);
         _exit(127);
     }
     usleep(500000);
