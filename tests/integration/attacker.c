@@ -839,7 +839,7 @@ int main(int argc, char **argv)
         die(cmd, " needs a file");
     parse_opts(argc, argv, file_arg ? 3 : 2, &o);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc;
+    int rc = 2;
     if (!strcmp(cmd, "pkg1"))
         rc = cmd_pkg1(&o);
     else if (!strcmp(cmd, "post"))
