@@ -119,7 +119,6 @@ struct dmsec_session {
     int require_protected;
 
     struct mstate m;
-    struct mstate snap; /* m before the running call */
 
     dmsec_event_t *events;
     size_t n_events;
@@ -1281,20 +1280,25 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     s->events_lost = 0;
     if (s->m.ended)
         return DMSEC_ERR_SESSION_ENDED;
-    s->snap = s->m;
+    /* m before the call, only for its length: sessions at rest keep one. */
+    struct mstate *snap = malloc(sizeof *snap);
+    if (!snap)
+        return DMSEC_ERR_NO_MEMORY;
+    *snap = s->m;
     int rc = feed(s, body, len, content_type, hmac_header, now, out);
     if (!rc && s->events_lost)
         rc = DMSEC_ERR_NO_MEMORY;
     if (rc) {
         /* Nothing of a call that fails stays: not a nonce it drew, not a
          * counter it moved (the caller persists and sends nothing). */
-        s->m = s->snap;
+        s->m = *snap;
         s->n_events = 0;
         memset(out, 0, sizeof *out);
     } else {
         sweep_queue(s);
     }
-    dm_wipe(&s->snap, sizeof s->snap);
+    dm_wipe(snap, sizeof *snap);
+    free(snap);
     return rc;
 }
 
