@@ -141,6 +141,21 @@ static int cb_mac_seen(void *ctx, const char *mac, time_t timestamp)
     return r != 0; /* a store failure counts as seen: refuse rather than risk a replay */
 }
 
+/* The once-only use of a client nonce, in the same replay cache as DM 1.3
+ * macs (its own key space): two sessions racing on one nonce, one wins. */
+static int cb_nonce_used(void *ctx, const char *device_id, const uint8_t *nonce, size_t len)
+{
+    struct cb_ctx *x = ctx;
+    char key[DMSEC_STORE_ID_MAX + 2 * DMSEC_NONCE_MAX + 16];
+    int k = snprintf(key, sizeof key, "nonce:%s:", device_id);
+    for (size_t i = 0; k > 0 && (size_t)k + 3 <= sizeof key && i < len; i++)
+        k += snprintf(key + k, sizeof key - (size_t)k, "%02x", nonce[i]);
+    int64_t now = (int64_t)time(NULL);
+    int r = dmsec_store_mac_seen(x->st, key, now, now, MAC_KEEP_SECONDS);
+    note_store_err(x, r);
+    return r != 0; /* a store failure counts as used: refuse rather than risk a replay */
+}
+
 static void cb_client_cmd(void *ctx, const dmsec_cmd_t *cmd)
 {
     struct cb_ctx *x = ctx;
@@ -517,6 +532,7 @@ static struct sess *new_session(struct server *srv, struct MHD_Connection *c, co
                .resync_outstanding = cb_resync_outstanding,
                .resync_consume = cb_resync_consume,
                .mac_seen = cb_mac_seen,
+               .nonce_used = cb_nonce_used,
                .on_client_cmd = cb_client_cmd},
         .cb_ctx = &s->ctx,
     };

@@ -143,6 +143,13 @@ typedef struct dmsec_session_cb {
      * caller remembers it otherwise), 0 when new. NULL: the engine only
      * remembers the macs of its own session. */
     int (*mac_seen)(void *ctx, const char *mac, time_t timestamp);
+    /* Server: 1 when a credential of this peer on this nonce already
+     * authenticated a session (two sessions racing on one nonce, the
+     * second a replay), else records it and returns 0. Makes "a nonce
+     * authenticates one session at most" hold across concurrent sessions;
+     * NULL: the engine's own rules only (the nonce is replaced once the
+     * first session's events are stored). */
+    int (*nonce_used)(void *ctx, const char *peer_id, const uint8_t *nonce, size_t len);
     /* Client: executes one server command on the DM tree, as server_id,
      * for one Item (cmd->type tells which command). */
     int (*tree_exec)(void *ctx, const char *server_id, const dmsec_cmd_t *cmd,

@@ -752,6 +752,13 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
         rc = check_cred(s, m->hdr.cred, &via_default);
     }
 
+    /* The first use of a nonce only: a second session on it is a replay.
+     * (The default nonce, under the interop option, is the option's own
+     * business: its notification is consumed once.) */
+    if (rc == DMSEC_OK && !via_default && !s->m.peer_authed && s->role == DMSEC_ROLE_SERVER &&
+        peer_uses_nonce(s) && s->cb.nonce_used &&
+        s->cb.nonce_used(s->cb_ctx, s->m.peer_id, s->m.cur_in_nonce, s->m.cur_in_nonce_len) != 0)
+        rc = DMSEC_ERR_SESSION_REPLAY;
     if (rc == DMSEC_OK) {
         int first = !s->m.peer_authed;
         s->m.peer_authed = 1;

@@ -16,6 +16,7 @@
  *   wrong secret never authenticates to the server (without a client
  *   certificate), nor an unknown device; untouched conversations end well.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +156,18 @@ static int conv_mac_seen(void *ctx, const char *mac, time_t ts)
     return 0;
 }
 
+static int conv_nonce_used(void *ctx, const char *peer_id, const uint8_t *nonce, size_t len)
+{
+    (void)peer_id;
+    struct party *p = ctx;
+    char key[DMSEC_HMAC_MAC_MAX];
+    size_t n = len < sizeof key / 2 - 1 ? len : sizeof key / 2 - 1;
+    for (size_t i = 0; i < n; i++)
+        snprintf(key + 2 * i, 3, "%02x", nonce[i]);
+    key[2 * n] = '\0';
+    return conv_mac_seen(p, key, 0);
+}
+
 static void set_acc(dmsec_account_t *a, dmsec_auth_scheme_t out_s, const char *out_name,
                     const char *out_secret, dmsec_auth_scheme_t in_s, const char *in_name,
                     const char *in_secret, dmsec_integrity_t integ)
@@ -251,7 +264,8 @@ static int conversation(const uint8_t *data, size_t size)
         .cb = {.get_account = conv_account,
                .resync_outstanding = conv_outstanding,
                .resync_consume = conv_consume,
-               .mac_seen = conv_mac_seen},
+               .mac_seen = conv_mac_seen,
+               .nonce_used = conv_nonce_used},
         .cb_ctx = &srv,
     };
     dmsec_session_t *c = dmsec_session_new(&ccfg);

@@ -57,6 +57,9 @@ struct party {
     char mod[32];
     int macs_seen;
     char macs[8][128];
+    /* server: client nonces that authenticated a session */
+    int nonces_used;
+    uint8_t used[8][DMSEC_NONCE_MAX];
 };
 
 static void set_account(dmsec_account_t *a, dmsec_auth_scheme_t out_scheme, const char *out_name,
@@ -137,6 +140,20 @@ static int mac_seen(void *ctx, const char *mac, time_t ts)
     }
     if (p->macs_seen < 8)
         snprintf(p->macs[p->macs_seen++], sizeof p->macs[0], "%s", mac);
+    return 0;
+}
+
+static int nonce_used(void *ctx, const char *peer_id, const uint8_t *nonce, size_t len)
+{
+    (void)peer_id;
+    struct party *p = ctx;
+    assert_true(len <= DMSEC_NONCE_MAX);
+    for (int i = 0; i < p->nonces_used && i < 8; i++) {
+        if (!memcmp(p->used[i], nonce, len))
+            return 1;
+    }
+    if (p->nonces_used < 8)
+        memcpy(p->used[p->nonces_used++], nonce, len);
     return 0;
 }
 
@@ -223,6 +240,7 @@ static dmsec_session_t *new_server(struct party *srv)
                .resync_outstanding = resync_outstanding,
                .resync_consume = resync_consume,
                .mac_seen = mac_seen,
+               .nonce_used = nonce_used,
                .on_client_cmd = on_client_cmd},
         .cb_ctx = srv,
     };
@@ -1428,6 +1446,39 @@ static void stranger_changes_no_stored_nonce(void **state)
     assert_int_equal(srv.mem.acc.in_nonce_pending_len, 0);
 }
 
+/* Two sessions racing on one nonce (a package #1 replayed before the first
+ * session's new nonce is stored): the first authenticates, the second is a
+ * replay, refused with a fresh challenge. */
+static void one_nonce_one_session_even_when_racing(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    dmsec_session_t *c = new_client(&dev, NULL, 0);
+    dmsec_session_out_t out;
+    assert_int_equal(dmsec_session_start(c, NOW, &out), 0);
+    struct wire w;
+    copy_out(&w, &out);
+    dmsec_session_t *first = new_server(&srv);
+    dmsec_session_t *second = new_server(&srv);
+    assert_int_equal(dmsec_session_feed(first, w.body, w.len, w.ct, NULL, NOW, &out), 0);
+    assert_int_equal(first_status(&out), 212);
+    /* nothing persisted yet: the stored nonce is still the one used */
+    assert_int_equal(dmsec_session_feed(second, w.body, w.len, w.ct, NULL, NOW, &out), 0);
+    assert_int_equal(first_status(&out), 401);
+    assert_false(dmsec_session_peer_authenticated(second));
+    const dmsec_event_t *e = NULL;
+    for (size_t i = 0; i < dmsec_session_events(second); i++) {
+        if (dmsec_session_event(second, i)->type == DMSEC_EV_AUTH_FAILED)
+            e = dmsec_session_event(second, i);
+    }
+    assert_non_null(e);
+    assert_int_equal(e->err, DMSEC_ERR_SESSION_REPLAY);
+    dmsec_session_free(first);
+    dmsec_session_free(second);
+    dmsec_session_free(c);
+}
+
 /* ---- engine defects: a failed call changes nothing; no event is lost ---- */
 
 struct flaky_rng {
@@ -1532,6 +1583,7 @@ int main(void)
         cmocka_unit_test(deployed_client_without_later_cred_is_served),
         cmocka_unit_test(refused_commands_get_their_status),
         cmocka_unit_test(stranger_changes_no_stored_nonce),
+        cmocka_unit_test(one_nonce_one_session_even_when_racing),
         cmocka_unit_test(failed_call_leaves_state_unchanged),
         cmocka_unit_test(many_events_of_one_call_are_all_kept),
         cmocka_unit_test(resync_without_notification_goes_through_challenge),
