@@ -15,8 +15,7 @@
 #define BUSY_TIMEOUT_MS 5000
 #define RETRY_MS 10
 
-/* migrations[v] takes the schema from version v to v + 1 and records it. */
-static const char *const migrations[DM_STORE_SCHEMA_VERSION] = {
+const char *const dm_store_migrations[DM_STORE_SCHEMA_VERSION] = {
     "PRAGMA application_id = 1145918275;" /* DM_STORE_APP_ID */
     "CREATE TABLE devices ("
     " device_id TEXT PRIMARY KEY NOT NULL,"
@@ -172,7 +171,7 @@ static int migrate(sqlite3 *db)
     int version = 0;
     rc = schema_version(db, &version);
     for (int v = version; !rc && v < DM_STORE_SCHEMA_VERSION; v++)
-        rc = dm_store_err(sqlite3_exec(db, migrations[v], NULL, NULL, NULL));
+        rc = dm_store_err(sqlite3_exec(db, dm_store_migrations[v], NULL, NULL, NULL));
     if (!rc)
         rc = dm_store_err(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
     if (rc)

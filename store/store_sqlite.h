@@ -13,6 +13,12 @@
  * other SQLite database. */
 #define DM_STORE_APP_ID 0x444D5343
 
+/* dm_store_migrations[v] takes the schema from version v to v + 1 and
+ * records it (PRAGMA user_version = v + 1); constant SQL, run in one
+ * transaction by dm_store_schema_setup. The unit tests build a store of an
+ * older version with the first of them. */
+extern const char *const dm_store_migrations[DM_STORE_SCHEMA_VERSION];
+
 /* Maps an (extended) SQLite result code to DMSEC_OK or a DMSEC_ERR_*. */
 int dm_store_err(int rc);
 

@@ -18,51 +18,21 @@ need_programs attack_resend_refused "$MITM" "$ATTACKER"
 cd "$work" || exit 1
 DB=$work/dmsec.db
 SID=srv-attack
-PORT=$(free_port)
-MPORT=$(free_port)
-"$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --server-id $SID --resync-after 3600 \
-    --max-auth-failures 1000 >>server.log 2>&1 &
-pids+=($!)
-expect "server starts" wait_up "http://127.0.0.1:$PORT/healthz"
-"$MITM" --listen "$MPORT" --to "127.0.0.1:$PORT" --record "$work/rec" >>mitm.log 2>&1 &
-pids+=($!)
-expect "recording proxy starts" wait_up "http://127.0.0.1:$MPORT/healthz"
-
-state_file() { # id file: the testdevice state of a newly registered device
-    register_device "$1" md5 || return 1
-    cat >"$2" <<EOF
-device_id=$1
-server_id=$SID
-client_name=$1
-client_secret=$reg_secret
-server_secret=$(jq -r .server_secret <<<"$reg_json")
-client_scheme=md5
-server_scheme=md5
-integrity=none
-client_nonce=$(jq -r .client_nonce_b64 <<<"$reg_json")
-server_nonce=$(jq -r .server_nonce_b64 <<<"$reg_json")
-EOF
-}
-# The recorded exchanges of session $1: the numbers NNN of rec/req-NNN.
-exchanges() {
-    local m
-    for m in rec/req-*.meta; do
-        grep -q "^path /dm" "$m" && grep -q "<SessionID>$1</SessionID>" "${m%.meta}.body" &&
-            basename "$m" .meta | sed 's/^req-//'
-    done
-}
+PORT=
+expect "server starts" start_server PORT server.log --max-auth-failures 1000
+expect "recording proxy starts" start_proxy MPORT mitm.log "$MITM" --record "$work/rec"
 
 # usage: refused_then_resent LABEL CODE ID [testdevice options]
 refused_then_resent() {
     local label=$1 code=$2 id=$3
     "$DEVICE" session --state "$id.state" --url "http://127.0.0.1:$MPORT/dm" --resend-refused-only "${@:4}" \
         >"$id.out" 2>&1
-    if grep -q "result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$id.out"; then
+    if both_ok "$id.out"; then
         ok "$label: the client that resends only refused commands completes its session"
     else bad "$label: $(tr '\n' ' ' <"$id.out")"; fi
     local sid first
-    sid=$(sed -n 's/^session=\([0-9A-F]*\) .*/\1/p' "$id.out")
-    first=$(exchanges "$sid" | head -1)
+    sid=$(session_of "$id.out")
+    first=$(exchanges rec "$sid" | head -1)
     local answer
     answer=$("$ATTACKER" inspect "rec/resp-${first:-000}.body" 2>&1)
     # Package #1 holds an Alert and a Replace: both must be refused with the header.
@@ -72,12 +42,12 @@ refused_then_resent() {
 }
 
 S=IMEI:490154203239501
-expect "device $S registered (testdevice)" state_file $S $S.state
+expect "device $S registered (testdevice)" device_state $S md5 $S.state
 sed -i 's/^client_nonce=.*/client_nonce=c3RhbGUtbm9uY2UtMTIzNA==/' "$S.state" # stale: 401
 refused_then_resent "stale nonce" 401 $S
 
 M=IMEI:490154203239502
-expect "device $M registered (testdevice)" state_file $M $M.state
+expect "device $M registered (testdevice)" device_state $M md5 $M.state
 refused_then_resent "package #1 without a Cred" 407 $M --first-without-cred
 
 if "$DEVICE" session --state "$S.state" --url "http://127.0.0.1:$PORT/dm" --resend-refused-only >again.out 2>&1; then

@@ -21,64 +21,37 @@ need_programs attack_resync_replay "$CLIENT" "$MITM" "$ATTACKER"
 cd "$work" || exit 1
 DB=$work/dmsec.db
 SID=srv-attack
-PORT=$(free_port)
-MPORT=$(free_port)
+PORT=
+expect "server starts (--rotate-on-resync always)" start_server PORT server.log \
+    --max-auth-failures 1000 --rotate-on-resync always
 URL=http://127.0.0.1:$PORT/dm
-
-"$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --server-id $SID --resync-after 3600 \
-    --max-auth-failures 1000 --rotate-on-resync always >>server.log 2>&1 &
-pids+=($!)
-expect "server starts (--rotate-on-resync always)" wait_up "http://127.0.0.1:$PORT/healthz"
-"$MITM" --listen "$MPORT" --to "127.0.0.1:$PORT" --record "$work/rec" >>mitm.log 2>&1 &
-pids+=($!)
-expect "recording proxy starts" wait_up "http://127.0.0.1:$MPORT/healthz"
+expect "recording proxy starts" start_proxy MPORT mitm.log "$MITM" --record "$work/rec"
 
 # The real device: dmsec-client, talking to the server through the proxy.
 D=IMEI:490154203239101
 NPORT=$(free_port)
-enrol() {
-    register_device $D md5 "$NPORT" || return 1
-    echo "$reg_secret" >dev.cs
-    jq -r .server_secret <<<"$reg_json" >dev.ss
-    "$CLIENT" init --tree dev.tree --device-id $D --man dmsec-test --mod victim >/dev/null &&
-        "$CLIENT" add-account --tree dev.tree --account dmsec --server-id $SID \
-            --url "http://127.0.0.1:$MPORT/dm" --client-name $D --client-secret-file dev.cs \
-            --client-scheme md5 --server-secret-file dev.ss --server-scheme md5 \
-            --client-nonce-b64 "$(jq -r .client_nonce_b64 <<<"$reg_json")" \
-            --server-nonce-b64 "$(jq -r .server_nonce_b64 <<<"$reg_json")" >/dev/null
-}
-both_ok() { grep -q "result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$@"; }
-session() { "$CLIENT" session --tree dev.tree --server $SID >sess.out 2>&1 && both_ok sess.out; }
+session() { "$CLIENT" session --tree "$D.tree" --server $SID >sess.out 2>&1 && both_ok sess.out; }
 listen() { # background listener, waits until it is bound
-    "$CLIENT" listen --tree dev.tree --port "$NPORT" --once --wait 10 >listen.out 2>&1 &
+    "$CLIENT" listen --tree "$D.tree" --port "$NPORT" --once --wait 10 >listen.out 2>&1 &
     listen_pid=$!
-    for _ in $(seq 1 100); do grep -q listening listen.out 2>/dev/null && return; sleep 0.05; done
+    wait_line listening listen.out
 }
-audit_count() { # device event detail-substring
-    "$TOOL" audit --db "$DB" --json |
-        jq --arg d "$1" --arg e "$2" --arg s "$3" '[.[] | select(.device_id == $d and .event == $e and (.detail | contains($s)))] | length'
-}
-expect "enrol $D (md5) behind the proxy" enrol
+expect "enrol $D (md5) behind the proxy" enrol_client $D md5 "http://127.0.0.1:$MPORT/dm" "$NPORT"
 if session; then ok "first session"; else bad "first session: $(cat sess.out)"; fi
 
 # ---- a real resync, recorded ----
 for cred in CLCRED SRVCRED; do # the device lost its nonces (firmware update)
-    "$CLIENT" set --tree dev.tree --uri "./DMAcc/dmsec/AppAuth/$cred/AAuthData" --value-b64 AAAAAA== >/dev/null
+    "$CLIENT" set --tree "$D.tree" --uri "./DMAcc/dmsec/AppAuth/$cred/AAuthData" --value-b64 AAAAAA== >/dev/null
 done
 listen
 rsid=$("$TOOL" notify $D --db "$DB" --server-id $SID --resync)
 if wait $listen_pid && grep -q "session=$rsid nonce=default" listen.out && both_ok listen.out; then
     ok "real resync $rsid (package #0 on the default nonce), both authenticated, recorded"
 else bad "real resync: $(cat listen.out)"; fi
-pkg1=
-for m in rec/req-*.meta; do
-    if grep -qx "path /dm" "$m" && grep -q "<SessionID>$rsid</SessionID>" "${m%.meta}.body"; then
-        pkg1=${m%.meta}.body
-        break
-    fi
-done
+pkg1=$(exchanges rec "$rsid" | head -1)
+[ -n "$pkg1" ] && pkg1=rec/req-$pkg1.body
 [ -n "$pkg1" ] && ok "package #1 of $rsid recorded ($pkg1)" || bad "no recorded package #1 for $rsid"
-cred0=$("$TOOL" cred --scheme md5 --user $D --secret "$(cat dev.cs)" --nonce-hex 00000000)
+cred0=$("$TOOL" cred --scheme md5 --user $D --secret "$(cat "$D.cs")" --nonce-hex 00000000)
 grep -q "<Cred>.*<Data>$cred0</Data></Cred>" "${pkg1:-/dev/null}" &&
     ok "the recorded package #1 carries the nonce-0 Cred (what seed 003 captures)" ||
     bad "the recorded package #1 has no nonce-0 Cred"

@@ -10,39 +10,16 @@ SERVER=$1 TOOL=$2 DEVICE=$3
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
 ATTACKER=$(dirname "$3")/attacker
-need_programs attack_unauth_state "$ATTACKER"
-command -v sqlite3 >/dev/null || {
-    echo "FAIL no sqlite3"
-    echo "integration attack_unauth_state: 0 passed, 1 failed"
-    exit 1
-}
+need_programs attack_unauth_state "$ATTACKER" sqlite3
 
 cd "$work" || exit 1
 DB=$work/dmsec.db
 SID=srv-attack
-PORT=$(free_port)
+PORT=
+expect "server starts" start_server PORT server.log --max-auth-failures 1000
 URL=http://127.0.0.1:$PORT/dm
-"$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --server-id $SID --resync-after 3600 \
-    --max-auth-failures 1000 >>server.log 2>&1 &
-pids+=($!)
-expect "server starts" wait_up "http://127.0.0.1:$PORT/healthz"
 
 D=IMEI:490154203239201
-add_device() { # the device's own state file, as server.sh writes it
-    register_device $D md5 || return 1
-    cat >dev.state <<EOF
-device_id=$D
-server_id=$SID
-client_name=$D
-client_secret=$reg_secret
-server_secret=$(jq -r .server_secret <<<"$reg_json")
-client_scheme=md5
-server_scheme=md5
-integrity=none
-client_nonce=$(jq -r .client_nonce_b64 <<<"$reg_json")
-server_nonce=$(jq -r .server_nonce_b64 <<<"$reg_json")
-EOF
-}
 # The round trips of a session of the real device ("" when it failed).
 trips() {
     "$DEVICE" session --state dev.state --url "$URL" >sess.out 2>&1 &&
@@ -52,7 +29,7 @@ trips() {
 stored_nonce() { sqlite3 "$DB" "SELECT hex(client_nonce) FROM devices WHERE device_id = '$D'"; }
 device_nonce() { sed -n 's/^client_nonce=//p' dev.state | base64 -d | xxd -p -u | tr -d '\n'; }
 
-expect "device $D registered" add_device
+expect "device $D registered" device_state $D md5 dev.state
 "$DEVICE" session --state dev.state --url "$URL" >/dev/null 2>&1
 before=$(trips)
 [ -n "$before" ] && ok "baseline: a session of $D takes $before round trips" || bad "baseline session: $(cat sess.out)"
@@ -80,9 +57,8 @@ after=$(trips)
 if [ -n "$after" ] && [ "$after" = "$before" ]; then
     ok "the real device's next session: $after round trips, as before the attack"
 else bad "the real device's next session: '${after:-failed}' round trips, $before before: $(cat sess.out)"; fi
-sid=$(sed -n 's/^session=\([0-9A-F]*\) .*/\1/p' sess.out)
-failed=$("$TOOL" audit --db "$DB" --json |
-    jq --arg d $D --arg s "session=$sid" '[.[] | select(.device_id == $d and .event == "auth_failed" and (.detail | contains($s)))] | length')
+sid=$(session_of sess.out)
+failed=$(audit_count $D auth_failed "session=$sid")
 [ -n "$sid" ] && [ "$failed" = 0 ] && ok "... and its package #1 was accepted at once (no auth_failed in session $sid)" ||
     bad "the real device was challenged in its session '$sid' ($failed auth_failed rows)"
 

@@ -15,19 +15,14 @@ need_programs attack_unknown_device "$ATTACKER"
 cd "$work" || exit 1
 DB=$work/dmsec.db
 SID=srv-attack
-PORT=$(free_port)
+PORT=
+expect "server starts" start_server PORT server.log --max-auth-failures 1000
 URL=http://127.0.0.1:$PORT/dm
-"$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --server-id $SID --resync-after 3600 \
-    --max-auth-failures 1000 >>server.log 2>&1 &
-pids+=($!)
-expect "server starts" wait_up "http://127.0.0.1:$PORT/healthz"
 
 KNOWN=IMEI:490154203239301
 UNKNOWN=IMEI:490154203239399 # same length: the answers may differ only in values
 expect "device $KNOWN registered" register_device $KNOWN md5
 
-# field NAME FILE: the value of NAME=... in a line of attacker post output.
-field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" "$2"; }
 for how in wrong-cred no-cred; do
     for who in known unknown; do
         id=$KNOWN

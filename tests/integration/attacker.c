@@ -44,7 +44,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -62,6 +61,8 @@
 #include "dmsec/encoding.h"
 #include "dmsec/errors.h"
 #include "dmsec/random.h"
+
+#include "peer_util.h"
 
 #define XML_CT "application/vnd.syncml.dm+xml"
 
@@ -92,23 +93,14 @@ static void buf_add(struct buf *b, const void *p, size_t n)
 static struct buf slurp(const char *path)
 {
     struct buf b = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    if (!(b.p = peer_read_file(path, &b.n)))
         die("cannot open ", path);
-    char chunk[4096];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_add(&b, chunk, k);
-    fclose(f);
-    if (!b.p)
-        buf_add(&b, "", 0);
     return b;
 }
 
 static void spit(const char *path, const void *p, size_t n)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f))
+    if (peer_write_file(path, p, n))
         die("cannot write ", path);
 }
 
@@ -137,16 +129,6 @@ static struct buf encode(dmsec_codec_t codec, const dmsec_msg_t *m)
     if (rc)
         die("cannot encode: ", dmsec_errname(rc));
     return b;
-}
-
-static const dmsec_cmd_t *hdr_status(const dmsec_msg_t *m)
-{
-    for (const dmsec_cmd_t *c = m ? m->body.cmds : NULL; c; c = c->next) {
-        if (c->type == DMSEC_CMD_STATUS && c->cmd_ref && !strcmp(c->cmd_ref, "0") && c->cmd &&
-            !strcmp(c->cmd, "SyncHdr"))
-            return c;
-    }
-    return NULL;
 }
 
 /* The decoded length of the NextNonce of a Status's Chal; -1 when none. */
@@ -181,7 +163,7 @@ static int replaces_secret(const dmsec_cmd_t *c)
 /* "synchdr=C chal=0|1 nonce_len=N cred=0|1 cmd_status=A,B" of a message. */
 static void describe(const dmsec_msg_t *m, char *out, size_t cap)
 {
-    const dmsec_cmd_t *st = hdr_status(m);
+    const dmsec_cmd_t *st = peer_synchdr_status(m);
     char codes[256] = "";
     size_t k = 0;
     for (const dmsec_cmd_t *c = m ? m->body.cmds : NULL; c; c = c->next) {
@@ -467,7 +449,7 @@ static int cmd_replay(const struct opts *o)
         struct answer a;
         post(url, dmsec_codec_content_type(codec), &b, &a);
         dmsec_msg_t *m = a.http == 200 ? decode(a.ct, a.body.p, a.body.n) : NULL;
-        const dmsec_cmd_t *st = hdr_status(m);
+        const dmsec_cmd_t *st = peer_synchdr_status(m);
         int code = st ? dmsec_status_code(st) : -1;
         int rep = m && replaces_secret(m->body.cmds);
         accepted |= code == 200 || code == 212;
@@ -566,41 +548,6 @@ static FILE *logf_;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int posts;
 
-static int send_all(int fd, const void *p, size_t n)
-{
-    const char *q = p;
-    while (n) {
-        ssize_t k = send(fd, q, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        q += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* The value of header name in head (NUL-terminated, CRLF lines), or NULL. */
-static const char *header_of(const char *head, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strstr(head, "\r\n"); p && p[2] != '\r' && p[2];
-         p = strstr(p + 2, "\r\n")) {
-        if (!strncasecmp(p + 2, name, nl) && p[2 + nl] == ':') {
-            const char *v = p + 3 + nl;
-            v += strspn(v, " \t");
-            size_t k = strcspn(v, "\r\n");
-            if (k >= cap)
-                k = cap - 1;
-            memcpy(out, v, k);
-            out[k] = '\0';
-            return out;
-        }
-    }
-    return NULL;
-}
-
 /* Reads a head (up to the empty line) and its Content-Length body (a
  * response without one: up to the end of the connection, to_eof). A request's
  * "Expect: 100-continue" is answered here. Bytes read past the body stay in
@@ -616,13 +563,13 @@ static int read_http(int fd, struct buf *pending, struct buf *head, struct buf *
             size_t hl = (size_t)(e + 4 - (char *)pending->p);
             buf_add(head, pending->p, hl);
             char v[64];
-            long cl = header_of((char *)head->p, "Content-Length", v, sizeof v) ? atol(v) : -1;
+            long cl = !peer_header((char *)head->p, "Content-Length", v, sizeof v) ? atol(v) : -1;
             if (cl < 0 && !to_eof)
                 cl = 0;
-            if (!to_eof && header_of((char *)head->p, "Expect", v, sizeof v) &&
+            if (!to_eof && !peer_header((char *)head->p, "Expect", v, sizeof v) &&
                 pending->n - hl < (size_t)cl) {
                 const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
-                if (send_all(fd, cont, strlen(cont)))
+                if (peer_send_all(fd, cont, strlen(cont)))
                     return -1;
             }
             while (cl < 0 || pending->n - hl < (size_t)cl) {
@@ -651,24 +598,6 @@ static int read_http(int fd, struct buf *pending, struct buf *head, struct buf *
             return pending->n ? -1 : 0;
         buf_add(pending, chunk, (size_t)k);
     }
-}
-
-static int dial(void)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(to_host, to_port, &hints, &ai))
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen)) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(ai);
-    return fd;
 }
 
 /* Makes the SyncHdr Cred of a request wrong; what was done. */
@@ -704,7 +633,7 @@ static void *relay_conn(void *arg)
     while (read_http(cfd, &pending, &head, &body, 0) == 1) {
         char method[16] = "", path[1024] = "", ct[128] = "";
         sscanf((char *)head.p, "%15s %1023s", method, path);
-        header_of((char *)head.p, "Content-Type", ct, sizeof ct);
+        peer_header((char *)head.p, "Content-Type", ct, sizeof ct);
         int no = 0;
         const char *cred = "kept";
         if (!strcmp(method, "POST")) {
@@ -730,10 +659,10 @@ static void *relay_conn(void *arg)
         buf_add(&out, cl, strlen(cl));
         if (body.n)
             buf_add(&out, body.p, body.n);
-        int ufd = dial();
+        int ufd = peer_dial(to_host, to_port);
         struct buf up = {0}, rhead, rbody;
-        int ok =
-            ufd >= 0 && !send_all(ufd, out.p, out.n) && read_http(ufd, &up, &rhead, &rbody, 1) == 1;
+        int ok = ufd >= 0 && !peer_send_all(ufd, out.p, out.n) &&
+                 read_http(ufd, &up, &rhead, &rbody, 1) == 1;
         if (ufd >= 0)
             close(ufd);
         free(up.p);
@@ -741,7 +670,7 @@ static void *relay_conn(void *arg)
         if (!ok) {
             const char *e =
                 "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            send_all(cfd, e, strlen(e));
+            peer_send_all(cfd, e, strlen(e));
             free(head.p);
             free(body.p);
             break;
@@ -749,9 +678,9 @@ static void *relay_conn(void *arg)
         int status = atoi((char *)rhead.p + 9);
         if (no) {
             char rct[128] = "";
-            header_of((char *)rhead.p, "Content-Type", rct, sizeof rct);
+            peer_header((char *)rhead.p, "Content-Type", rct, sizeof rct);
             dmsec_msg_t *m = status == 200 ? decode(rct, rbody.p, rbody.n) : NULL;
-            const dmsec_cmd_t *st = hdr_status(m);
+            const dmsec_cmd_t *st = peer_synchdr_status(m);
             pthread_mutex_lock(&lock);
             fprintf(logf_, "relay #%d %s %s cred=%s -> http=%d synchdr=%d\n", no, method, path,
                     cred, status, st ? dmsec_status_code(st) : -1);
@@ -772,7 +701,7 @@ static void *relay_conn(void *arg)
         buf_add(&back, cl, strlen(cl));
         if (rbody.n)
             buf_add(&back, rbody.p, rbody.n);
-        send_all(cfd, back.p, back.n);
+        peer_send_all(cfd, back.p, back.n);
         free(back.p);
         free(rhead.p);
         free(rbody.p);
@@ -791,41 +720,19 @@ static int cmd_relay(const struct opts *o)
     if (!o->listen || !o->to)
         die("relay needs --listen and --to", NULL);
     snprintf(to, sizeof to, "%s", o->to);
-    char *colon = strrchr(to, ':');
-    if (!colon)
+    if (peer_split_hostport(to, &to_host, &to_port))
         die("--to HOST:PORT, not ", o->to);
-    *colon = '\0';
-    to_host = to;
-    to_port = colon + 1;
     wrong_from = o->wrong_from;
     logf_ = o->log ? fopen(o->log, "a") : stderr;
     if (!logf_)
         die("cannot open ", o->log);
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)atoi(o->listen)),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) || listen(lfd, 16))
+    int lfd = peer_listen(o->listen);
+    if (lfd < 0)
         die("cannot listen on port ", o->listen);
     signal(SIGPIPE, SIG_IGN);
     fprintf(logf_, "relay listening on 127.0.0.1:%s\n", o->listen);
     fflush(logf_);
-    for (;;) {
-        int cfd = accept(lfd, NULL, NULL);
-        if (cfd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return 1;
-        }
-        pthread_t t;
-        if (pthread_create(&t, NULL, relay_conn, (void *)(intptr_t)cfd)) {
-            close(cfd);
-            continue;
-        }
-        pthread_detach(t);
-    }
+    return peer_accept_loop(lfd, relay_conn);
 }
 
 int main(int argc, char **argv)

@@ -31,7 +31,6 @@ refused() {
         bad "$name: the tree file changed"
     else ok "$name (tree unchanged)"; fi
 }
-both_ok() { grep -q "result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$@"; }
 
 # ---- make every device first (the server is not running yet) ----
 declare -A CT KEY BADKEY
@@ -213,9 +212,7 @@ if grep -q "^./DMAcc/dmsec .*acl=\"Add=$SID&Delete=$SID&Get=$SID&Replace=$SID\""
 else bad "gba: show: $(cat "$work/show.out")"; fi
 refused "gba: the same bootstrap again refused" "$tree" --file "$G" --content-type "$GBA_CT" --ks-naf-hex "$KS"
 
-"$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --server-id "$SID" --resync-after 3600 >>"$work/server.log" 2>&1 &
-pids+=($!)
-if wait_up "http://127.0.0.1:$PORT/healthz"; then ok "server starts on the bootstrap db"; else bad "server did not start: $(cat "$work/server.log")"; fi
+if start_server PORT "$work/server.log"; then ok "server starts on the bootstrap db"; else bad "server did not start: $(cat "$work/server.log")"; fi
 for tag in pin imsi gba gba2; do
     if "$CLIENT" session --tree "$work/$tag.tree" --server "$SID" >"$work/sess.out" 2>&1 && both_ok "$work/sess.out"; then
         ok "$tag: session after bootstrap, both authenticated"

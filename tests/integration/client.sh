@@ -17,16 +17,12 @@ URL_B=http://127.0.0.1:$PORT_B/dm
 DB_A=$work/a.db
 DB_B=$work/b.db
 
-start_server() { # port db server-id [options]
-    "$SERVER" --listen "127.0.0.1:$1" --db "$2" --server-id "$3" --resync-after 3600 "${@:4}" \
-        >>"$work/server-$3.log" 2>&1 &
-    pids+=($!)
-    started_pid=$!
-    wait_up "http://127.0.0.1:$1/healthz"
+start_srv() { # port-variable db server-id [options]
+    DB=$2 SID=$3 start_server "$1" "$work/server-$3.log" "${@:4}"
 }
-expect "server A starts" start_server "$PORT_A" "$DB_A" srvA
-pid_a=$started_pid
-expect "server B starts" start_server "$PORT_B" "$DB_B" srvB
+expect "server A starts" start_srv PORT_A "$DB_A" srvA
+pid_a=$server_pid
+expect "server B starts" start_srv PORT_B "$DB_B" srvB
 
 # Registers device $1 with server $3 (db $4, url $5) and adds the account
 # $6 to the device's tree $work/$1.tree (created when missing).
@@ -49,7 +45,6 @@ enrol() {
         --client-nonce-b64 "$(jq -r .client_nonce_b64 <<<"$json")" \
         --server-nonce-b64 "$(jq -r .server_nonce_b64 <<<"$json")" >/dev/null
 }
-both_ok() { grep -q "result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$@"; }
 session() { # id server [options]
     "$CLIENT" session --tree "$work/$1.tree" --server "$2" "${@:3}" >"$work/sess.out" 2>&1 && both_ok "$work/sess.out"
 }
@@ -82,7 +77,7 @@ refuse "session on a corrupt tree refused" "$CLIENT" session --tree "$work/corru
 listen() { # id port [options]: background listener, waits until it is bound
     "$CLIENT" listen --tree "$work/$1.tree" --port "$2" --once --wait "${LWAIT:-10}" "${@:3}" >"$work/listen.out" 2>&1 &
     listen_pid=$!
-    for _ in $(seq 1 100); do grep -q listening "$work/listen.out" 2>/dev/null && return; sleep 0.05; done
+    wait_line listening "$work/listen.out"
 }
 N=IMEI:490154203230002
 NPORT=$(free_port)
@@ -159,7 +154,7 @@ restart_a() { # [backup to restore ("" for none)] [server options]
         cp "$1" "$DB_A"
         rm -f "$DB_A-wal" "$DB_A-shm"
     fi
-    start_server "$PORT_A" "$DB_A" srvA "${@:2}" && pid_a=$started_pid
+    start_srv PORT_A "$DB_A" srvA "${@:2}" && pid_a=$server_pid
 }
 expect "server A restarted (its store checkpointed on the way out)" restart_a
 cp "$DB_A" "$work/a-backup.db"

@@ -72,15 +72,97 @@ wait_up() {
     done
     return 1
 }
-# Ends the script as failed unless every program given is executable:
+# Waits (up to 5 s) until a line of FILE matches PATTERN: wait_line PATTERN FILE.
+wait_line() {
+    for _ in $(seq 1 100); do
+        grep -q "$1" "$2" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+# Starts $SERVER on 127.0.0.1, its output appended to LOG, and waits until
+# its /healthz answers (HTTPS when --tls-cert is given): start_server
+# PORT_VAR LOG [OPTION...]. The port is the one in the variable named
+# PORT_VAR; when that is empty a free one is chosen and stored there. The
+# server uses store $DB as server $SID with --resync-after 3600; the
+# OPTIONs come after these, so they may override them. Its pid goes to
+# pids and to server_pid. Non-zero when it does not answer.
+start_server() {
+    local var=$1 log=$2 port=${!1:-} url o
+    [ -n "$port" ] || port=$(free_port)
+    printf -v "$var" %s "$port"
+    url=http://127.0.0.1:$port/healthz
+    for o in "${@:3}"; do [ "$o" = --tls-cert ] && url=https://127.0.0.1:$port/healthz; done
+    "$SERVER" --listen "127.0.0.1:$port" --db "$DB" --server-id "$SID" --resync-after 3600 "${@:3}" \
+        >>"$log" 2>&1 &
+    server_pid=$!
+    pids+=("$server_pid")
+    wait_up "$url" -k
+}
+# Starts an HTTP proxy (mitm, attacker relay) in front of the server on
+# $PORT on a free port, stored in the variable named PORT_VAR, and waits
+# until the server's /healthz answers through it: start_proxy PORT_VAR LOG
+# PROGRAM [ARGUMENT...] runs PROGRAM ARGUMENT... --listen P --to 127.0.0.1:$PORT.
+start_proxy() {
+    local port
+    port=$(free_port)
+    printf -v "$1" %s "$port"
+    "${@:3}" --listen "$port" --to "127.0.0.1:$PORT" >>"$2" 2>&1 &
+    pids+=($!)
+    wait_up "http://127.0.0.1:$port/healthz"
+}
+# Ends the script as failed unless every program given is there: a path
+# must be executable, a bare name found in PATH (sqlite3, openssl).
 # need_programs SCRIPT_NAME PROGRAM...
 need_programs() {
     local name=$1 b
     for b in "${@:2}"; do
-        [ -x "$b" ] || {
+        command -v "$b" >/dev/null || {
             echo "FAIL no $b"
             echo "integration $name: 0 passed, 1 failed"
             exit 1
         }
     done
+}
+# field NAME FILE: the value of NAME in the first line of FILE that has a
+# NAME=VALUE word (the summary lines of attacker, loadpeer, testdevice).
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" "$2" | head -1; }
+# The session of the first summary line (testdevice, dmsec-client
+# session: "session=SID ...") in FILE.
+session_of() { sed -n 's/^session=\([0-9A-F]*\) .*/\1/p' "$1" | head -1; }
+# 0 when FILE (or files) holds a session in which both sides authenticated.
+both_ok() { grep -q "result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$@"; }
+# The exchanges of session SID that mitm --record wrote to DIR, in order:
+# the numbers NNN of DIR/req-NNN (package #1 first): exchanges DIR SID.
+exchanges() {
+    local m
+    for m in "$1"/req-*.meta; do
+        grep -q "^path /dm" "$m" && grep -q "<SessionID>$2</SessionID>" "${m%.meta}.body" &&
+            basename "$m" .meta | sed 's/^req-//'
+    done
+}
+# Audit rows of device $1 whose event is $2 and whose detail contains $3,
+# in store $4 (default $DB).
+audit_count() {
+    "$TOOL" audit --db "${4:-$DB}" --json |
+        jq --arg d "$1" --arg e "$2" --arg s "$3" '[.[] | select(.device_id == $d and .event == $e and (.detail | contains($s)))] | length'
+}
+# Registers device $1 (scheme $2, as register_device) for the agent
+# dmsec-client ($CLIENT): its tree $work/$1.tree with one account of server
+# $SID at URL $3, its secrets in $work/$1.cs and $work/$1.ss.
+# usage: enrol_client ID SCHEME URL [NOTIFY_PORT] [DB]
+enrol_client() {
+    local id=$1 url=$3
+    register_device "$id" "$2" "${4:-}" "${5:-$DB}" || return 1
+    local json=$reg_json cscheme=$reg_cscheme integ=$reg_integ
+    echo "$reg_secret" >"$work/$id.cs"
+    jq -r .server_secret <<<"$json" >"$work/$id.ss"
+    # Long DevInfo values: text runs in package #1 (e2e.sh flips bits in them).
+    "$CLIENT" init --tree "$work/$id.tree" --device-id "$id" --man "manufacturer-of-the-e2e-test-device" \
+        --mod "model-name-of-the-e2e-test-device-0123" >/dev/null || return 1
+    "$CLIENT" add-account --tree "$work/$id.tree" --account dmsec --server-id "$SID" --url "$url" \
+        --client-name "$id" --client-secret-file "$work/$id.cs" --client-scheme "$cscheme" \
+        --server-secret-file "$work/$id.ss" --server-scheme "$cscheme" --integrity "$integ" \
+        --client-nonce-b64 "$(jq -r .client_nonce_b64 <<<"$json")" \
+        --server-nonce-b64 "$(jq -r .server_nonce_b64 <<<"$json")" >/dev/null
 }

@@ -22,14 +22,6 @@ DB=$work/dmsec.db
 SID=srv-e2e
 PORT=$(free_port)
 
-wait_port() { # port [curl options]: until /healthz answers (the proxy forwards it)
-    wait_up "http://127.0.0.1:$1/healthz" "${@:2}"
-}
-start_server() { # port db [options]
-    "$SERVER" --listen "127.0.0.1:$1" --db "$2" --server-id $SID --resync-after 3600 \
-        --max-auth-failures 1000 "${@:3}" >>"$work/server.log" 2>&1 &
-    pids+=($!)
-}
 # Starts a proxy on port $1 in front of the HTTP server: mitm_pid. A port
 # briefly held by another socket is tried again.
 mitm_pid=
@@ -53,41 +45,16 @@ proxy_on() { # port [mitm options]
     tail -n 2 "$work/mitm.log"
     return 1
 }
-start_server "$PORT" "$DB"
-expect "server starts" wait_port "$PORT"
+expect "server starts" start_server PORT "$work/server.log" --max-auth-failures 1000
 
-# Registers device $1 and writes its tree $work/$1.tree with one account
-# whose server address is $3; the secrets go to $work/$1.cs and .ss.
-# usage: enrol ID SCHEME URL [NOTIFY_PORT] [DB]
-enrol() {
-    local id=$1 url=$3
-    register_device "$id" "$2" "${4:-}" "${5:-$DB}" || return 1
-    local json=$reg_json cscheme=$reg_cscheme integ=$reg_integ
-    echo "$reg_secret" >"$work/$id.cs"
-    jq -r .server_secret <<<"$json" >"$work/$id.ss"
-    # Long DevInfo values: text runs in package #1 for the bit flips.
-    "$CLIENT" init --tree "$work/$id.tree" --device-id "$id" --man "manufacturer-of-the-e2e-test-device" \
-        --mod "model-name-of-the-e2e-test-device-0123" >/dev/null || return 1
-    "$CLIENT" add-account --tree "$work/$id.tree" --account dmsec --server-id $SID --url "$url" \
-        --client-name "$id" --client-secret-file "$work/$id.cs" --client-scheme $cscheme \
-        --server-secret-file "$work/$id.ss" --server-scheme $cscheme --integrity $integ \
-        --client-nonce-b64 "$(jq -r .client_nonce_b64 <<<"$json")" \
-        --server-nonce-b64 "$(jq -r .server_nonce_b64 <<<"$json")" >/dev/null
-}
-both_ok() { grep -q "result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$@"; }
 session() { # id [options]: a client-initiated session, output in $work/sess.out
     "$CLIENT" session --tree "$work/$1.tree" --server $SID "${@:2}" >"$work/sess.out" 2>&1 && both_ok "$work/sess.out"
 }
-sess_id() { sed -n 's/^session=\([0-9A-F]*\) .*/\1/p' "$work/sess.out" | head -1; }
+sess_id() { session_of "$work/sess.out"; }
 listen() { # id port: background listener, waits until it is bound
     "$CLIENT" listen --tree "$work/$1.tree" --port "$2" --once --wait "${LWAIT:-10}" >"$work/listen.out" 2>&1 &
     listen_pid=$!
-    for _ in $(seq 1 100); do grep -q listening "$work/listen.out" 2>/dev/null && return; sleep 0.05; done
-}
-# Audit rows of device $1 whose event is $2 and whose detail contains $3.
-audit_count() {
-    "$TOOL" audit --db "${4:-$DB}" --json |
-        jq --arg d "$1" --arg e "$2" --arg s "$3" '[.[] | select(.device_id == $d and .event == $e and (.detail | contains($s)))] | length'
+    wait_line listening "$work/listen.out"
 }
 # The offset of the middle of the first text run after $2 in file $1.
 mid_of() {
@@ -105,7 +72,7 @@ MPORT=$(free_port)
 expect "proxy starts (recording)" proxy_on "$MPORT" --record "$work/rec5" --count-file "$work/count5"
 R=IMEI:490154203230501
 RPORT=$(free_port)
-expect "enrol $R (md5) behind the proxy" enrol $R md5 "http://127.0.0.1:$MPORT/dm" "$RPORT"
+expect "enrol $R (md5) behind the proxy" enrol_client $R md5 "http://127.0.0.1:$MPORT/dm" "$RPORT"
 cp "$work/$R.tree" "$work/$R.factory"
 expect "first session through the proxy" session $R
 expect "second session (the nonces move on)" session $R
@@ -127,15 +94,8 @@ resync_replay() {
         ok "$label: resync session $rsid (default nonce) through the recording proxy"
     else bad "$label: resync: $(cat "$work/listen.out")"; fi
     # The recorded package #1 of the resync session.
-    local m b pkg1=
-    for m in "$work"/rec5/req-*.meta; do
-        b=${m%.meta}.body
-        if grep -qx "path /dm" "$m" && grep -q "<SessionID>$rsid</SessionID>" "$b"; then
-            pkg1=$(basename "$m" .meta)
-            pkg1=${pkg1#req-}
-            break
-        fi
-    done
+    local pkg1
+    pkg1=$(exchanges "$work/rec5" "$rsid" | head -1)
     [ -n "$pkg1" ] && ok "$label: package #1 of $rsid recorded (req-$pkg1)" || bad "$label: no package #1 for $rsid"
     pkg1=${pkg1:-000}
     local cred0
@@ -184,7 +144,7 @@ done
 resync_replay "zeroed nonces" 1
 # Control: the replay tool does report an accepted replay (basic has no nonce).
 BA=IMEI:490154203230502
-enrol $BA basic "http://127.0.0.1:$MPORT/dm"
+enrol_client $BA basic "http://127.0.0.1:$MPORT/dm"
 expect "basic session through the recording proxy" session $BA
 bsid=$(sess_id)
 bpkg=$(grep -l "<SessionID>$bsid</SessionID>" "$work"/rec5/req-*.body | head -1)
@@ -237,7 +197,7 @@ for scheme in hmac-md5 hmac-sha256; do
     alg=MD5
     [ $scheme = hmac-sha256 ] && alg='"HMAC-SHA256"'
     expect "$scheme: proxy starts (recording)" proxy_on "$HPORT" --record "$work/rec7-$n"
-    expect "enrol $H ($scheme) behind the proxy" enrol "$H" $scheme "http://127.0.0.1:$HPORT/dm"
+    expect "enrol $H ($scheme) behind the proxy" enrol_client "$H" $scheme "http://127.0.0.1:$HPORT/dm"
     expect "$scheme: clean session through the proxy" session "$H"
     # The first POST recorded (the proxy also saw the health checks).
     q=$(grep -lx "path /dm" "$work"/rec7-$n/req-*.meta | head -1)
@@ -294,16 +254,13 @@ openssl x509 -req -in dev.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out dev.
 openssl x509 -req -in dev.csr -CA ca2.pem -CAkey ca2.key -CAcreateserial -out dev2.pem -days 2 2>/dev/null
 [ -s srv.pem ] && [ -s dev.pem ] && [ -s dev2.pem ] && ok "certificates made (two CAs)" || bad "certificates"
 TDB=$work/tls.db
-TPORT=$(free_port)
-start_server "$TPORT" "$TDB" --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem
-tls_up() {
-    wait_up "https://127.0.0.1:$TPORT/healthz" --cacert ca.pem
-}
-expect "HTTPS server starts (client certificates from ca.pem)" tls_up
+TPORT=
+expect "HTTPS server starts (client certificates from ca.pem)" start_server TPORT "$work/server.log" \
+    --db "$TDB" --max-auth-failures 1000 --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem
 TURL=https://127.0.0.1:$TPORT/dm
 # T: the certificate names it; the server holds another client secret than
 # its tree, so only the certificate can authenticate it.
-enrol $T md5 "$TURL" "" "$TDB"
+enrol_client $T md5 "$TURL" "" "$TDB"
 "$TOOL" device remove --db "$TDB" --device-id $T >/dev/null
 TNPORT=$(free_port)
 json=$("$TOOL" device add --db "$TDB" --device-id $T --client-name $T --client-secret "not-the-tree-$RANDOM" \
@@ -324,7 +281,7 @@ expect "mTLS: and again (fresh nonces)" session $T --ca ca.pem --cert dev.pem --
 "$CLIENT" listen --tree "$work/$T.tree" --port "$TNPORT" --once --wait 10 --ca ca.pem --cert dev.pem --key dev.key \
     >"$work/listen.out" 2>&1 &
 listen_pid=$!
-for _ in $(seq 1 100); do grep -q listening "$work/listen.out" 2>/dev/null && break; sleep 0.05; done
+wait_line listening "$work/listen.out"
 nsid=$("$TOOL" notify $T --db "$TDB" --server-id $SID)
 if wait $listen_pid && grep -q "session=$nsid nonce=stored" "$work/listen.out" && both_ok "$work/listen.out"; then
     ok "mTLS: server-alerted session (notify -> UDP -> listen with the certificate)"
@@ -347,7 +304,7 @@ rows1=$("$TOOL" sessions --db "$TDB" --json | jq 'length')
 [ "$rows0" = "$rows1" ] && ok "no session was opened for either refused certificate" ||
     bad "sessions rows $rows0 -> $rows1"
 A=IMEI:490154203230802
-enrol $A sha256 "$TURL" "" "$TDB"
+enrol_client $A sha256 "$TURL" "" "$TDB"
 expect "HTTPS without a certificate: application-layer auth (sha256) works" session $A --ca ca.pem
 expect "HTTPS without a certificate: again" session $A --ca ca.pem
 expect "mTLS device still works after the refusals" session $T --ca ca.pem --cert dev.pem --key dev.key

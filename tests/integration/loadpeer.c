@@ -38,11 +38,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "peer_util.h"
+
 static int port;
-static char ctype[256];
-static char hmac[512];
-static char *body;
-static size_t body_len;
+static struct peer_capture cap;
 
 static void usage(void)
 {
@@ -68,32 +67,11 @@ static double now_s(void)
 
 static void load_capture(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "loadpeer: cannot open %s\n", path);
+    if (peer_capture_load(path, &cap)) {
+        fprintf(stderr, "loadpeer: %s: cannot be read, or not a capture\n", path);
         exit(2);
     }
-    if (!fgets(ctype, sizeof ctype, f) || !fgets(hmac, sizeof hmac, f)) {
-        fprintf(stderr, "loadpeer: %s: not a capture\n", path);
-        exit(2);
-    }
-    ctype[strcspn(ctype, "\r\n")] = '\0';
-    hmac[strcspn(hmac, "\r\n")] = '\0';
-    size_t cap = 1 << 16;
-    body = malloc(cap);
-    size_t n;
-    while (body && (n = fread(body + body_len, 1, cap - body_len, f)) > 0) {
-        body_len += n;
-        if (body_len == cap) {
-            char *p = realloc(body, cap * 2);
-            if (!p)
-                break;
-            body = p;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!body || !body_len) {
+    if (!cap.len) {
         fprintf(stderr, "loadpeer: %s: empty body\n", path);
         exit(2);
     }
@@ -137,11 +115,11 @@ static int post_once(const char *from)
     int n = snprintf(head, sizeof head,
                      "POST /dm HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n%s%s%s"
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                     port, ctype, hmac[0] ? "x-syncml-hmac: " : "", hmac, hmac[0] ? "\r\n" : "",
-                     body_len);
+                     port, cap.ct, cap.hmac[0] ? "x-syncml-hmac: " : "", cap.hmac,
+                     cap.hmac[0] ? "\r\n" : "", cap.len);
     int status = 0;
     if (n > 0 && (size_t)n < sizeof head && send(fd, head, (size_t)n, MSG_NOSIGNAL) == n &&
-        send(fd, body, body_len, MSG_NOSIGNAL) == (ssize_t)body_len) {
+        send(fd, cap.body, cap.len, MSG_NOSIGNAL) == (ssize_t)cap.len) {
         char buf[4096];
         size_t got = 0;
         ssize_t r;

@@ -36,7 +36,6 @@
 #define _DEFAULT_SOURCE
 
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -50,6 +49,8 @@
 #include <unistd.h>
 
 #include "dmsec/codec.h"
+
+#include "peer_util.h"
 
 #define MAX_HEAD 16384
 #define MAX_BODY ((size_t)8 << 20)
@@ -152,21 +153,6 @@ static int read_line(struct conn *c, char *out, size_t cap)
     return 0;
 }
 
-static int send_all(int fd, const void *p, size_t n)
-{
-    const char *q = p;
-    while (n) {
-        ssize_t k = send(fd, q, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        q += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* ---- HTTP messages ---- */
 
 struct msg {
@@ -177,28 +163,6 @@ struct msg {
     int chunked;
     int close;
 };
-
-/* The value of header name in a head, copied to out; 0 when found. */
-static int header(const char *head, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    const char *p = strstr(head, "\r\n");
-    while (p && p[2] != '\r') {
-        p += 2;
-        if (!strncasecmp(p, name, nl) && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            v += strspn(v, " \t");
-            size_t k = strcspn(v, "\r\n");
-            if (k >= cap)
-                k = cap - 1;
-            memcpy(out, v, k);
-            out[k] = '\0';
-            return 0;
-        }
-        p = strstr(p, "\r\n");
-    }
-    return -1;
-}
 
 /* Removes header name from a head. */
 static void drop_header(struct msg *m, const char *name)
@@ -258,18 +222,19 @@ static int read_msg(struct conn *c, struct msg *m, int is_response, int no_body)
         return (int)h;
     m->head_len = (size_t)h;
     char v[128];
-    int has_len = !header(m->head, "Content-Length", v, sizeof v);
+    int has_len = !peer_header(m->head, "Content-Length", v, sizeof v);
     unsigned long long cl = has_len ? strtoull(v, NULL, 10) : 0;
-    m->chunked = !header(m->head, "Transfer-Encoding", v, sizeof v) && strstr(v, "hunked");
-    m->close = !header(m->head, "Connection", v, sizeof v) && !strcasecmp(v, "close");
+    m->chunked = !peer_header(m->head, "Transfer-Encoding", v, sizeof v) && strstr(v, "hunked");
+    m->close = !peer_header(m->head, "Connection", v, sizeof v) && !strcasecmp(v, "close");
     if (!strncmp(m->head, "HTTP/1.0", 8) || strstr(m->head, " HTTP/1.0\r\n"))
         m->close = 1;
     int status = is_response ? atoi(m->head + 9) : 0;
-    if (!is_response && !header(m->head, "Expect", v, sizeof v) && !strcasecmp(v, "100-continue")) {
+    if (!is_response && !peer_header(m->head, "Expect", v, sizeof v) &&
+        !strcasecmp(v, "100-continue")) {
         /* Answered here, and not passed on: the body is read whole first. */
         drop_header(m, "Expect");
         const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (send_all(c->fd, cont, strlen(cont)))
+        if (peer_send_all(c->fd, cont, strlen(cont)))
             return -1;
     }
     if (no_body || (is_response && (status / 100 == 1 || status == 204 || status == 304)))
@@ -310,7 +275,7 @@ static int read_msg(struct conn *c, struct msg *m, int is_response, int no_body)
 static int write_msg(int fd, const struct msg *m)
 {
     if (!m->chunked)
-        return send_all(fd, m->head, m->head_len) || send_all(fd, m->body, m->len);
+        return peer_send_all(fd, m->head, m->head_len) || peer_send_all(fd, m->body, m->len);
     char out[MAX_HEAD + 64];
     size_t n = 0;
     for (const char *p = m->head; *p;) {
@@ -324,7 +289,7 @@ static int write_msg(int fd, const struct msg *m)
         }
         p += k;
     }
-    return send_all(fd, out, n) || send_all(fd, m->body, m->len);
+    return peer_send_all(fd, out, n) || peer_send_all(fd, m->body, m->len);
 }
 
 static void flip(struct msg *m, long at)
@@ -335,8 +300,7 @@ static void flip(struct msg *m, long at)
 
 static void write_file(const char *path, const void *p, size_t n)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f))
+    if (peer_write_file(path, p, n))
         fprintf(stderr, "mitm: cannot write %s\n", path);
 }
 
@@ -348,9 +312,9 @@ static void record(unsigned no, const char *kind, const struct msg *m, const cha
     write_file(path, m->body, m->len);
     char meta[4096];
     size_t n = (size_t)snprintf(meta, sizeof meta, "%s\n", first);
-    if (!header(m->head, "Content-Type", v, sizeof v))
+    if (!peer_header(m->head, "Content-Type", v, sizeof v))
         n += (size_t)snprintf(meta + n, sizeof meta - n, "content-type %s\n", v);
-    if (!header(m->head, "x-syncml-hmac", v, sizeof v))
+    if (!peer_header(m->head, "x-syncml-hmac", v, sizeof v))
         n += (size_t)snprintf(meta + n, sizeof meta - n, "x-syncml-hmac %s\n", v);
     snprintf(path, sizeof path, "%s/%s-%03u.meta", record_dir, kind, no);
     write_file(path, meta, n);
@@ -358,19 +322,7 @@ static void record(unsigned no, const char *kind, const struct msg *m, const cha
 
 static int dial(const char *host, const char *port)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(host, port, &hints, &ai))
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen)) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(ai);
+    int fd = peer_dial(host, port);
     if (fd >= 0)
         set_timeouts(fd);
     return fd;
@@ -408,7 +360,7 @@ static void *serve(void *arg)
             fprintf(stderr, "mitm: cannot reach %s:%s\n", to_host, to_port);
             const char *e = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
                             "Connection: close\r\n\r\n";
-            send_all(cfd, e, strlen(e));
+            peer_send_all(cfd, e, strlen(e));
             break;
         }
         int r = write_msg(up.fd, rq) ? -1 : read_msg(&up, rs, 1, !strcmp(method, "HEAD"));
@@ -460,17 +412,6 @@ static void *serve(void *arg)
     return NULL;
 }
 
-static int split_hostport(char *s, const char **host, const char **port)
-{
-    char *colon = strrchr(s, ':');
-    if (!colon || colon == s || !colon[1])
-        return -1;
-    *colon = '\0';
-    *host = s;
-    *port = colon + 1;
-    return 0;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: mitm --listen PORT --to HOST:PORT [--record DIR] [--flip-request N]\n"
@@ -514,71 +455,24 @@ static int proxy(int argc, char **argv)
         else
             return usage();
     }
-    if (!listen_port || split_hostport(to, &to_host, &to_port))
+    if (!listen_port || peer_split_hostport(to, &to_host, &to_port))
         return usage();
     if (record_dir && mkdir(record_dir, 0700) && errno != EEXIST) {
         fprintf(stderr, "mitm: cannot create %s\n", record_dir);
         return 1;
     }
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)atoi(listen_port)),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) || listen(lfd, 16)) {
+    int lfd = peer_listen(listen_port);
+    if (lfd < 0) {
         fprintf(stderr, "mitm: cannot listen on 127.0.0.1:%s: %s\n", listen_port, strerror(errno));
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
     fprintf(stderr, "mitm: listening on 127.0.0.1:%s, forwarding to %s:%s\n", listen_port, to_host,
             to_port);
-    for (;;) {
-        int cfd = accept(lfd, NULL, NULL);
-        if (cfd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return 1;
-        }
-        pthread_t t;
-        if (pthread_create(&t, NULL, serve, (void *)(intptr_t)cfd)) {
-            close(cfd);
-            continue;
-        }
-        pthread_detach(t);
-    }
+    return peer_accept_loop(lfd, serve);
 }
 
 /* ---- replay ---- */
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096;
-    size_t n = 0;
-    uint8_t *p = malloc(cap + 1);
-    while (p) {
-        size_t k = fread(p + n, 1, cap - n, f);
-        n += k;
-        if (n < cap)
-            break;
-        uint8_t *q = realloc(p, cap * 2 + 1);
-        if (!q) {
-            free(p);
-            p = NULL;
-            break;
-        }
-        p = q;
-        cap *= 2;
-    }
-    fclose(f);
-    if (p)
-        p[n] = '\0';
-    *len = n;
-    return p;
-}
 
 static int replay(int argc, char **argv)
 {
@@ -599,15 +493,15 @@ static int replay(int argc, char **argv)
     const char *port;
     char hostport[512];
     snprintf(hostport, sizeof hostport, "%s", to);
-    if (!dir || !req || (argc % 2) != 0 || split_hostport(to, &host, &port))
+    if (!dir || !req || (argc % 2) != 0 || peer_split_hostport(to, &host, &port))
         return usage();
     char path[4096];
     size_t meta_len = 0;
     size_t body_len = 0;
     snprintf(path, sizeof path, "%s/req-%s.meta", dir, req);
-    char *meta = (char *)slurp(path, &meta_len);
+    char *meta = (char *)peer_read_file(path, &meta_len);
     snprintf(path, sizeof path, "%s/req-%s.body", dir, req);
-    uint8_t *body = slurp(path, &body_len);
+    uint8_t *body = peer_read_file(path, &body_len);
     if (!meta || !body) {
         fprintf(stderr, "mitm: no recorded request %s in %s\n", req, dir);
         return 2;
@@ -640,8 +534,8 @@ static int replay(int argc, char **argv)
     conn_init(&c, fd);
     struct msg *rs = calloc(1, sizeof *rs);
     int r = -1;
-    if (rs && hn > 0 && (size_t)hn < sizeof head && !send_all(fd, head, (size_t)hn) &&
-        !send_all(fd, body, body_len))
+    if (rs && hn > 0 && (size_t)hn < sizeof head && !peer_send_all(fd, head, (size_t)hn) &&
+        !peer_send_all(fd, body, body_len))
         r = read_msg(&c, rs, 1, 0);
     close(fd);
     free(body);
@@ -658,17 +552,12 @@ static int replay(int argc, char **argv)
     char rct[256] = "";
     dmsec_codec_t codec;
     dmsec_msg_t *m = NULL;
-    if (http == 200 && !header(rs->head, "Content-Type", rct, sizeof rct) &&
+    if (http == 200 && !peer_header(rs->head, "Content-Type", rct, sizeof rct) &&
         !dmsec_codec_from_content_type(rct, &codec) &&
         !dmsec_msg_decode(codec, rs->body, rs->len, NULL, &m)) {
-        for (const dmsec_cmd_t *cmd = m->body.cmds; cmd; cmd = cmd->next) {
-            if (cmd->type == DMSEC_CMD_STATUS && cmd->cmd_ref && !strcmp(cmd->cmd_ref, "0") &&
-                cmd->cmd && !strcmp(cmd->cmd, "SyncHdr")) {
-                code = dmsec_status_code(cmd);
-                chal = cmd->chal != NULL;
-                break;
-            }
-        }
+        const dmsec_cmd_t *st = peer_synchdr_status(m);
+        code = st ? dmsec_status_code(st) : -1;
+        chal = st && st->chal;
     }
     dmsec_msg_free(m);
     free(rs->body);

@@ -15,29 +15,15 @@ need_programs ratelimit_device "$SERVER" "$TOOL" "$DEVICE" "$LOADPEER"
 
 DB=$work/dmsec.db
 SID=dmsec-test
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT/dm
+PORT=
 LIMIT=10
 
-"$SERVER" --listen 127.0.0.1:$PORT --db "$DB" --server-id $SID --resync-after 3600 \
-    --max-auth-failures $LIMIT --failure-window 600 --block-seconds 600 >"$work/server.log" 2>&1 &
-pids+=($!)
-if wait_up "http://127.0.0.1:$PORT/healthz"; then ok "server starts"; else bad "server starts"; fi
+expect "server starts" start_server PORT "$work/server.log" \
+    --max-auth-failures $LIMIT --failure-window 600 --block-seconds 600
+URL=http://127.0.0.1:$PORT/dm
 
 D=IMEI:490154203237600
-register_device $D md5 || bad "device add"
-cat >"$work/dev.state" <<EOS
-device_id=$D
-server_id=$SID
-client_name=$D
-client_secret=$reg_secret
-server_secret=$(jq -r .server_secret <<<"$reg_json")
-client_scheme=$reg_cscheme
-server_scheme=$reg_cscheme
-integrity=$reg_integ
-client_nonce=$(jq -r .client_nonce_b64 <<<"$reg_json")
-server_nonce=$(jq -r .server_nonce_b64 <<<"$reg_json")
-EOS
+expect "device $D registered" device_state $D md5 "$work/dev.state"
 session() { "$DEVICE" session --state "$work/dev.state" --url "$URL"; }
 expect "the real device: a session before the attack" session
 
@@ -48,8 +34,8 @@ expect "a wrong-password package #1" "$DEVICE" make-pkg1 --state "$work/wrong.st
 
 N=$((LIMIT + 5))
 "$LOADPEER" post --port "$PORT" --from 127.0.0.2 --capture "$work/wrong.pkg" --count $N >"$work/stranger.out"
-codes=$(sed -n 's/^codes=//p' "$work/stranger.out")
-first=$(sed -n 's/^first429=//p' "$work/stranger.out")
+codes=$(field codes "$work/stranger.out")
+first=$(field first429 "$work/stranger.out")
 echo "stranger 127.0.0.2, $N wrong passwords: HTTP $codes"
 if [ -n "$first" ] && [ "$first" -gt "$LIMIT" ] && [ "$first" -le $((LIMIT + 2)) ]; then
     ok "the stranger's address is blocked after the limit (first 429 at guess $first)"
@@ -62,7 +48,7 @@ expect "and another one" session
 
 # A second stranger: one failure on the guarded device blocks it.
 "$LOADPEER" post --port "$PORT" --from 127.0.0.3 --capture "$work/wrong.pkg" --count 3 >"$work/second.out"
-codes3=$(sed -n 's/^codes=//p' "$work/second.out")
+codes3=$(field codes "$work/second.out")
 echo "second stranger 127.0.0.3, 3 wrong passwords: HTTP $codes3"
 [ "$codes3" = "200,429,429" ] && ok "a failure on the guarded device blocks the next address at once" ||
     bad "second stranger: HTTP $codes3 (want 200,429,429)"

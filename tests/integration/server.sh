@@ -26,42 +26,17 @@ openssl x509 -req -in dev.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out dev.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout evil.key -out evil.pem -days 2 -subj /CN=IMEI:490154203237518 2>/dev/null
 [ -s srv.pem ] && [ -s dev.pem ] && ok "certificates made" || bad "certificates"
 
-start_server() { # extra options...
-    "$SERVER" --listen 127.0.0.1:$HTTP_PORT --db "$DB" --server-id $SID --resync-after 3600 "$@" \
-        >>"$work/server.log" 2>&1 &
-    pids+=($!)
-    server_pid=$!
-    wait_up "http://127.0.0.1:$HTTP_PORT/healthz"
-}
+start_http_server() { start_server HTTP_PORT "$work/server.log" && http_pid=$server_pid; }
 start_tls_server() {
-    "$SERVER" --listen 127.0.0.1:$TLS_PORT --db "$DB" --server-id $SID --resync-after 3600 \
-        --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem >>"$work/server-tls.log" 2>&1 &
-    pids+=($!)
-    tls_pid=$!
-    wait_up "https://127.0.0.1:$TLS_PORT/healthz" --cacert ca.pem
+    start_server TLS_PORT "$work/server-tls.log" --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem &&
+        tls_pid=$server_pid
 }
-expect "server starts (HTTP)" start_server
+expect "server starts (HTTP)" start_http_server
 expect "server starts (HTTPS, client certificates)" start_tls_server
 
 # Registers a device with the tool and writes the device's own state file
 # (what a bootstrap would have put in its DMAcc).
-add_device() { # id scheme [port]
-    local id=$1
-    register_device "$id" "$2" "${3:-}" || return 1
-    local json=$reg_json cscheme=$reg_cscheme integ=$reg_integ
-    cat >"$work/$id.state" <<EOF
-device_id=$id
-server_id=$SID
-client_name=$id
-client_secret=$reg_secret
-server_secret=$(jq -r .server_secret <<<"$json")
-client_scheme=$cscheme
-server_scheme=$cscheme
-integrity=$integ
-client_nonce=$(jq -r .client_nonce_b64 <<<"$json")
-server_nonce=$(jq -r .server_nonce_b64 <<<"$json")
-EOF
-}
+add_device() { device_state "$1" "$2" "$work/$1.state" "${3:-}"; } # id scheme [port]
 session() { "$DEVICE" session --state "$work/$1.state" --url "$URL" "${@:2}"; }
 
 # ---- every scheme, twice (the second on the nonces the first issued) ----
@@ -92,7 +67,7 @@ expect "the real device still works" session $D
 listen() { # id port
     "$DEVICE" listen --state "$work/$1.state" --url "$URL" --port "$2" --wait 10 >"$work/listen.out" 2>&1 &
     listen_pid=$!
-    for _ in $(seq 1 50); do grep -q listening "$work/listen.out" 2>/dev/null && return; sleep 0.05; done
+    wait_line listening "$work/listen.out"
 }
 N=IMEI:490154203237512
 NPORT=$(free_port)
@@ -130,17 +105,17 @@ else bad "after resync: $(cat "$work/listen.out")"; fi
 stop_servers() {
     kill -TERM $tls_pid
     wait $tls_pid 2>/dev/null
-    kill -TERM $server_pid
-    wait $server_pid 2>/dev/null
+    kill -TERM $http_pid
+    wait $http_pid 2>/dev/null
 }
 stop_servers
 cp "$DB" "$work/backup.db"
-start_server && start_tls_server
+start_http_server && start_tls_server
 expect "session before the restore" session $N
 stop_servers
 cp "$work/backup.db" "$DB"
 rm -f "$DB-wal" "$DB-shm"
-start_server && start_tls_server
+start_http_server && start_tls_server
 listen $N "$NPORT"
 expect "resync after restore" "$TOOL" notify $N --db "$DB" --server-id $SID --resync
 if wait $listen_pid && grep -q "session=.*result=DMSEC_OK" "$work/listen.out" 2>/dev/null ||
@@ -236,10 +211,10 @@ for round in 1 2 3; do
         spids+=($!)
     done
     sleep 0.0$((RANDOM % 9 + 1))
-    kill -9 $server_pid
-    wait $server_pid 2>/dev/null
+    kill -9 $http_pid
+    wait $http_pid 2>/dev/null
     wait "${spids[@]}" 2>/dev/null
-    start_server || bad "restart after kill -9"
+    start_http_server || bad "restart after kill -9"
 done
 locked=0
 for id in "${ids[@]}"; do
@@ -251,8 +226,8 @@ done
 sqlite3_ok=$("$TOOL" sessions --db "$DB" --json | jq 'length')
 [ "${sqlite3_ok:-0}" -gt 0 ] && ok "sessions recorded ($sqlite3_ok)" || bad "no sessions recorded"
 
-kill -TERM $server_pid $tls_pid
-wait $server_pid 2>/dev/null
+kill -TERM $http_pid $tls_pid
+wait $http_pid 2>/dev/null
 st=$?
 [ $st -eq 0 ] && ok "clean shutdown on SIGTERM" || bad "SIGTERM exit status $st"
 

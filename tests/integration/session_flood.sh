@@ -15,14 +15,12 @@ need_programs session_flood "$ATTACKER"
 cd "$work" || exit 1
 DB=$work/dmsec.db
 SID=srv-flood
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT/dm
+PORT=
 # A small table, so that a short flood fills it many times over; failures
 # are not limited here (the flood comes from one address).
-"$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --server-id $SID --max-sessions 40 \
-    --max-unauth-sessions 20 --max-auth-failures 1000000 >>server.log 2>&1 &
-pids+=($!)
-expect "server starts (40 sessions, 20 unauthenticated)" wait_up "http://127.0.0.1:$PORT/healthz"
+expect "server starts (40 sessions, 20 unauthenticated)" start_server PORT server.log \
+    --max-sessions 40 --max-unauth-sessions 20 --max-auth-failures 1000000
+URL=http://127.0.0.1:$PORT/dm
 
 D=IMEI:490154203239501
 expect "device $D registered" device_state $D md5 dev.state

@@ -16,29 +16,14 @@ need_programs slowloris "$SERVER" "$TOOL" "$DEVICE" "$LOADPEER"
 
 DB=$work/dmsec.db
 SID=dmsec-test
-PORT=$(free_port)
-BASE=http://127.0.0.1:$PORT
+PORT=
 SECONDS_ATTACK=${DMSEC_SLOWLORIS_SECONDS:-60}
 
-"$SERVER" --listen 127.0.0.1:$PORT --db "$DB" --server-id $SID --resync-after 3600 \
-    >"$work/server.log" 2>&1 &
-pids+=($!)
-if wait_up "$BASE/healthz"; then ok "server starts (default limits)"; else bad "server starts"; fi
+expect "server starts (default limits)" start_server PORT "$work/server.log"
+BASE=http://127.0.0.1:$PORT
 
 D=IMEI:490154203237800
-register_device $D md5 || bad "device add"
-cat >"$work/dev.state" <<EOS
-device_id=$D
-server_id=$SID
-client_name=$D
-client_secret=$reg_secret
-server_secret=$(jq -r .server_secret <<<"$reg_json")
-client_scheme=$reg_cscheme
-server_scheme=$reg_cscheme
-integrity=$reg_integ
-client_nonce=$(jq -r .client_nonce_b64 <<<"$reg_json")
-server_nonce=$(jq -r .server_nonce_b64 <<<"$reg_json")
-EOS
+expect "device $D registered" device_state $D md5 "$work/dev.state"
 expect "a session before the attack" "$DEVICE" session --state "$work/dev.state" --url "$BASE/dm"
 
 # A connection that never sends a byte: closed at --request-timeout.
@@ -47,8 +32,7 @@ exec 3<>"/dev/tcp/127.0.0.1/$PORT"
     --seconds "$SECONDS_ATTACK" >"$work/slow.out" 2>&1 &
 slow_pid=$!
 pids+=($slow_pid)
-for _ in $(seq 1 100); do grep -q "slow started" "$work/slow.out" && break; sleep 0.1; done
-grep -q "slow started" "$work/slow.out" && ok "1000 slow sockets from 10 addresses opened" ||
+wait_line "slow started" "$work/slow.out" && ok "1000 slow sockets from 10 addresses opened" ||
     bad "the slow peer did not start"
 
 sessions_ok=0 sessions_bad=0 health_ok=0 health_bad=0
@@ -82,7 +66,7 @@ max_ms=$(printf '%s\n' "${lat[@]:-}" | awk 'NF && $1 > m { m = $1 } END { printf
 [ "${max_ms:-99999}" -lt 2000 ] && ok "/healthz latency under 2 s (max ${max_ms} ms)" ||
     bad "/healthz latency max ${max_ms} ms"
 
-closed=$(sed -n 's/.* closed_by_server=\([0-9]*\).*/\1/p' "$work/slow.out")
+closed=$(field closed_by_server "$work/slow.out")
 [ "${closed:-0}" -gt 1000 ] && ok "the server refused or closed slow sockets ($closed times)" ||
     bad "slow sockets closed only ${closed:-0} times"
 curl -s "$BASE/metrics" >"$work/metrics"

@@ -44,6 +44,7 @@
 #include "dmsec/session.h"
 
 #include "agent_http.h"
+#include "peer_util.h"
 
 struct state {
     char device_id[128];
@@ -250,12 +251,8 @@ static void persist(dmsec_session_t *s)
 
 static void write_capture(const char *path, const dmsec_session_out_t *o)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    if (peer_capture_save(path, o->content_type, o->hmac_header, o->body, o->len))
         die("cannot write ", path);
-    fprintf(f, "%s\n%s\n", o->content_type, o->hmac_header);
-    fwrite(o->body, 1, o->len, f);
-    fclose(f);
 }
 
 /* The message of o again, without its SyncHdr Cred (strip) and without the
@@ -438,32 +435,20 @@ static int listen_once(const cli_http_t *h, const char *url, int port, int wait)
 /* Sends a captured package #1 as a new session; 0 when refused. */
 static int replay(const cli_http_t *h, const char *url, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die("cannot open ", path);
-    char ct[128] = "";
-    char hmac[512] = "";
-    if (!fgets(ct, sizeof ct, f) || !fgets(hmac, sizeof hmac, f))
-        die("bad capture ", path);
-    ct[strcspn(ct, "\n")] = '\0';
-    hmac[strcspn(hmac, "\n")] = '\0';
-    uint8_t body[65536];
-    size_t n = fread(body, 1, sizeof body, f);
-    fclose(f);
+    struct peer_capture cap;
+    if (peer_capture_load(path, &cap))
+        die("cannot open, or not a capture: ", path);
     cli_http_resp_t b;
     memset(&b, 0, sizeof b);
-    long http = post(h, url, body, n, ct, hmac, &b);
+    long http = post(h, url, cap.body, cap.len, cap.ct, cap.hmac, &b);
+    free(cap.body);
     int code = -1;
     dmsec_codec_t codec;
     dmsec_msg_t *m = NULL;
     if (http == 200 && !dmsec_codec_from_content_type(b.ct, &codec) &&
         !dmsec_msg_decode(codec, b.p, b.n, NULL, &m)) {
-        for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
-            if (c->type == DMSEC_CMD_STATUS && c->cmd_ref && !strcmp(c->cmd_ref, "0")) {
-                code = dmsec_status_code(c);
-                break;
-            }
-        }
+        const dmsec_cmd_t *hs = peer_synchdr_status(m);
+        code = hs ? dmsec_status_code(hs) : -1;
     }
     dmsec_msg_free(m);
     free(b.p);

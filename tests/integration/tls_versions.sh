@@ -8,32 +8,26 @@ set -uo pipefail
 SERVER=$(realpath "$1") TOOL=$2 DEVICE=$3
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
-need_programs tls_versions "$SERVER"
-command -v openssl >/dev/null || {
-    echo "FAIL no openssl"
-    echo "integration tls_versions: 0 passed, 1 failed"
-    exit 1
-}
+need_programs tls_versions "$SERVER" openssl
 
 cd "$work" || exit 1
+DB=$work/dmsec.db
+SID=dmsec
 openssl req -x509 -newkey rsa:2048 -nodes -keyout srv.key -out srv.pem -days 2 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key -out ec.pem \
     -days 2 -subj /CN=127.0.0.1 2>/dev/null
 [ -s srv.pem ] && [ -s ec.pem ] && ok "throwaway certificates" || bad "certificates"
 
-start() { # port cert key [options]
-    "$SERVER" --listen 127.0.0.1:$1 --db "$work/dmsec.db" --tls-cert "$2" --tls-key "$3" "${@:4}" \
-        >>"$work/server.log" 2>&1 &
-    pids+=($!)
-    wait_up "https://127.0.0.1:$1/healthz" -k
+start() { # port-variable cert key [options]
+    start_server "$1" "$work/server.log" --tls-cert "$2" --tls-key "$3" "${@:4}"
 }
 hs() { # port s_client options...: 0 when the handshake completes
     echo | timeout 10 openssl s_client -connect 127.0.0.1:"$1" "${@:2}" >"$work/hs.out" 2>&1
 }
 
-P=$(free_port)
-expect "server starts (RSA certificate, default priorities)" start "$P" srv.pem srv.key
+P=
+expect "server starts (RSA certificate, default priorities)" start P srv.pem srv.key
 refuse "TLS 1.0 refused" hs "$P" -tls1 -cipher 'DEFAULT:@SECLEVEL=0'
 refuse "TLS 1.1 refused" hs "$P" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0'
 refuse "TLS 1.2 static RSA AES128-GCM-SHA256 refused" hs "$P" -tls1_2 -cipher AES128-GCM-SHA256
@@ -49,15 +43,15 @@ grep -q 'TLSv1.3' "$work/hs.out" && ok "TLS 1.3 negotiated" || bad "no TLSv1.3 i
 code=$(curl -s -o /dev/null -w '%{http_code}' -k "https://127.0.0.1:$P/healthz")
 [ "$code" = 200 ] && ok "curl over HTTPS: /healthz 200" || bad "curl over HTTPS: HTTP $code"
 
-P2=$(free_port)
-expect "server starts (ECDSA certificate)" start "$P2" ec.pem ec.key
+P2=
+expect "server starts (ECDSA certificate)" start P2 ec.pem ec.key
 expect "TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 accepted" hs "$P2" -tls1_2 \
     -cipher ECDHE-ECDSA-AES128-GCM-SHA256
 refuse "TLS 1.2 ECDHE-ECDSA-AES128-SHA refused" hs "$P2" -tls1_2 \
     -cipher 'ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0'
 
-P3=$(free_port)
-expect "server starts with --tls-priorities for TLS 1.3 only" start "$P3" srv.pem srv.key \
+P3=
+expect "server starts with --tls-priorities for TLS 1.3 only" start P3 srv.pem srv.key \
     --tls-priorities 'SECURE:-VERS-ALL:+VERS-TLS1.3'
 refuse "TLS 1.2 refused by that server" hs "$P3" -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256
 expect "TLS 1.3 accepted by that server" hs "$P3" -tls1_3

@@ -25,6 +25,7 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 #include "dmsec/store.h"
+#include "store_sqlite.h"
 
 #define SERVER_ID "dm.example.org"
 #define RACERS 8
@@ -1158,80 +1159,15 @@ static void file_is_private_and_wal(void **state)
     dmsec_store_close(st);
 }
 
-/* The schema as dmsec wrote it at version 1 (store/schema.c, migrations[0]
- * before the pending client nonce): a store from then must open. */
-static const char schema_v1[] =
-    "PRAGMA application_id = 1145918275;"
-    "CREATE TABLE devices ("
-    " device_id TEXT PRIMARY KEY NOT NULL,"
-    " client_name TEXT NOT NULL,"
-    " client_scheme INTEGER NOT NULL,"
-    " client_ph_flags INTEGER NOT NULL,"
-    " client_ph_md5 BLOB,"
-    " client_ph_sha256 BLOB,"
-    " client_secret BLOB,"
-    " client_nonce BLOB,"
-    " server_scheme INTEGER NOT NULL,"
-    " server_ph_flags INTEGER NOT NULL,"
-    " server_ph_md5 BLOB,"
-    " server_ph_sha256 BLOB,"
-    " server_secret BLOB,"
-    " server_nonce BLOB,"
-    " pending_secret BLOB,"
-    " integrity INTEGER NOT NULL,"
-    " notify_addr TEXT NOT NULL,"
-    " srvcred_path TEXT NOT NULL,"
-    " cert_subject TEXT NOT NULL,"
-    " created INTEGER NOT NULL"
-    ") STRICT;"
-    "CREATE UNIQUE INDEX devices_cert ON devices (cert_subject) WHERE cert_subject <> '';"
-    "CREATE TABLE notifications ("
-    " id INTEGER PRIMARY KEY,"
-    " device_id TEXT NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,"
-    " session_id INTEGER NOT NULL CHECK (session_id BETWEEN 1 AND 65535),"
-    " default_nonce INTEGER NOT NULL CHECK (default_nonce IN (0, 1)),"
-    " sent INTEGER NOT NULL,"
-    " expires INTEGER NOT NULL,"
-    " opened INTEGER NOT NULL DEFAULT 0,"
-    " consumed INTEGER NOT NULL DEFAULT 0,"
-    " attempts INTEGER NOT NULL DEFAULT 1,"
-    " UNIQUE (device_id, session_id)"
-    ") STRICT;"
-    "CREATE INDEX notifications_sent ON notifications (sent, id);"
-    "CREATE TABLE sessions ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " device_id TEXT NOT NULL,"
-    " session_id TEXT NOT NULL,"
-    " peer TEXT NOT NULL,"
-    " started INTEGER NOT NULL,"
-    " ended INTEGER NOT NULL DEFAULT 0,"
-    " result INTEGER NOT NULL DEFAULT 0,"
-    " messages INTEGER NOT NULL DEFAULT 0"
-    ") STRICT;"
-    "CREATE INDEX sessions_started ON sessions (started, id);"
-    "CREATE TABLE audit ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " at INTEGER NOT NULL,"
-    " device_id TEXT NOT NULL,"
-    " event TEXT NOT NULL,"
-    " detail TEXT NOT NULL"
-    ") STRICT;"
-    "CREATE INDEX audit_at ON audit (at, id);"
-    "CREATE TABLE macs ("
-    " mac TEXT PRIMARY KEY NOT NULL,"
-    " ts INTEGER NOT NULL,"
-    " seen_at INTEGER NOT NULL"
-    ") STRICT, WITHOUT ROWID;"
-    "CREATE INDEX macs_ts ON macs (ts);"
-    "PRAGMA user_version = 1;";
-
+/* A store as dmsec wrote it at version 1 (the first migration only, before
+ * the pending client nonce) must open. */
 static void migrates_from_v1(void **state)
 {
     (void)state;
     static const uint8_t old_nonce[] = {1, 2, 3, 4, 5, 6, 7, 8};
     sqlite3 *db = raw_open("v1.db");
     raw_exec(db, "BEGIN");
-    raw_exec(db, schema_v1);
+    raw_exec(db, dm_store_migrations[0]);
     raw_exec(db, "INSERT INTO devices (device_id, client_name, client_scheme, client_ph_flags,"
                  " client_nonce, server_scheme, server_ph_flags, integrity, notify_addr,"
                  " srvcred_path, cert_subject, created) VALUES ('IMEI:old', 'old', 1, 0,"
@@ -1241,6 +1177,8 @@ static void migrates_from_v1(void **state)
                  " VALUES ('IMEI:old', 7, 0, 100, 200)");
     raw_exec(db, "COMMIT");
     char text[32];
+    raw_text(db, "PRAGMA user_version", text, sizeof text);
+    assert_string_equal(text, "1");
     raw_text(db,
              "SELECT count(*) FROM pragma_table_info('devices')"
              " WHERE name = 'client_nonce_pending'",
