@@ -154,6 +154,24 @@ if [ $s1 -eq 0 ] && [ $s2 -eq 0 ] && grep -q "synchdr_status=401" "$work/race1" 
     bad "racing replays: exits $s1 $s2: $(cat "$work/race1" "$work/race2")"
 fi
 
+# ---- two racing replays of one ordinary package #1 (never sent by the
+# device): exactly one authenticates; the nonce is used once, even when
+# the second arrives before the first session's new nonce is stored ----
+V=IMEI:490154203237515
+add_device $V md5
+"$DEVICE" make-pkg1 --state "$work/$V.state" --url "$URL" --session-id 3C4D --capture "$work/race-v"
+"$DEVICE" replay --url "$URL" --capture "$work/race-v" >"$work/race-v1" 2>&1 &
+r1=$!
+"$DEVICE" replay --url "$URL" --capture "$work/race-v" >"$work/race-v2" 2>&1 &
+r2=$!
+wait $r1
+s1=$?
+wait $r2
+s2=$?
+if [ $((s1 + s2)) -eq 1 ]; then ok "racing sessions on one nonce: exactly one authenticated"; else
+    bad "racing sessions on one nonce: exits $s1 $s2: $(cat "$work/race-v1" "$work/race-v2")"
+fi
+
 # ---- TLS with client certificates ----
 T=IMEI:490154203237518
 add_device $T md5
