@@ -32,7 +32,9 @@
  *   is used for the next Cred but not stored;
  * - without a transport that authenticates the session (transport_secure
  *   0) and without HMAC, our Cred goes in every message we send, on the
- *   session's nonce (DM Security 5.4); over TLS until the peer accepts it.
+ *   session's nonce (DM Security 5.4); over TLS until the peer accepts it;
+ *   a server withholds its Cred from a client that has not authenticated
+ *   (it would hand a stranger the Cred the device takes from its server).
  *   A Cred the peer sends is always checked, and a wrong one in an
  *   authenticated session ends it; a message without one is served inside
  *   an authenticated session (deployed clients send Cred until accepted)

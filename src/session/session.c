@@ -522,6 +522,12 @@ static int emit(dmsec_session_t *s, dmsec_msg_t *m, time_t now, dmsec_session_ou
      * the peer confirmed replacing in this very exchange included). */
     int cred =
         s->m.acc.integrity == DMSEC_INTEGRITY_NONE && (!s->m.self_authed || !s->transport_secure);
+    /* A server answers a client that has not authenticated without its
+     * own Cred: a Cred on the device's nonce for the server, handed to
+     * whoever names the device, is the one credential the device would
+     * take from a fake server. The refusal carries nothing to protect. */
+    if (s->role == DMSEC_ROLE_SERVER && !s->m.peer_authed)
+        cred = 0;
     int rc = cred ? add_cred(s, m) : DMSEC_OK;
     if (rc) {
         dmsec_msg_free(m);
@@ -699,6 +705,20 @@ static int check_cred(dmsec_session_t *s, const dmsec_cred_t *cred, int *via_def
     return DMSEC_OK;
 }
 
+static int is_hdr_status(const dmsec_cmd_t *c);
+
+/* Whether the message's Status for our SyncHdr refuses us (401 or 407). */
+static int refuses_us(const dmsec_msg_t *m)
+{
+    for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
+        if (is_hdr_status(c)) {
+            int code = dmsec_status_code(c);
+            return code == 401 || code == 407;
+        }
+    }
+    return 0;
+}
+
 /* After a failure the peer gets one more challenge with a fresh nonce
  * (DM-SEC-S-008); the second failure of the same kind ends the session. */
 static void challenge_once_more(dmsec_session_t *s, struct hdr_verdict *v, int *failures, int err)
@@ -731,6 +751,17 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
              * rest of the session is bound by its RespURI and MsgIDs. */
             v->code = 200;
             *trusted = 1;
+            return DMSEC_OK;
+        }
+        if (s->role == DMSEC_ROLE_CLIENT && !s->m.peer_authed && refuses_us(m)) {
+            /* A server withholds its Cred until we authenticate: no
+             * failure of its own; the retry asks for its Cred, with a
+             * fresh nonce (pending) to build it on. */
+            v->code = 407;
+            v->chal = 1;
+            v->new_nonce = peer_uses_nonce(s);
+            s->m.challenged = 1;
+            s->m.chal_scheme = s->m.acc.in_scheme;
             return DMSEC_OK;
         }
         event(s, DMSEC_EV_AUTH_FAILED,
