@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dmsec/dispatch.h"
 #include "dmsec/encoding.h"
@@ -513,4 +514,83 @@ static int list_audit(dmsec_store_t *st, size_t limit, struct list_ctx *l)
 int cmd_audit(int argc, char **argv)
 {
     return run_listing(argc, argv, "audit", list_audit);
+}
+
+/* ---- store restored ---- */
+
+struct id_list {
+    char (*ids)[DMSEC_STORE_ID_MAX];
+    size_t n;
+    size_t cap;
+};
+
+static int collect_id(void *ctx, const dmsec_device_t *dev)
+{
+    struct id_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        void *grown = realloc(l->ids, cap * sizeof *l->ids);
+        if (!grown)
+            return DMSEC_ERR_NO_MEMORY;
+        l->ids = grown;
+        l->cap = cap;
+    }
+    memcpy(l->ids[l->n++], dev->device_id, sizeof dev->device_id);
+    return 0;
+}
+
+/* After a backup is restored: every device's client nonce is replaced by a
+ * fresh one nobody holds (its pending one voided), so that no credential
+ * recorded since the backup was taken authenticates again; each device is
+ * challenged once in its next session and carries on. */
+static int store_restored(int argc, char **argv)
+{
+    static const char *const known[] = {"db", NULL};
+    static const char *const flags[] = {NULL};
+    tool_opts_t o;
+    if (opts_parse(&o, argc, argv, known, flags))
+        return TOOL_EXIT_USAGE;
+    const char *db = opt_get(&o, "db");
+    const char *path = db && !strncmp(db, "sqlite:", 7) ? db + 7 : db;
+    if (path && access(path, F_OK) != 0) {
+        tool_error("no store at %s: restore the backup there first", path);
+        return TOOL_EXIT_FAIL;
+    }
+    dmsec_store_t *st = open_store(&o);
+    if (!st)
+        return TOOL_EXIT_FAIL;
+    struct id_list l = {0};
+    int rc = dmsec_store_device_list(st, collect_id, &l);
+    size_t done = 0;
+    for (size_t i = 0; !rc && i < l.n; i++) {
+        uint8_t nonce[DMSEC_NONCE_LEN];
+        rc = dmsec_rng_os_fill(NULL, nonce, sizeof nonce);
+        if (!rc)
+            rc = dmsec_store_set_client_nonce(st, l.ids[i], nonce, sizeof nonce);
+        if (!rc)
+            done++;
+        else if (rc == DMSEC_ERR_STORE_NOT_FOUND)
+            rc = 0; /* removed meanwhile */
+    }
+    if (!rc)
+        rc = dmsec_store_audit(st, (int64_t)time(NULL), "", "store_restored",
+                               "client nonces of every device replaced");
+    free(l.ids);
+    dmsec_store_close(st);
+    if (rc) {
+        tool_fail("store restored", rc);
+        return TOOL_EXIT_FAIL;
+    }
+    printf("%zu devices: client nonces replaced (credentials recorded since the backup no longer "
+           "authenticate; each device is challenged once)\n",
+           done);
+    return 0;
+}
+
+int cmd_store(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "restored"))
+        return store_restored(argc - 2, argv + 2);
+    tool_error("usage: dmsec store restored --db PATH");
+    return TOOL_EXIT_USAGE;
 }

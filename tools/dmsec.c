@@ -49,6 +49,9 @@ static const struct command commands[] = {
      "         [--json]                          sends package #0; prints the session id"},
     {"sessions", cmd_sessions, "sessions --db PATH [--limit N] [--json]"},
     {"audit", cmd_audit, "audit --db PATH [--limit N] [--json]"},
+    {"store", cmd_store,
+     "store restored --db PATH   after restoring a backup: every device's client nonce\n"
+     "         replaced, so no credential recorded since the backup authenticates again"},
     {"wbxml", cmd_wbxml, "wbxml encode FILE.xml | wbxml decode FILE.wbxml   SyncML XML <-> WBXML"},
 };
 

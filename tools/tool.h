@@ -27,6 +27,7 @@ int cmd_device(int argc, char **argv);
 int cmd_notify(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_store(int argc, char **argv);
 
 /* Options are "--name value" pairs, or "--flag" alone when listed in flags.
  * opts_parse fills up to 32 entries and returns 0, or prints the problem

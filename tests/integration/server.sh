@@ -111,11 +111,20 @@ stop_servers() {
 stop_servers
 cp "$DB" "$work/backup.db"
 start_http_server && start_tls_server
-expect "session before the restore" session $N
+# An eavesdropper records package #1 of a session held after the backup.
+expect "session before the restore (package #1 recorded)" session $N --capture "$work/after-backup"
 stop_servers
 cp "$work/backup.db" "$DB"
 rm -f "$DB-wal" "$DB-shm"
+# The restored store holds the nonce that recorded Cred was built on again:
+# replayed now it would authenticate; `dmsec store restored` replaces every
+# device's client nonce, and the replay is refused.
+expect "store restored: client nonces replaced" "$TOOL" store restored --db "$DB"
+grep -qE "^[0-9]+ devices: client nonces replaced" "$work/out" && ok "store restored: counted its devices" ||
+    bad "store restored said: $(cat "$work/out")"
 start_http_server && start_tls_server
+expect "a Cred recorded after the backup is refused after the restore" \
+    "$DEVICE" replay --url "$URL" --capture "$work/after-backup"
 listen $N "$NPORT"
 expect "resync after restore" "$TOOL" notify $N --db "$DB" --server-id $SID --resync
 if wait $listen_pid && grep -q "session=.*result=DMSEC_OK" "$work/listen.out" 2>/dev/null ||
