@@ -1,5 +1,5 @@
-/* The server's failure limit (server/ratelimit.c, private to the server:
- * compiled into this test directly): address blocks, the device guard that
+/* The server's failure limit (server/ratelimit.c, in the server's own
+ * library dmsec_server_lib): address blocks, the device guard that
  * never blocks a device, IPv6 counted per /64, and the bounded table that
  * never stops tracking. */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "../../server/ratelimit.c" /* NOLINT(bugprone-suspicious-include) */
+#include "server.h"
 
 #define MAX 3
 #define WINDOW 60
