@@ -141,19 +141,11 @@ static int cb_mac_seen(void *ctx, const char *mac, time_t timestamp)
     return r != 0; /* a store failure counts as seen: refuse rather than risk a replay */
 }
 
-/* The once-only use of a client nonce, in the same replay cache as DM 1.3
- * macs (its own key space): two sessions racing on one nonce, one wins. */
+/* The once-only use of a client nonce across racing sessions (nonces.c). */
 static int cb_nonce_used(void *ctx, const char *device_id, const uint8_t *nonce, size_t len)
 {
-    struct cb_ctx *x = ctx;
-    char key[DMSEC_STORE_ID_MAX + 2 * DMSEC_NONCE_MAX + 16];
-    int k = snprintf(key, sizeof key, "nonce:%s:", device_id);
-    for (size_t i = 0; k > 0 && (size_t)k + 3 <= sizeof key && i < len; i++)
-        k += snprintf(key + k, sizeof key - (size_t)k, "%02x", nonce[i]);
-    int64_t now = (int64_t)time(NULL);
-    int r = dmsec_store_mac_seen(x->st, key, now, now, MAC_KEEP_SECONDS);
-    note_store_err(x, r);
-    return r != 0; /* a store failure counts as used: refuse rather than risk a replay */
+    (void)ctx;
+    return nonces_used(device_id, nonce, len, time(NULL));
 }
 
 static void cb_client_cmd(void *ctx, const dmsec_cmd_t *cmd)

@@ -321,6 +321,7 @@ int main(int argc, char **argv)
     storepool_put(st);
     storepool_close_all();
     ratelimit_free(srv.rl);
+    nonces_free();
     free_pem(cert);
     free_pem(key);
     free_pem(ca);

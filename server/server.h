@@ -154,6 +154,14 @@ int ratelimit_device_guarded(struct ratelimit *rl, const char *device, time_t no
 size_t ratelimit_size(struct ratelimit *rl);
 void ratelimit_prune(struct ratelimit *rl, time_t now);
 
+/* ---- client nonces used lately (nonces.c) ---- */
+
+/* 1 when a Cred of device_id on this nonce authenticated a session in the
+ * last minute or two (a second session racing on one nonce is a replay),
+ * else remembers it and returns 0. Also 1 when it cannot remember. */
+int nonces_used(const char *device_id, const uint8_t *nonce, size_t len, time_t now);
+void nonces_free(void);
+
 /* ---- store handles (storepool.c) ---- */
 
 /* Opens the store once (creating and migrating it) to check it; at most
