@@ -1335,7 +1335,10 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     } else {
         sweep_queue(s);
     }
-    dm_wipe(snap, sizeof *snap);
+    /* Its secrets (the rest holds none: queued strings are pointed to, not
+     * copied) */
+    dm_wipe(&snap->acc, sizeof snap->acc);
+    dm_wipe(snap->pending_secret, sizeof snap->pending_secret);
     free(snap);
     return rc;
 }
