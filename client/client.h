@@ -59,6 +59,13 @@ typedef struct cli_session_req {
  * authenticated, 1 otherwise. Prints one summary line. */
 int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req);
 
+/* The engine's account of the DMAcc node acc (out: CLCRED, the agent
+ * towards the server; in: SRVCRED, with the pending server nonce): the one
+ * reading of a DMAcc, for sessions and for package #0. 0, or
+ * DMSEC_ERR_SESSION_UNKNOWN_PEER when a leaf is missing or its type is
+ * unknown (the account is wiped). */
+int cli_account_load(const dmsec_tree_t *t, const char *acc, dmsec_account_t *a);
+
 /* The leaf (under ./DMAcc/<account>/) of a server nonce issued in a
  * challenge to a server that had not authenticated: accepted beside
  * SRVCRED/AAuthData, never written over it. */

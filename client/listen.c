@@ -140,25 +140,26 @@ static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
         dmsec_tree_free(t);
         return -1;
     }
-    uint8_t secret[DMSEC_SECRET_MAX];
-    uint8_t nonce[DMSEC_NONCE_MAX];
-    long sl = cli_acc_leaf(t, acc, "AppAuth/SRVCRED/AAuthSecret", secret, sizeof secret);
-    long nl = cli_acc_leaf(t, acc, "AppAuth/SRVCRED/AAuthData", nonce, sizeof nonce);
-    uint8_t pending[DMSEC_NONCE_MAX];
-    long pl = cli_acc_leaf(t, acc, CLI_SRV_NONCE_PENDING, pending, sizeof pending);
+    /* The DMAcc read as a session reads it: the server's secret, the nonce
+     * stored for it and the pending one. */
+    dmsec_account_t a;
     dmsec_prehash_t ph = {0};
     dmsec_nonce_used_t used = DMSEC_NONCE_NONE;
-    rc = sl < 0 || nl < 0 ? DMSEC_ERR_TREE_NOT_FOUND
-                          : dmsec_prehash_compute(server_id, secret, (size_t)sl, &ph);
-    memset(secret, 0, sizeof secret);
+    rc = cli_account_load(t, acc, &a);
+    if (rc == DMSEC_ERR_SESSION_UNKNOWN_PEER)
+        rc = DMSEC_ERR_TREE_NOT_FOUND;
+    if (!rc) /* the digest's key is H(server-identifier ":" password) */
+        rc = dmsec_prehash_compute(server_id, a.in_secret, a.in_secret_len, &ph);
     if (!rc)
-        rc = dmsec_pkg0_verify(&pkg, ph.md5, nl > 0 ? nonce : NULL, (size_t)(nl > 0 ? nl : 0), 0,
+        rc = dmsec_pkg0_verify(&pkg, ph.md5, a.in_nonce_len ? a.in_nonce : NULL, a.in_nonce_len, 0,
                                &used);
     /* A server that authenticated on the nonce of our challenge builds its
      * digest on it before we confirmed it as the stored one. */
-    if (rc == DMSEC_ERR_PKG0_DIGEST && pl > 0 &&
-        dmsec_pkg0_verify(&pkg, ph.md5, pending, (size_t)pl, 0, &used) == DMSEC_OK)
+    if (rc == DMSEC_ERR_PKG0_DIGEST && a.in_nonce_pending_len &&
+        dmsec_pkg0_verify(&pkg, ph.md5, a.in_nonce_pending, a.in_nonce_pending_len, 0, &used) ==
+            DMSEC_OK)
         rc = DMSEC_OK;
+    dmsec_account_wipe(&a);
     dmsec_prehash_wipe(&ph);
     if (rc) {
         printf("notification=ignored server=%s session=%s reason=%s\n", shown, sid,

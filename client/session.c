@@ -76,32 +76,27 @@ struct ctx {
     char acc[DMSEC_TREE_MAX_SEGMENT + 1];
 };
 
-static int get_account(void *vctx, const char *peer_id, dmsec_account_t *a)
+int cli_account_load(const dmsec_tree_t *t, const char *acc, dmsec_account_t *a)
 {
-    const struct ctx *c = vctx;
-    const dmsec_tree_t *t = c->tree;
-    (void)peer_id;
     memset(a, 0, sizeof *a);
     char type[64];
     dmsec_integrity_t integ = DMSEC_INTEGRITY_NONE;
     dmsec_integrity_t in_integ = DMSEC_INTEGRITY_NONE;
-    acc_str(t, c->acc, "AppAuth/CLCRED/AAuthType", type, sizeof type);
+    acc_str(t, acc, "AppAuth/CLCRED/AAuthType", type, sizeof type);
     if (parse_type(type, &a->out_scheme, &integ))
         return DMSEC_ERR_SESSION_UNKNOWN_PEER;
-    acc_str(t, c->acc, "AppAuth/SRVCRED/AAuthType", type, sizeof type);
+    acc_str(t, acc, "AppAuth/SRVCRED/AAuthType", type, sizeof type);
     if (parse_type(type, &a->in_scheme, &in_integ))
         return DMSEC_ERR_SESSION_UNKNOWN_PEER;
     a->integrity = integ;
-    acc_str(t, c->acc, "AppAuth/CLCRED/AAuthName", a->out_name, sizeof a->out_name);
-    acc_str(t, c->acc, "AppAuth/SRVCRED/AAuthName", a->in_name, sizeof a->in_name);
+    acc_str(t, acc, "AppAuth/CLCRED/AAuthName", a->out_name, sizeof a->out_name);
+    acc_str(t, acc, "AppAuth/SRVCRED/AAuthName", a->in_name, sizeof a->in_name);
     long n =
-        cli_acc_leaf(t, c->acc, "AppAuth/CLCRED/AAuthSecret", a->out_secret, sizeof a->out_secret);
-    long m =
-        cli_acc_leaf(t, c->acc, "AppAuth/SRVCRED/AAuthSecret", a->in_secret, sizeof a->in_secret);
-    long cn =
-        cli_acc_leaf(t, c->acc, "AppAuth/CLCRED/AAuthData", a->out_nonce, sizeof a->out_nonce);
-    long sn = cli_acc_leaf(t, c->acc, "AppAuth/SRVCRED/AAuthData", a->in_nonce, sizeof a->in_nonce);
-    long pn = cli_acc_leaf(t, c->acc, CLI_SRV_NONCE_PENDING, a->in_nonce_pending,
+        cli_acc_leaf(t, acc, "AppAuth/CLCRED/AAuthSecret", a->out_secret, sizeof a->out_secret);
+    long m = cli_acc_leaf(t, acc, "AppAuth/SRVCRED/AAuthSecret", a->in_secret, sizeof a->in_secret);
+    long cn = cli_acc_leaf(t, acc, "AppAuth/CLCRED/AAuthData", a->out_nonce, sizeof a->out_nonce);
+    long sn = cli_acc_leaf(t, acc, "AppAuth/SRVCRED/AAuthData", a->in_nonce, sizeof a->in_nonce);
+    long pn = cli_acc_leaf(t, acc, CLI_SRV_NONCE_PENDING, a->in_nonce_pending,
                            sizeof a->in_nonce_pending);
     a->in_nonce_pending_len = pn > 0 ? (size_t)pn : 0;
     if (n < 0 || m < 0 || cn < 0 || sn < 0) {
@@ -116,7 +111,7 @@ static int get_account(void *vctx, const char *peer_id, dmsec_account_t *a)
     if (!rc)
         rc = dmsec_prehash_compute(a->in_name, a->in_secret, a->in_secret_len, &a->in_prehash);
     char path[DMSEC_TREE_MAX_URI + 1];
-    int k = snprintf(path, sizeof path, "./DMAcc/%s/AppAuth/SRVCRED", c->acc);
+    int k = snprintf(path, sizeof path, "./DMAcc/%s/AppAuth/SRVCRED", acc);
     if (!rc && (k < 0 || (size_t)k >= sizeof a->srvcred_path))
         rc = DMSEC_ERR_TREE_URI_LONG;
     if (!rc)
@@ -124,6 +119,13 @@ static int get_account(void *vctx, const char *peer_id, dmsec_account_t *a)
     if (rc)
         dmsec_account_wipe(a);
     return rc;
+}
+
+static int get_account(void *vctx, const char *peer_id, dmsec_account_t *a)
+{
+    const struct ctx *c = vctx;
+    (void)peer_id;
+    return cli_account_load(c->tree, c->acc, a);
 }
 
 static int tree_exec(void *vctx, const char *server_id, const dmsec_cmd_t *cmd,
