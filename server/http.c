@@ -358,15 +358,21 @@ static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_even
     }
     case DMSEC_EV_AUTH_FAILED: {
         enum auth_label l = auth_label_of(s, e->scheme);
+        /* the audit event, and the log line's first word */
         const char *what = "auth_failed";
-        if (e->err == DMSEC_ERR_SESSION_REPLAY)
+        const char *line = "auth-failed";
+        if (e->err == DMSEC_ERR_SESSION_REPLAY) {
             what = "replay_refused";
-        else if (e->err == DMSEC_ERR_SESSION_DEFAULT_NONCE)
+            line = "replay-refused";
+        } else if (e->err == DMSEC_ERR_SESSION_DEFAULT_NONCE) {
             what = "resync_challenged";
-        else if (!known)
+            line = "resync-challenged";
+        } else if (!known) {
             what = "unknown_device";
+            line = "unknown-device";
+        }
         metrics_auth(l, 0);
-        log_msg(LOG_WARN, "%s device=%s session=%s peer=%s scheme=%s reason=%s", what, p->dev,
+        log_msg(LOG_WARN, "%s device=%s session=%s peer=%s scheme=%s reason=%s", line, p->dev,
                 p->sid, s->peer, auth_label_name(l), dmsec_errname(e->err));
         snprintf(detail, sizeof detail, "scheme=%s reason=%s peer=%s session=%s",
                  auth_label_name(l), dmsec_errname(e->err), s->peer, p->sid);
