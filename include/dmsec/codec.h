@@ -138,7 +138,9 @@ typedef enum dmsec_cmd_type {
 /* One command of SyncBody (or of a Sequence/Atomic). Each type uses the
  * fields its DTD allows; the others stay NULL/0:
  *   Status:  cmd_id msg_ref cmd_ref cmd target_refs source_refs cred chal
- *            data items (cmd_ref, cmd and data required)
+ *            data items (cmd, data and cmd_ref required; cmd_ref may be
+ *            absent only when cmd is "SyncHdr" and msg_ref is set, as deployed
+ *            clients write the SyncHdr's Status)
  *   Results: cmd_id msg_ref cmd_ref meta target_refs source_refs items
  *   Alert:   cmd_id no_resp cred data correlator items
  *   Add, Replace, Delete, Copy: cmd_id no_resp cred meta items

@@ -357,7 +357,10 @@ static int cmds_ok(const dmsec_cmd_t *c, int nested)
         }
         switch (c->type) {
         case DMSEC_CMD_STATUS:
-            if (!c->cmd_ref || !c->cmd || !c->data)
+            /* Deployed clients leave CmdRef out of the SyncHdr's Status
+             * (which has a MsgRef): the only Status read without one. */
+            if (!c->cmd || !c->data ||
+                (!c->cmd_ref && (strcmp(c->cmd, "SyncHdr") != 0 || !c->msg_ref)))
                 return 0;
             break;
         case DMSEC_CMD_RESULTS:

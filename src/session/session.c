@@ -851,10 +851,12 @@ static int can_use_scheme(const dmsec_session_t *s, dmsec_auth_scheme_t scheme)
     return 0;
 }
 
+/* The Status of our SyncHdr: CmdRef 0, or (as deployed clients write it)
+ * no CmdRef but a MsgRef. */
 static int is_hdr_status(const dmsec_cmd_t *c)
 {
-    return c->type == DMSEC_CMD_STATUS && c->cmd_ref && !strcmp(c->cmd_ref, "0") && c->cmd &&
-           !strcmp(c->cmd, "SyncHdr");
+    return c->type == DMSEC_CMD_STATUS && c->cmd && !strcmp(c->cmd, "SyncHdr") &&
+           (c->cmd_ref ? !strcmp(c->cmd_ref, "0") : c->msg_ref != NULL);
 }
 
 /* A nonce the peer gave us: for our retry in this session (challenge),

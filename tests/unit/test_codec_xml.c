@@ -416,6 +416,12 @@ static const struct bad bad_docs[] = {
     {"Status without Cmd",
      DOC("<Status><CmdID>1</CmdID><CmdRef>0</CmdRef><Data>200</Data></Status>"), 0, 0, 0,
      DMSEC_ERR_CODEC_MISSING},
+    {"Status of a command without CmdRef",
+     DOC("<Status><CmdID>1</CmdID><MsgRef>1</MsgRef><Cmd>Alert</Cmd><Data>200</Data></Status>"), 0,
+     0, 0, DMSEC_ERR_CODEC_MISSING},
+    {"SyncHdr Status without CmdRef or MsgRef",
+     DOC("<Status><CmdID>1</CmdID><Cmd>SyncHdr</Cmd><Data>212</Data></Status>"), 0, 0, 0,
+     DMSEC_ERR_CODEC_MISSING},
     {"command without CmdID", DOC("<Alert><Data>1201</Data></Alert>"), 0, 0, 0,
      DMSEC_ERR_CODEC_MISSING},
     {"Get without Item", DOC("<Get><CmdID>1</CmdID></Get>"), 0, 0, 0, DMSEC_ERR_CODEC_MISSING},
@@ -597,6 +603,37 @@ static void test_validate(void **state)
     }
 }
 
+/* The SyncHdr's Status as deployed clients write it: a MsgRef but no
+ * CmdRef. Read (and written back as read); any other Status still needs
+ * its CmdRef. */
+static void test_hdr_status_without_cmdref(void **state)
+{
+    (void)state;
+    const char *doc = DOC("<Status><CmdID>1</CmdID><MsgRef>1</MsgRef><Cmd>SyncHdr</Cmd>"
+                          "<Data>212</Data></Status><Final/>");
+    int rc = 0;
+    dmsec_msg_t *m = decode_str(doc, &rc);
+    assert_int_equal(rc, DMSEC_OK);
+    const dmsec_cmd_t *st = m->body.cmds;
+    assert_int_equal(st->type, DMSEC_CMD_STATUS);
+    assert_null(st->cmd_ref);
+    assert_string_equal(st->msg_ref, "1");
+    assert_string_equal(st->cmd, "SyncHdr");
+    assert_int_equal(dmsec_status_code(st), 212);
+    const dmsec_codec_t codecs[] = {DMSEC_CODEC_XML, DMSEC_CODEC_WBXML};
+    for (size_t c = 0; c < 2; c++) {
+        uint8_t *out = NULL;
+        size_t n = 0;
+        dmsec_msg_t *back = NULL;
+        assert_int_equal(dmsec_msg_encode(codecs[c], m, &out, &n), DMSEC_OK);
+        assert_int_equal(dmsec_msg_decode(codecs[c], out, n, NULL, &back), DMSEC_OK);
+        assert_true(dmsec_msg_equal(m, back, DMSEC_EQ_OPAQUE));
+        dmsec_msg_free(back);
+        free(out);
+    }
+    dmsec_msg_free(m);
+}
+
 static void test_content_types(void **state)
 {
     (void)state;
@@ -641,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_writer_refuses_binary),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_hdr_status_without_cmdref),
         cmocka_unit_test(test_content_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1396,6 +1396,56 @@ static void deployed_client_without_later_cred_is_served(void **state)
     strict_cred = 0;
 }
 
+/* Deployed clients write the SyncHdr's Status with a MsgRef and no CmdRef:
+ * it is still the verdict on the SyncHdr, in either direction. */
+static void strip_hdr_status_cmdref(int to_server, int n, struct wire *w, void *arg)
+{
+    (void)n;
+    int *stripped = arg;
+    dmsec_msg_t *m = NULL;
+    assert_int_equal(dmsec_msg_decode(codec, w->body, w->len, NULL, &m), 0);
+    int changed = 0;
+    for (dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
+        if (c->type == DMSEC_CMD_STATUS && c->cmd && !strcmp(c->cmd, "SyncHdr") && c->msg_ref) {
+            c->cmd_ref = NULL;
+            changed = 1;
+        }
+    }
+    if (changed) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
+        assert_true(len <= sizeof w->body);
+        memcpy(w->body, buf, len);
+        w->len = len;
+        free(buf);
+        stripped[to_server]++;
+    }
+    dmsec_msg_free(m);
+}
+
+static void hdr_status_without_cmdref_is_the_verdict(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    int plain = good_session(&dev, &srv);
+    dmsec_session_t *c = new_client(&dev, NULL, 0);
+    dmsec_session_t *s = new_server(&srv);
+    int stripped[2] = {0, 0};
+    struct run r = converse(c, &dev, s, &srv, strip_hdr_status_cmdref, stripped);
+    assert_int_equal(r.server_rc, DMSEC_OK);
+    assert_int_equal(r.client_rc, DMSEC_OK);
+    assert_true(stripped[0] > 0 && stripped[1] > 0);
+    assert_int_equal(r.messages, plain);
+    assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+    assert_int_equal(dmsec_session_result(c), DMSEC_OK);
+    assert_true(dmsec_session_self_authenticated(s));
+    assert_true(dmsec_session_self_authenticated(c));
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+}
+
 /* A 401 or 407 on the SyncHdr gives each command its own status. */
 static void refused_commands_get_their_status(void **state)
 {
@@ -1588,6 +1638,7 @@ int main(void)
         cmocka_unit_test(wrong_later_cred_ends_the_session),
         cmocka_unit_test(deployed_client_without_later_cred_is_served),
         cmocka_unit_test(refused_commands_get_their_status),
+        cmocka_unit_test(hdr_status_without_cmdref_is_the_verdict),
         cmocka_unit_test(stranger_changes_no_stored_nonce),
         cmocka_unit_test(one_nonce_one_session_even_when_racing),
         cmocka_unit_test(failed_call_leaves_state_unchanged),
