@@ -452,6 +452,9 @@ static const struct bad bad_docs[] = {
           "</SyncHdr></SyncML>",
      0, 0, 0, DMSEC_ERR_CODEC_DUPLICATE},
     {"two Final", DOC("<Final/><Final/>"), 0, 0, 0, DMSEC_ERR_CODEC_DUPLICATE},
+    {"CmdID twice in one command",
+     DOC("<Alert><CmdID>1</CmdID><CmdID>2</CmdID><Data>1201</Data></Alert>"), 0, 0, 0,
+     DMSEC_ERR_CODEC_DUPLICATE},
     {"attribute", "<SyncML xmlns='SYNCML:SYNCML1.2' version='1'/>", 0, 0, 0,
      DMSEC_ERR_CODEC_ATTRIBUTE},
 };
@@ -634,6 +637,27 @@ static void test_hdr_status_without_cmdref(void **state)
     dmsec_msg_free(m);
 }
 
+/* Commands of one message that share a CmdID are read, each as sent (the
+ * session answers each); one command still has one CmdID. */
+static void test_repeated_cmd_id(void **state)
+{
+    (void)state;
+    const char *doc =
+        DOC("<Alert><CmdID>1</CmdID><Data>1201</Data></Alert><Replace><CmdID>1</CmdID><Item>"
+            "<Source><LocURI>./DevInfo/Mod</LocURI></Source><Data>x</Data></Item></Replace>"
+            "<Sequence><CmdID>1</CmdID><Get><CmdID>1</CmdID><Item><Target><LocURI>./a</LocURI>"
+            "</Target></Item></Get></Sequence><Final/>");
+    int rc = 0;
+    dmsec_msg_t *m = decode_str(doc, &rc);
+    assert_int_equal(rc, DMSEC_OK);
+    int n = 0;
+    for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next, n++)
+        assert_string_equal(c->cmd_id, "1");
+    assert_int_equal(n, 3);
+    assert_string_equal(m->body.cmds->next->next->children->cmd_id, "1");
+    dmsec_msg_free(m);
+}
+
 static void test_content_types(void **state)
 {
     (void)state;
@@ -679,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_writer_refuses_binary),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_hdr_status_without_cmdref),
+        cmocka_unit_test(test_repeated_cmd_id),
         cmocka_unit_test(test_content_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1446,6 +1446,50 @@ static void hdr_status_without_cmdref_is_the_verdict(void **state)
     dmsec_session_free(s);
 }
 
+/* A client that numbers two commands of a message alike: each is answered
+ * (a Status per command, both with the repeated CmdRef), the session goes
+ * on. */
+static void repeat_cmd_id(int to_server, int n, struct wire *w, void *arg)
+{
+    int *repeated = arg;
+    if (!to_server || n != 0)
+        return;
+    dmsec_msg_t *m = NULL;
+    assert_int_equal(dmsec_msg_decode(codec, w->body, w->len, NULL, &m), 0);
+    assert_non_null(m->body.cmds);
+    assert_non_null(m->body.cmds->next);
+    m->body.cmds->next->cmd_id = m->body.cmds->cmd_id;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
+    assert_true(len <= sizeof w->body);
+    memcpy(w->body, buf, len);
+    w->len = len;
+    free(buf);
+    dmsec_msg_free(m);
+    (*repeated)++;
+}
+
+static void repeated_cmd_id_is_answered(void **state)
+{
+    (void)state;
+    struct party dev, srv;
+    pair(&dev, &srv, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DMSEC_INTEGRITY_NONE);
+    int plain = good_session(&dev, &srv);
+    dmsec_session_t *c = new_client(&dev, NULL, 0);
+    dmsec_session_t *s = new_server(&srv);
+    int repeated = 0;
+    struct run r = converse(c, &dev, s, &srv, repeat_cmd_id, &repeated);
+    assert_int_equal(repeated, 1);
+    assert_int_equal(r.server_rc, DMSEC_OK);
+    assert_int_equal(r.client_rc, DMSEC_OK);
+    assert_int_equal(r.messages, plain);
+    assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+    assert_int_equal(dmsec_session_result(c), DMSEC_OK);
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+}
+
 /* A 401 or 407 on the SyncHdr gives each command its own status. */
 static void refused_commands_get_their_status(void **state)
 {
@@ -1639,6 +1683,7 @@ int main(void)
         cmocka_unit_test(deployed_client_without_later_cred_is_served),
         cmocka_unit_test(refused_commands_get_their_status),
         cmocka_unit_test(hdr_status_without_cmdref_is_the_verdict),
+        cmocka_unit_test(repeated_cmd_id_is_answered),
         cmocka_unit_test(stranger_changes_no_stored_nonce),
         cmocka_unit_test(one_nonce_one_session_even_when_racing),
         cmocka_unit_test(failed_call_leaves_state_unchanged),
