@@ -3,7 +3,9 @@
  *
  * Accepted on input: WBXML 1.1, 1.2 and 1.3 (libwbxml writes 1.3 by
  * default), public id 0x1201 (SyncML 1.2) or 0x0FD3 (SyncML 1.1), either as
- * the number or as a string-table reference to its formal public id,
+ * the number or as a string-table reference to its formal public id (which
+ * may run to the end of the table without its NUL, as the SyncML Reference
+ * Toolkit writes it),
  * charset 106 (UTF-8). Code pages 0 (SyncML) and 1 (MetInf). Strings may be
  * inline (STR_I), string-table references (STR_T) or character entities;
  * OPAQUE is kept as opaque bytes (a nested document in it stays opaque).
@@ -82,16 +84,19 @@ struct wdec {
     size_t open;
 };
 
-/* The NUL-terminated string at offset off of the string table. */
-static int strtbl_at(const struct wdec *d, uint32_t off, const uint8_t **s, size_t *n)
+/* The NUL-terminated string at offset off of the string table. With
+ * to_end, a string without its NUL runs to the end of the table: the SyncML
+ * Reference Toolkit writes the public id's FPI so (only that reference is
+ * read this way). */
+static int strtbl_at(const struct wdec *d, uint32_t off, int to_end, const uint8_t **s, size_t *n)
 {
     if (off >= d->strtbl_len)
         return DMSEC_ERR_CODEC_STRTBL;
-    const uint8_t *nul = memchr(d->strtbl + off, 0, d->strtbl_len - off);
-    if (!nul)
+    const uint8_t *end = memchr(d->strtbl + off, 0, d->strtbl_len - off);
+    if (!end && !to_end)
         return DMSEC_ERR_CODEC_STRTBL;
     *s = d->strtbl + off;
-    *n = (size_t)(nul - *s);
+    *n = end ? (size_t)(end - *s) : d->strtbl_len - off;
     return 0;
 }
 
@@ -123,7 +128,7 @@ static int header(struct wdec *d)
         return pid == PID_SYNCML12 || pid == PID_SYNCML11 ? 0 : DMSEC_ERR_CODEC_PUBLIC_ID;
     const uint8_t *s;
     size_t n;
-    if ((rc = strtbl_at(d, pid_ref, &s, &n)))
+    if ((rc = strtbl_at(d, pid_ref, 1, &s, &n)))
         return rc;
     if ((n == strlen(FPI_SYNCML12) && !memcmp(s, FPI_SYNCML12, n)) ||
         (n == strlen(FPI_SYNCML11) && !memcmp(s, FPI_SYNCML11, n)))
@@ -223,7 +228,7 @@ static int body(struct wdec *d)
         case T_STR_T: {
             const uint8_t *s;
             size_t n;
-            if (!(rc = rd_mbu32(&d->r, &v)) && !(rc = strtbl_at(d, v, &s, &n)))
+            if (!(rc = rd_mbu32(&d->r, &v)) && !(rc = strtbl_at(d, v, 0, &s, &n)))
                 rc = text(d, s, n, 0);
             break;
         }

@@ -162,6 +162,13 @@ static const uint8_t same_fpi[] = {
     '/',  '/',  'D',  'T',  'D',  ' ', 'S',  'y',  'n',     'c',  'M',  'L',  ' ',  '1',
     '.',  '2',  '/',  '/',  'E',  'N', 0x00, 0x6D, SYNCHDR, 0x6B, 0x46, 0x4B, 0x03, '1',
     0x00, 0x01, 0x4F, 0x03, '1',  '2', '0',  '1',  0x00,    0x01, 0x01, 0x01, 0x01};
+/* ... with the FPI unterminated, running to the end of the string table
+ * (as the SyncML Reference Toolkit writes it) */
+static const uint8_t same_fpi_nonul[] = {
+    0x02, 0x00, 0x00, 0x6A, 0x1D, '-', '/',  '/',     'S',  'Y',  'N',  'C',  'M', 'L',
+    '/',  '/',  'D',  'T',  'D',  ' ', 'S',  'y',     'n',  'c',  'M',  'L',  ' ', '1',
+    '.',  '2',  '/',  '/',  'E',  'N', 0x6D, SYNCHDR, 0x6B, 0x46, 0x4B, 0x03, '1', 0x00,
+    0x01, 0x4F, 0x03, '1',  '2',  '0', '1',  0x00,    0x01, 0x01, 0x01, 0x01};
 /* ... with ENTITY tokens for "1" and "2", WBXML 1.3, redundant SWITCH_PAGE */
 static const uint8_t same_entity[] = {0x03, 0xA4, 0x01, 0x6A, 0x00, 0x00, 0x00, 0x6D, SYNCHDR, 0x6B,
                                       0x46, 0x4B, 0x02, 0x31, 0x01, 0x4F, 0x02, 0x31, 0x02,    0x32,
@@ -182,6 +189,7 @@ static void test_equivalent_encodings(void **state)
         {"inline", same_plain, sizeof same_plain},
         {"string table", same_strt, sizeof same_strt},
         {"public id string", same_fpi, sizeof same_fpi},
+        {"public id string without NUL", same_fpi_nonul, sizeof same_fpi_nonul},
         {"entities", same_entity, sizeof same_entity},
         {"opaque Data", same_opaque, sizeof same_opaque},
         {"opaque CmdID", same_opaque_id, sizeof same_opaque_id},
@@ -309,6 +317,18 @@ static const struct bad bad_docs[] = {
      DMSEC_ERR_CODEC_PUBLIC_ID},
     {"public id string wrong", B(0x02, 0x00, 0x00, 0x6A, 0x02, 'x', 0x00, 0x6D, 0x01), 0, 0, 0,
      DMSEC_ERR_CODEC_PUBLIC_ID},
+    {"public id string without NUL, wrong", B(0x02, 0x00, 0x00, 0x6A, 0x01, 'x', 0x6D, 0x01), 0, 0,
+     0, DMSEC_ERR_CODEC_PUBLIC_ID},
+    {"public id string without NUL, FPI and more",
+     B(0x02, 0x00, 0x00, 0x6A, 0x1E, '-', '/', '/', 'S', 'Y', 'N', 'C', 'M', 'L', '/', '/', 'D',
+       'T', 'D', ' ', 'S', 'y', 'n', 'c', 'M', 'L', ' ', '1', '.', '2', '/', '/', 'E', 'N', 'x',
+       0x6D, 0x01),
+     0, 0, 0, DMSEC_ERR_CODEC_PUBLIC_ID},
+    {"STR_T to the public id's unterminated FPI",
+     B(0x02, 0x00, 0x00, 0x6A, 0x1D, '-', '/', '/', 'S', 'Y', 'N', 'C', 'M', 'L', '/', '/', 'D',
+       'T', 'D', ' ', 'S', 'y', 'n', 'c', 'M', 'L', ' ', '1', '.', '2', '/', '/', 'E', 'N', 0x6D,
+       0x6C, 0x71, 0x83, 0x00),
+     0, 0, 0, DMSEC_ERR_CODEC_STRTBL},
     {"public id string out of range", B(0x02, 0x00, 0x05, 0x6A, 0x02, 'x', 0x00, 0x6D, 0x01), 0, 0,
      0, DMSEC_ERR_CODEC_STRTBL},
     {"charset ISO-8859-1", B(0x02, 0xA4, 0x01, 0x04, 0x00, 0x6D, 0x01), 0, 0, 0,
