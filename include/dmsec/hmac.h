@@ -48,7 +48,9 @@ typedef struct dmsec_hmac_header {
  * DMSEC_ERR_HMAC_ALGORITHM, DMSEC_ERR_HMAC_DUPLICATE,
  * DMSEC_ERR_HMAC_FIELD_LONG, and for a missing required parameter
  * DMSEC_ERR_HMAC_NO_MAC, _NO_USERNAME (1.2), _NO_SERVERID, _NO_TIMESTAMP (1.3).
- * Unknown parameters are ignored. */
+ * Unknown parameters are ignored. Parameters are separated by ',' or ';',
+ * or by whitespace alone as one handset firmware writes it
+ * (`username="U", mac=M algorithm="MD5"`). */
 int dmsec_hmac_header_parse(const char *text, size_t len, dmsec_hmac_header_t *out);
 
 /* Formats the header value (without "x-syncml-hmac: ") into out. Values

@@ -156,9 +156,13 @@ int dmsec_hmac_header_parse(const char *text, size_t len, dmsec_hmac_header_t *o
             rc = DMSEC_ERR_HMAC_SYNTAX;
         if (rc)
             return rc;
+        size_t value_end = i;
         while (i < len && is_ws(text[i]))
             i++;
-        if (i < len && !is_sep(text[i]))
+        /* Parameters are separated by ',' or ';'; one handset firmware
+         * writes `mac=M algorithm="MD5"`, whitespace alone before the next
+         * parameter (which must then be a name and '='). */
+        if (i < len && !is_sep(text[i]) && i == value_end)
             return DMSEC_ERR_HMAC_SYNTAX;
     }
     if (!seen[P_ALGORITHM] || name_is(algorithm, strlen(algorithm), "md5"))

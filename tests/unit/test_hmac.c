@@ -41,6 +41,11 @@ static const struct {
      "Yxo3QXE5M2SBw3IBlTLipearMIGsG8/mRkn4anqrVic=\"",
      0, DMSEC_HMAC_SHA256, "", "dm.foo.org", "2012-01-01T13:04:20Z",
      "Yxo3QXE5M2SBw3IBlTLipearMIGsG8/mRkn4anqrVic="},
+    /* one handset firmware: no separator before algorithm, only a space */
+    {"username=\"Bruce2\", mac=urdCeS3JUmjFgi8SX3webw== algorithm=\"MD5\"", 0, DMSEC_HMAC_MD5,
+     "Bruce2", "", "", "urdCeS3JUmjFgi8SX3webw=="},
+    {"username=\"Bruce2\"\tmac=urdCeS3JUmjFgi8SX3webw==", 0, DMSEC_HMAC_MD5, "Bruce2", "", "",
+     "urdCeS3JUmjFgi8SX3webw=="},
     /* escapes in quoted strings; unknown parameters ignored; empty list elements */
     {"username=\"a\\\"b\\\\c\",, foo=bar, mac=urdCeS3JUmjFgi8SX3webw==,", 0, DMSEC_HMAC_MD5,
      "a\"b\\c", "", "", "urdCeS3JUmjFgi8SX3webw=="},
@@ -65,6 +70,8 @@ static const struct {
     {"username=, mac=urdCeS3JUmjFgi8SX3webw==", DMSEC_ERR_HMAC_SYNTAX},    /* empty bare */
     {"=u, mac=urdCeS3JUmjFgi8SX3webw==", DMSEC_ERR_HMAC_SYNTAX},           /* no name */
     {"username=\"u\" x, mac=urdCeS3JUmjFgi8SX3webw==", DMSEC_ERR_HMAC_SYNTAX},
+    {"username=\"u\"mac=urdCeS3JUmjFgi8SX3webw==", DMSEC_ERR_HMAC_SYNTAX}, /* nothing between */
+    {"username=u, mac=urdCeS3JUmjFgi8SX3webw== algorithm", DMSEC_ERR_HMAC_SYNTAX},
     {"username=u, mac=not*base64", DMSEC_ERR_HMAC_SYNTAX},
     {"username=u, mac=urdCeS3JUmjFgi8SX3webw=", DMSEC_ERR_HMAC_SYNTAX}, /* bad length */
     {"username=\"u\x01\", mac=urdCeS3JUmjFgi8SX3webw==", DMSEC_ERR_HMAC_SYNTAX},
