@@ -14,7 +14,7 @@
 
 /* The file rel under $env, up to 1 MiB, in a malloc'd buffer (NULL, with a
  * line on stderr, when it cannot be read). */
-static uint8_t *load(const char *env, const char *rel, size_t *len)
+static inline uint8_t *load(const char *env, const char *rel, size_t *len)
 {
     const char *dir = getenv(env);
     char path[1024];
@@ -36,7 +36,7 @@ static uint8_t *load(const char *env, const char *rel, size_t *len)
 
 /* The body of an HTTP capture: after the first empty line ("\n\n" or
  * "\r\n\r\n"; the WBXML capture uses bare LF in its head). */
-static const uint8_t *http_body(const uint8_t *buf, size_t len, size_t *blen)
+static inline const uint8_t *http_body(const uint8_t *buf, size_t len, size_t *blen)
 {
     for (size_t i = 0; i + 1 < len; i++) {
         if (buf[i] == '\n' && buf[i + 1] == '\n') {
