@@ -463,6 +463,19 @@ static void wrong_password_twice_then_stop(void **state)
     dmsec_session_free(s);
 }
 
+/* Encodes m in the running group's codec into the wire, in place of what
+ * it held (the tamper hooks' common last step). */
+static void encode_into(struct wire *w, const dmsec_msg_t *m)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
+    assert_true(len <= sizeof w->body);
+    memcpy(w->body, buf, len);
+    w->len = len;
+    free(buf);
+}
+
 /* Re-encodes a client message without its Cred. */
 static void strip_cred(int to_server, int n, struct wire *w, void *arg)
 {
@@ -472,12 +485,7 @@ static void strip_cred(int to_server, int n, struct wire *w, void *arg)
     dmsec_msg_t *m = NULL;
     assert_int_equal(dmsec_msg_decode(codec, w->body, w->len, NULL, &m), 0);
     m->hdr.cred = NULL;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
-    memcpy(w->body, buf, len);
-    w->len = len;
-    free(buf);
+    encode_into(w, m);
     dmsec_msg_free(m);
     (*count)++;
 }
@@ -583,14 +591,9 @@ static void make_pkg1(struct wire *w, const char *session_id, const char *msg_id
     dmsec_cmd_t *a = dmsec_msg_add_cmd(m, NULL, DMSEC_CMD_ALERT);
     a->data = dmsec_msg_data(m, "1201", 4, 0);
     m->body.final = 1;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
-    memcpy(w->body, buf, len);
-    w->len = len;
+    encode_into(w, m);
     snprintf(w->ct, sizeof w->ct, "%s", dmsec_codec_content_type(codec));
     w->hmac[0] = '\0';
-    free(buf);
     dmsec_msg_free(m);
 }
 
@@ -960,13 +963,7 @@ static void rewrite_session_id(struct wire *w, const char *sid)
     dmsec_msg_t *m = NULL;
     assert_int_equal(dmsec_msg_decode(codec, w->body, w->len, NULL, &m), 0);
     m->hdr.session_id = dmsec_msg_strdup(m, sid);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
-    assert_true(len <= sizeof w->body);
-    memcpy(w->body, buf, len);
-    w->len = len;
-    free(buf);
+    encode_into(w, m);
     dmsec_msg_free(m);
 }
 
@@ -1317,12 +1314,7 @@ static void watch_cred(int to_server, int n, struct wire *w, void *arg)
     else
         cw->without[to_server]++;
     if (changed) {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
-        memcpy(w->body, buf, len);
-        w->len = len;
-        free(buf);
+        encode_into(w, m);
     }
     dmsec_msg_free(m);
 }
@@ -1412,13 +1404,7 @@ static void strip_hdr_status_cmdref(int to_server, int n, struct wire *w, void *
         }
     }
     if (changed) {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
-        assert_true(len <= sizeof w->body);
-        memcpy(w->body, buf, len);
-        w->len = len;
-        free(buf);
+        encode_into(w, m);
         stripped[to_server]++;
     }
     dmsec_msg_free(m);
@@ -1459,13 +1445,7 @@ static void repeat_cmd_id(int to_server, int n, struct wire *w, void *arg)
     assert_non_null(m->body.cmds);
     assert_non_null(m->body.cmds->next);
     m->body.cmds->next->cmd_id = m->body.cmds->cmd_id;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(dmsec_msg_encode(codec, m, &buf, &len), 0);
-    assert_true(len <= sizeof w->body);
-    memcpy(w->body, buf, len);
-    w->len = len;
-    free(buf);
+    encode_into(w, m);
     dmsec_msg_free(m);
     (*repeated)++;
 }
