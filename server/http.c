@@ -725,8 +725,6 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
         log_clean(clean, sizeof clean, dmsec_session_peer_id(s->engine));
         log_msg(LOG_WARN, "refused peer=%s device=%s http=%u error=%s", peer,
                 clean[0] ? clean : "-", code, dmsec_errname(rc));
-        if (rc == DMSEC_ERR_SESSION_UNKNOWN_PEER)
-            count_failure(srv, st, NULL, peer, now); /* guessing device ids */
         if (is_new) {
             dmsec_session_free(s->engine);
             free(s);

@@ -229,7 +229,6 @@ void sessions_release(struct sess *s, int remove, time_t now);
 /* Detaches idle (or, with all, every idle-or-not non-busy) entries and
  * returns them as a list through ->next for the caller to close. */
 struct sess *sessions_take_expired(time_t now, int all);
-size_t sessions_count(void);
 
 /* ---- TLS (tls.c) ---- */
 

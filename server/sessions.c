@@ -182,11 +182,3 @@ struct sess *sessions_take_expired(time_t now, int all)
     pthread_mutex_unlock(&mu);
     return out;
 }
-
-size_t sessions_count(void)
-{
-    pthread_mutex_lock(&mu);
-    size_t n = count;
-    pthread_mutex_unlock(&mu);
-    return n;
-}

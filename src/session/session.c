@@ -677,14 +677,13 @@ static int check_cred(dmsec_session_t *s, const dmsec_cred_t *cred, int *via_def
         return rc;
     size_t rn_len = 0;
     const uint8_t *rn = resync_nonce(s, &rn_len);
-    int resync_ok = dmsec_cred_verify(scheme, user, ph, rn, rn_len, data, data_len) == DMSEC_OK;
-    if (!resync_ok && rn != dmsec_default_nonce)
-        resync_ok = dmsec_cred_verify(scheme, user, ph, dmsec_default_nonce,
-                                      sizeof dmsec_default_nonce, data, data_len) == DMSEC_OK;
-    if (!resync_ok)
+    int on_rn = dmsec_cred_verify(scheme, user, ph, rn, rn_len, data, data_len) == DMSEC_OK;
+    int on_zero = !on_rn && rn != dmsec_default_nonce &&
+                  dmsec_cred_verify(scheme, user, ph, dmsec_default_nonce,
+                                    sizeof dmsec_default_nonce, data, data_len) == DMSEC_OK;
+    if (!on_rn && !on_zero)
         return rc;
-    if (s->resync_mode != DMSEC_RESYNC_ACCEPT_DEFAULT ||
-        dmsec_cred_verify(scheme, user, ph, rn, rn_len, data, data_len) != DMSEC_OK)
+    if (s->resync_mode != DMSEC_RESYNC_ACCEPT_DEFAULT || !on_rn)
         return DMSEC_ERR_SESSION_DEFAULT_NONCE;
     if (s->role == DMSEC_ROLE_CLIENT) {
         /* After a package #0 verified only on the default nonce, and in
@@ -1086,14 +1085,6 @@ static struct queued *find_sent(dmsec_session_t *s, const char *cmd_ref)
     return NULL;
 }
 
-/* Marks an answered command; sweep_queue frees it once the call
- * succeeded (a failed call puts the queue back as it was). */
-static void remove_queued(dmsec_session_t *s, struct queued *q)
-{
-    (void)s;
-    q->removed = 1;
-}
-
 static void sweep_queue(dmsec_session_t *s)
 {
     size_t w = 0;
@@ -1136,7 +1127,7 @@ static int take_client_cmds(dmsec_session_t *s, const dmsec_msg_t *m, dmsec_msg_
                     dm_wipe(s->m.pending_secret, sizeof s->m.pending_secret);
                     s->m.have_pending_secret = 0;
                 }
-                remove_queued(s, q);
+                q->removed = 1; /* freed by sweep_queue once the call succeeded */
             }
         } else if (c->type != DMSEC_CMD_RESULTS) {
             if (!status_for(s, r, c, 200))
