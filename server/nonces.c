@@ -5,7 +5,7 @@
  * (verification, then the group commit of the new nonce, both before the
  * answer), so a nonce is remembered for one to two windows of
  * NONCE_WINDOW seconds: two generations of a hash set, the older dropped
- * whole when the newer is a window old. Keys are 64-bit keyed hashes of
+ * whole when the newer is a window old. Keys are 64-bit SipHash values of
  * (device id, nonce); a collision makes a device answer one more
  * challenge, nothing worse. One mutex; memory grows with the sessions of
  * two windows (8 bytes each at most twice over). */
@@ -28,20 +28,20 @@ struct gen {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct gen gens[2]; /* [0] the newer */
 static time_t started;     /* of gens[0] */
-static uint64_t seed;
+static uint64_t seed[2];
 static int seeded;
 
 static uint64_t key_of(const char *device_id, const uint8_t *nonce, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL ^ seed; /* FNV-1a, keyed */
-    for (const char *p = device_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL; /* separator: ids hold no 0xff byte */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ nonce[i]) * 1099511628211ULL;
-    h ^= h >> 33; /* finalise: spread the high bits into the index */
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
+    /* device id, a 0xff separator (ids hold none), the nonce */
+    uint8_t buf[DMSEC_STORE_ID_MAX + 1 + DMSEC_NONCE_MAX];
+    size_t n = strnlen(device_id, DMSEC_STORE_ID_MAX);
+    if (len > DMSEC_NONCE_MAX)
+        len = DMSEC_NONCE_MAX;
+    memcpy(buf, device_id, n);
+    buf[n] = 0xff;
+    memcpy(buf + n + 1, nonce, len);
+    uint64_t h = srv_siphash(seed[0], seed[1], buf, n + 1 + len);
     return h ? h : 1;
 }
 

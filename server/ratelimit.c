@@ -53,56 +53,6 @@ struct ratelimit {
     struct rl_entry **bucket;
 };
 
-/* ---- SipHash-2-4 ---- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-static void sip_round(uint64_t v[4])
-{
-    v[0] += v[1];
-    v[1] = ROTL(v[1], 13);
-    v[1] ^= v[0];
-    v[0] = ROTL(v[0], 32);
-    v[2] += v[3];
-    v[3] = ROTL(v[3], 16);
-    v[3] ^= v[2];
-    v[0] += v[3];
-    v[3] = ROTL(v[3], 21);
-    v[3] ^= v[0];
-    v[2] += v[1];
-    v[1] = ROTL(v[1], 17);
-    v[1] ^= v[2];
-    v[2] = ROTL(v[2], 32);
-}
-
-static uint64_t siphash(uint64_t k0, uint64_t k1, const char *s, size_t len)
-{
-    uint64_t v[4] = {k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
-                     k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL};
-    const unsigned char *p = (const unsigned char *)s;
-    size_t full = len & ~(size_t)7;
-    for (size_t i = 0; i < full; i += 8) {
-        uint64_t m = 0;
-        for (int j = 7; j >= 0; j--)
-            m = (m << 8) | p[i + (size_t)j];
-        v[3] ^= m;
-        sip_round(v);
-        sip_round(v);
-        v[0] ^= m;
-    }
-    uint64_t b = (uint64_t)len << 56;
-    for (size_t j = 0; full + j < len; j++)
-        b |= (uint64_t)p[full + j] << (8 * j);
-    v[3] ^= b;
-    sip_round(v);
-    sip_round(v);
-    v[0] ^= b;
-    v[2] ^= 0xff;
-    for (int i = 0; i < 4; i++)
-        sip_round(v);
-    return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
-
 /* ---- the table ---- */
 
 struct ratelimit *ratelimit_new(long max_failures, long window, long block, size_t capacity)
@@ -187,7 +137,7 @@ static void hash_unlink(struct rl_entry *e)
 
 static struct rl_entry **bucket_of(struct ratelimit *rl, const char *key)
 {
-    return &rl->bucket[siphash(rl->k0, rl->k1, key, strlen(key)) & rl->mask];
+    return &rl->bucket[srv_siphash(rl->k0, rl->k1, key, strlen(key)) & rl->mask];
 }
 
 /* The entry of key, made the most recently used; NULL when absent. */

@@ -93,6 +93,9 @@ void srv_wipe(void *p, size_t n);
 double srv_monotonic(void);
 /* hex of n random bytes from the OS CSPRNG into out (2n+1 bytes). */
 int srv_random_hex(char *out, size_t n);
+/* SipHash-2-4 of s[0..len) under the key (k0, k1): a hash of peer-chosen
+ * bytes that no peer can aim at one bucket. */
+uint64_t srv_siphash(uint64_t k0, uint64_t k1, const void *s, size_t len);
 
 /* ---- metrics (metrics.c) ---- */
 
