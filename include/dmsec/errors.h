@@ -127,6 +127,8 @@ enum {
     DMSEC_ERR_STORE_CORRUPT = -903,
     DMSEC_ERR_STORE_URI = -904,
     DMSEC_ERR_STORE_BUSY = -905,
+    DMSEC_ERR_STORE_FULL = -906,  /* a bound of the store reached (commands per device) */
+    DMSEC_ERR_STORE_STATE = -907, /* the record is not in a state that allows this */
 
     /* dispatch: notifications over the network */
     DMSEC_ERR_DISPATCH_ADDR = -950,

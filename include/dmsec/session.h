@@ -202,7 +202,15 @@ typedef struct dmsec_session_config {
                                     DMSEC_RESYNC_ACCEPT_DEFAULT; a recording replays when
                                     the 16-bit session id comes round again) */
     unsigned hmac_window;        /* DM 1.3 timestamps: seconds either way, 0 = 300 */
-    unsigned max_messages;       /* per session, 0 = 32 */
+    unsigned max_messages;       /* per session, 0 = 64 */
+    size_t max_msg_size;         /* our MaxMsgSize (announced in our SyncHdr Meta): the
+                                    largest message we take; 0 = 65536 */
+    size_t max_obj_size;         /* our MaxObjSize: the largest Large Object we take;
+                                    0 = 4 MiB */
+    const char *const *answer_gets; /* server: the URIs of the Get it sends when it needs the
+                                    device's answer and has no command queued (its verdict on
+                                    our Cred and a new nonce, after a resync); NULL = the
+                                    DevInfo and DevDetail leaves (dmsec_session_inventory_uris) */
     const char *const *devinfo;  /* client: pairs of (./DevInfo/... URI, value), NULL-ended */
     dmsec_rng_t rng;             /* .fill NULL = dmsec_rng_os */
     dmsec_session_cb_t cb;
@@ -241,14 +249,41 @@ typedef enum dmsec_event_type {
      * (in_nonce_pending): store it beside the peer's nonce, never over it,
      * before sending. */
     DMSEC_EV_NONCE_PENDING,
+    /* Server: a queued command (tag) goes out in this message: record it
+     * as sent in this session before sending. */
+    DMSEC_EV_CMD_SENT,
+    /* Server: the device answered a queued command (tag): status, and for
+     * a Get its Results (data, format, mime, uri; a Large Object whole).
+     * Client: the server answered an alert it queued (tag, status). */
+    DMSEC_EV_CMD_DONE,
+    /* Server: the authenticated device sent an Alert (Generic Alert 1226,
+     * client event 1224): status = the alert code, text = Meta Type,
+     * format, uri = Source LocURI, correlator, data; one event per Item. */
+    DMSEC_EV_ALERT,
+    /* Server: an inventory value of the authenticated device: uri under
+     * ./DevInfo or ./DevDetail, data its value (from package #1's DevInfo
+     * or the Results of a Get). */
+    DMSEC_EV_INVENTORY,
 } dmsec_event_type_t;
 
+/* The pointers of an event are borrowed from the engine until its next
+ * call (dmsec_session_feed, _start, _free); NULL or empty when unused. */
 typedef struct dmsec_event {
     dmsec_event_type_t type;
     int err;
     dmsec_auth_scheme_t scheme;
     uint8_t bytes[DMSEC_SECRET_MAX]; /* the nonce or secret */
     size_t len;
+    int64_t tag; /* CMD_SENT, CMD_DONE: the caller's tag of the command */
+    int status;  /* CMD_DONE: the Status code; ALERT: the alert code */
+    const char *uri;
+    const char *format;
+    const char *mime;
+    const char *text; /* ALERT: Meta Type */
+    const char *correlator;
+    const uint8_t *data;
+    size_t data_len;
+    int has_data;
 } dmsec_event_t;
 
 /* The message to send. body is owned by the engine (valid until the next
@@ -284,6 +319,44 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
  * data and format may be NULL. */
 int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *target_uri,
                         const char *data, const char *format);
+
+/* A management command. Server: Get, Replace, Add, Delete, Exec, Copy, or
+ * Atomic / Sequence around children (one level; members may not be groups).
+ * Client (dmsec_session_client_alert): an Alert with alert_code. */
+typedef struct dmsec_mgmt_cmd {
+    int64_t tag; /* the caller's id, given back in DMSEC_EV_CMD_SENT / _DONE */
+    dmsec_cmd_type_t type;
+    const char *target;     /* Item Target LocURI (Alert: may be NULL) */
+    const char *source;     /* Copy: Item Source LocURI; Alert: the management object */
+    const uint8_t *data;    /* Item Data, data_len bytes, when has_data */
+    size_t data_len;
+    int has_data;
+    const char *format;     /* Meta Format, NULL = none (chr in the codec's eyes) */
+    const char *mime;       /* Meta Type, may be NULL */
+    const char *correlator; /* Exec, Alert: may be NULL */
+    int alert_code;         /* Alert: 1226, 1224 */
+    const struct dmsec_mgmt_cmd *children; /* Atomic, Sequence: n_children members */
+    size_t n_children;
+} dmsec_mgmt_cmd_t;
+
+/* Server: queues a management command (copied), sent in order once the
+ * device is authenticated: as many per message as fit the device's
+ * MaxMsgSize and ours; a package larger than one message goes in several
+ * (Final on the last), and a value larger than a message as a Large
+ * Object. DMSEC_ERR_TOO_LARGE for a value over the device's MaxObjSize
+ * (when it announced one) is reported as a CMD_DONE with status 413
+ * instead. DMSEC_ERR_INVALID_ARG for a malformed command,
+ * DMSEC_ERR_SESSION_LIMIT past DMSEC_SESSION_MAX_QUEUE. */
+#define DMSEC_SESSION_MAX_QUEUE 1024
+int dmsec_session_queue_cmd(dmsec_session_t *s, const dmsec_mgmt_cmd_t *cmd);
+
+/* Client: an Alert to send in package #1 (before dmsec_session_start), as
+ * a Generic Alert (1226) reporting an outcome; its Status comes back as
+ * DMSEC_EV_CMD_DONE with the tag. */
+int dmsec_session_client_alert(dmsec_session_t *s, const dmsec_mgmt_cmd_t *alert);
+
+/* The DevInfo and DevDetail leaves the server asks for (NULL-ended). */
+extern const char *const dmsec_session_inventory_uris[];
 /* Server: queues a Replace of the SRVCRED AAuthSecret with a fresh secret
  * from the rng (DMSEC_EV_SECRET_PENDING when sent, _ROTATED on 200). */
 int dmsec_session_rotate_secret(dmsec_session_t *s);
@@ -334,6 +407,15 @@ typedef struct dmsec_state_ops {
     /* DMSEC_EV_SECRET_ROTATED. Server: the pending secret is ours now.
      * Client: the server's secret (SRVCRED) is now `secret`. */
     int (*secret_rotated)(void *ctx, const char *peer_id, const uint8_t *secret, size_t len);
+    /* Server, management (each may be NULL):
+     * DMSEC_EV_CMD_SENT: record the command (e->tag) sent in this session;
+     * DMSEC_EV_CMD_DONE: record its answer (status, Results), once;
+     * DMSEC_EV_ALERT: store the device's event;
+     * DMSEC_EV_INVENTORY: keep the value. */
+    int (*cmd_sent)(void *ctx, const char *peer_id, const dmsec_event_t *e);
+    int (*cmd_done)(void *ctx, const char *peer_id, const dmsec_event_t *e);
+    int (*alert)(void *ctx, const char *peer_id, const dmsec_event_t *e);
+    int (*inventory)(void *ctx, const char *peer_id, const dmsec_event_t *e);
     /* Each event after its write (logs, audit, metrics); may be NULL. */
     int (*observe)(void *ctx, const dmsec_session_t *s, const dmsec_event_t *e);
 } dmsec_state_ops_t;

@@ -228,6 +228,11 @@ int dmsec_store_session_begin(dmsec_store_t *st, const char *device_id, const ch
                               const char *peer, int64_t now, int64_t *rec_id);
 int dmsec_store_session_end(dmsec_store_t *st, int64_t rec_id, int result, int messages,
                             int64_t now);
+/* Sessions of one device (NULL: all), most recent first. */
+int dmsec_store_session_list_device(dmsec_store_t *st, const char *device_id, size_t offset,
+                                    size_t limit,
+                                    int (*fn)(void *ctx, const dmsec_session_rec_t *r),
+                                    void *ctx);
 /* Most recent first, at most limit (0: all). */
 int dmsec_store_session_list(dmsec_store_t *st, size_t limit,
                              int (*fn)(void *ctx, const dmsec_session_rec_t *r), void *ctx);
@@ -244,11 +249,189 @@ int dmsec_store_audit(dmsec_store_t *st, int64_t now, const char *device_id, con
                       const char *detail);
 int dmsec_store_audit_list(dmsec_store_t *st, size_t limit,
                            int (*fn)(void *ctx, const dmsec_audit_rec_t *r), void *ctx);
+/* The audit rows of one device (NULL: all), most recent first. */
+int dmsec_store_audit_list_device(dmsec_store_t *st, const char *device_id, size_t offset,
+                                  size_t limit, int (*fn)(void *ctx, const dmsec_audit_rec_t *r),
+                                  void *ctx);
 
 /* DM 1.3 replay cache: 1 when mac was recorded before, else records it
  * (with its timestamp, pruned after `keep` seconds) and returns 0. */
 int dmsec_store_mac_seen(dmsec_store_t *st, const char *mac, int64_t timestamp, int64_t now,
                          int64_t keep);
+
+/* ---- management: the command queue, results, device events, inventory ----
+ *
+ * Per device, an ordered and durable queue of management commands. Each
+ * command moves queued -> sent (in a session) -> done | failed, or to
+ * expired / cancelled. Delivered at least once, recorded exactly once: a
+ * command sent in a session that ended without its Status is sent again in
+ * the device's next session (dmsec_store_cmd_pending lists it again), and
+ * dmsec_store_cmd_done records an outcome only for a command still "sent"
+ * (a second Status for it changes nothing). An Exec answered 202 is
+ * "accepted": its outcome comes later by Generic Alert with its
+ * correlator (dmsec_store_cmd_outcome).
+ *
+ * Atomic and Sequence: a command of that kind is a group; its members are
+ * queued with parent_id set to the group's id, in the same transaction,
+ * and are sent inside it. The group's own state follows its Status; each
+ * member keeps its own.
+ *
+ * Bounds: DMSEC_STORE_CMD_MAX_PENDING commands not yet finished per device
+ * (DMSEC_ERR_STORE_FULL past it); a value (data) of at most
+ * DMSEC_STORE_VALUE_MAX bytes (DMSEC_ERR_TOO_LARGE); URIs of at most
+ * DMSEC_STORE_URI_MAX - 1 bytes, and the other strings their field's size
+ * less one (DMSEC_ERR_INVALID_ARG). */
+
+#define DMSEC_STORE_URI_MAX 1024
+#define DMSEC_STORE_VALUE_MAX 4194304u /* 4 MiB */
+#define DMSEC_STORE_CMD_MAX_PENDING 1000
+
+typedef enum dmsec_cmd_state {
+    DMSEC_CMDST_QUEUED = 0,
+    DMSEC_CMDST_SENT,      /* sent in session_id, no Status yet */
+    DMSEC_CMDST_ACCEPTED,  /* Exec answered 202: the outcome comes by Generic Alert */
+    DMSEC_CMDST_DONE,      /* a 2xx Status (and the Results of a Get) */
+    DMSEC_CMDST_FAILED,    /* any other Status, or a failed outcome */
+    DMSEC_CMDST_EXPIRED,   /* its expiry passed before it was sent */
+    DMSEC_CMDST_CANCELLED, /* cancelled by an operator before it was answered */
+} dmsec_cmd_state_t;
+
+/* "queued", "sent", "accepted", "done", "failed", "expired", "cancelled";
+ * NULL for another value. parse: 0 or DMSEC_ERR_INVALID_ARG. */
+const char *dmsec_cmd_state_name(dmsec_cmd_state_t st);
+int dmsec_cmd_state_parse(const char *name, dmsec_cmd_state_t *out);
+
+typedef struct dmsec_store_cmd {
+    int64_t id;        /* given by dmsec_store_cmd_queue */
+    int64_t parent_id; /* 0, or the Atomic / Sequence this command belongs to */
+    char device_id[DMSEC_STORE_ID_MAX];
+    dmsec_cmd_type_t kind; /* GET REPLACE ADD DELETE EXEC COPY ATOMIC SEQUENCE */
+    char target[DMSEC_STORE_URI_MAX];
+    char source[DMSEC_STORE_URI_MAX]; /* Copy only, else empty */
+    /* The value (Replace, Add, Exec data, Copy none). Owned by the struct:
+     * malloc'd, released by dmsec_store_cmd_clear. has_data 0: no Data. */
+    uint8_t *data;
+    size_t data_len;
+    int has_data;
+    char format[16];     /* Meta Format: chr int bool b64 bin node xml ..., may be empty */
+    char mime[128];      /* Meta Type, may be empty */
+    char correlator[64]; /* Exec, may be empty */
+    int64_t expires;     /* 0: never */
+    char queued_by[64];  /* "cli:<user>", "api:<token name>", ... */
+    int64_t queued_at;
+    dmsec_cmd_state_t state;
+    char session_id[64]; /* of the last sending */
+    int64_t sent_at;
+    int attempts; /* times sent */
+    int status;   /* the device's Status code, 0 until answered */
+    /* Results of a Get (owned like data), its Meta Format and Type. */
+    uint8_t *result;
+    size_t result_len;
+    int has_result;
+    char result_format[16];
+    char result_mime[128];
+    int outcome; /* Exec 202: the Generic Alert's result code, 0 until it came */
+    int64_t done_at;
+} dmsec_store_cmd_t;
+
+/* Releases the buffers of a command (data, result) and zeroes it. */
+void dmsec_store_cmd_clear(dmsec_store_cmd_t *c);
+
+/* Queues cmd (device_id, kind, target, source, data, format, mime,
+ * correlator, expires, queued_by, parent_id are read; the rest ignored)
+ * for a known device (DMSEC_ERR_STORE_NOT_FOUND otherwise) at the end of
+ * its queue, state queued, queued_at = now; its id in *id. Bounds above. */
+int dmsec_store_cmd_queue(dmsec_store_t *st, const dmsec_store_cmd_t *cmd, int64_t now,
+                          int64_t *id);
+
+/* The commands to send to a device now, in queue order, each group
+ * followed by its members: every command queued, and every command "sent"
+ * in a session other than session_id (its session ended without its
+ * Status: it goes again). Commands whose expiry has passed (and that were
+ * never sent) become expired first. fn gets each; returning non-zero
+ * stops. The command passed is borrowed for the call. */
+int dmsec_store_cmd_pending(dmsec_store_t *st, const char *device_id, const char *session_id,
+                            int64_t now, int (*fn)(void *ctx, const dmsec_store_cmd_t *c),
+                            void *ctx);
+
+/* Marks a command sent in session_id (attempts + 1). A command no longer
+ * queued or sent (cancelled meanwhile): DMSEC_ERR_STORE_STATE. */
+int dmsec_store_cmd_sent(dmsec_store_t *st, int64_t id, const char *session_id, int64_t now);
+
+/* Records the device's answer to a sent command: status, and for a Get its
+ * result (may be NULL). 2xx -> done (202 on an Exec -> accepted), other ->
+ * failed. 1 when recorded, 0 when the command was not "sent" (answered
+ * already, cancelled: nothing changes), or an error. */
+int dmsec_store_cmd_done(dmsec_store_t *st, int64_t id, int status, const uint8_t *result,
+                         size_t result_len, const char *result_format, const char *result_mime,
+                         int64_t now);
+
+/* The outcome of an accepted Exec, reported by Generic Alert with its
+ * correlator: the device's command with that correlator in state accepted
+ * (or sent) gets outcome = code and becomes done (200-299) or failed. 1
+ * when a command was completed, 0 when none matched. */
+int dmsec_store_cmd_outcome(dmsec_store_t *st, const char *device_id, const char *correlator,
+                            int code, int64_t now);
+
+/* One command (DMSEC_ERR_STORE_NOT_FOUND); the caller clears *out. */
+int dmsec_store_cmd_get(dmsec_store_t *st, int64_t id, dmsec_store_cmd_t *out);
+
+/* Cancels a command not yet answered (queued, sent or accepted), and the
+ * members of a group with it. DMSEC_ERR_STORE_STATE when it is finished. */
+int dmsec_store_cmd_cancel(dmsec_store_t *st, int64_t id, int64_t now);
+
+/* A listing: device_id may be NULL (all devices); states is a bit set of
+ * (1u << dmsec_cmd_state_t), 0 = all; newest first when newest_first, else
+ * queue order; after skips that many rows (paging); limit 0 = no limit. */
+typedef struct dmsec_cmd_filter {
+    const char *device_id;
+    unsigned states;
+    int newest_first;
+    size_t offset;
+    size_t limit;
+} dmsec_cmd_filter_t;
+int dmsec_store_cmd_list(dmsec_store_t *st, const dmsec_cmd_filter_t *f,
+                         int (*fn)(void *ctx, const dmsec_store_cmd_t *c), void *ctx);
+
+/* Events the device reported (Generic Alert 1226, client event 1224). */
+typedef struct dmsec_device_event {
+    int64_t id;
+    char device_id[DMSEC_STORE_ID_MAX];
+    int64_t at;
+    int alert;           /* the Alert code: 1226, 1224 */
+    char type[128];      /* Meta Type, e.g. org.openmobilealliance.dm.firmwareupdate.download */
+    char format[16];     /* Meta Format */
+    char source[DMSEC_STORE_URI_MAX]; /* Source LocURI (the management object) */
+    char correlator[64];
+    char data[1024];     /* the Data as text (truncated to fit) */
+    char session_id[64];
+} dmsec_device_event_t;
+
+int dmsec_store_event_add(dmsec_store_t *st, const dmsec_device_event_t *e, int64_t *id);
+/* Newest first; device_id NULL = all; limit 0 = all. */
+int dmsec_store_event_list(dmsec_store_t *st, const char *device_id, size_t offset, size_t limit,
+                           int (*fn)(void *ctx, const dmsec_device_event_t *e), void *ctx);
+
+/* Inventory: the device's DevInfo and DevDetail values by URI
+ * ("./DevInfo/Man", "./DevDetail/FwV", ...), the latest value of each. */
+int dmsec_store_inventory_set(dmsec_store_t *st, const char *device_id, const char *uri,
+                              const char *value, int64_t now);
+int dmsec_store_inventory_list(dmsec_store_t *st, const char *device_id,
+                               int (*fn)(void *ctx, const char *uri, const char *value,
+                                         int64_t updated),
+                               void *ctx);
+/* A device was seen (an authenticated session): first_seen set once,
+ * last_seen every time. */
+int dmsec_store_device_seen(dmsec_store_t *st, const char *device_id, int64_t now);
+/* Its first and last seen (0 when never). */
+int dmsec_store_device_seen_get(dmsec_store_t *st, const char *device_id, int64_t *first,
+                                int64_t *last);
+
+/* Devices by id after `after` (NULL or "" from the start), whose id starts
+ * with prefix (NULL = any), at most limit (0 = all): for paging listings. */
+int dmsec_store_device_page(dmsec_store_t *st, const char *after, const char *prefix,
+                            size_t limit, int (*fn)(void *ctx, const dmsec_device_t *dev),
+                            void *ctx);
 
 #ifdef __cplusplus
 }

@@ -113,6 +113,8 @@ static const struct err_entry errs[] = {
     E(DMSEC_ERR_STORE_URI, 500,
       "store: unknown or unsupported store URI (this build supports sqlite: only)"),
     E(DMSEC_ERR_STORE_BUSY, 503, "store: database busy"),
+    E(DMSEC_ERR_STORE_FULL, 429, "store: too many commands queued for this device"),
+    E(DMSEC_ERR_STORE_STATE, 409, "store: the record's state does not allow this"),
     E(DMSEC_ERR_DISPATCH_ADDR, 500, "dispatch: no usable notification address"),
     E(DMSEC_ERR_DISPATCH_SEND, 500, "dispatch: the notification could not be sent"),
     E(DMSEC_ERR_TREE_NOT_FOUND, 404, "tree: no such node"),

@@ -20,6 +20,7 @@ int dmsec_session_persist(const dmsec_session_t *s, const dmsec_state_ops_t *ops
     for (size_t i = 0; i < n; i++) {
         const dmsec_event_t *e = dmsec_session_event(s, i);
         int (*write)(void *, const char *, const uint8_t *, size_t) = NULL;
+        int (*mgmt)(void *, const char *, const dmsec_event_t *) = NULL;
         switch (e->type) {
         case DMSEC_EV_NONCE_ISSUED:
             write = ops->set_in_nonce;
@@ -42,8 +43,22 @@ int dmsec_session_persist(const dmsec_session_t *s, const dmsec_state_ops_t *ops
         case DMSEC_EV_RESYNC:
         case DMSEC_EV_SESSION_ENDED:
             break;
+        case DMSEC_EV_CMD_SENT:
+            mgmt = ops->cmd_sent;
+            break;
+        case DMSEC_EV_CMD_DONE:
+            mgmt = ops->cmd_done;
+            break;
+        case DMSEC_EV_ALERT:
+            mgmt = ops->alert;
+            break;
+        case DMSEC_EV_INVENTORY:
+            mgmt = ops->inventory;
+            break;
         }
         int rc = store && write ? write(ctx, peer, e->bytes, e->len) : DMSEC_OK;
+        if (!rc && store && mgmt)
+            rc = mgmt(ctx, peer, e);
         if (!rc && ops->observe)
             rc = ops->observe(ctx, s, e);
         if (rc)
