@@ -393,6 +393,26 @@ typedef struct dmsec_cmd_filter {
 int dmsec_store_cmd_list(dmsec_store_t *st, const dmsec_cmd_filter_t *f,
                          int (*fn)(void *ctx, const dmsec_store_cmd_t *c), void *ctx);
 
+/* The command kinds an operator names: "get" "replace" "add" "delete"
+ * "exec" "copy" "atomic" "sequence" (parse: DMSEC_ERR_INVALID_ARG
+ * otherwise); name: NULL for a kind that is none of them. */
+int dmsec_cmd_kind_parse(const char *name, dmsec_cmd_type_t *out);
+const char *dmsec_cmd_kind_name(dmsec_cmd_type_t kind);
+
+/* Firmware update (OMA FUMO 1.0) of a device, as one Sequence in its
+ * queue: Replace <node>/Ext/dmsec/SHA256 (chr, lowercase hex), Replace
+ * <node>/Ext/dmsec/Size (int, when size > 0), Replace
+ * <node>/DownloadAndUpdate/PkgURL (chr), Exec <node>/DownloadAndUpdate with
+ * correlator "fumo-<id of the Sequence>". node NULL = "./FUMO/dmsec". The
+ * device answers the Exec 202 and reports the outcome later by Generic
+ * Alert with that correlator (dmsec_store_cmd_outcome). *exec_id gets the
+ * Exec's id (its state and outcome are the update's). url must be http://
+ * or https://, sha256 64 hex digits: DMSEC_ERR_INVALID_ARG otherwise. */
+int dmsec_store_fumo_queue(dmsec_store_t *st, const char *device_id, const char *node,
+                           const char *url, const char *sha256, int64_t size,
+                           const char *queued_by, int64_t expires, int64_t now,
+                           int64_t *exec_id);
+
 /* Events the device reported (Generic Alert 1226, client event 1224). */
 typedef struct dmsec_device_event {
     int64_t id;
