@@ -109,7 +109,9 @@ typedef enum dmsec_tree_op {
     DMSEC_TREE_OP_REPLACE,
 } dmsec_tree_op_t;
 
-/* Exec handler: return 0 or a negative DMSEC_ERR_*. Borrowed arguments. */
+/* Exec handler: return 0 (status 200), a negative DMSEC_ERR_* (its status),
+ * or a SyncML status code 200..599 of its own (202: accepted, the outcome
+ * comes later; 4xx/5xx: how it failed). Borrowed arguments. */
 typedef int (*dmsec_tree_exec_fn)(void *ctx, const char *server_id, const char *uri,
                                   const uint8_t *data, size_t len, const char *correlator);
 
@@ -225,7 +227,8 @@ int dmsec_tree_replace(dmsec_tree_t *t, const char *server_id, const char *uri,
 /* Delete a node and its subtree. */
 int dmsec_tree_delete(dmsec_tree_t *t, const char *server_id, const char *uri);
 /* Exec: the permission check, then the handler (DMSEC_ERR_TREE_NOT_ALLOWED
- * when none is set). correlator may be NULL. */
+ * when none is set). correlator may be NULL. Returns 0, a negative
+ * DMSEC_ERR_*, or the handler's own status code (200..599, never 200). */
 int dmsec_tree_exec_node(dmsec_tree_t *t, const char *server_id, const char *uri, const void *data,
                          size_t len, const char *correlator);
 /* Copy a leaf (Get on the source, then Add on the target, or Replace when
@@ -238,7 +241,9 @@ int dmsec_tree_copy(dmsec_tree_t *t, const char *server_id, const char *src_uri,
  * (Format default "chr"; Add of format "node" makes an interior node). The
  * signature of dmsec_session_cb_t.tree_exec with the tree as ctx. Fills res
  * (status always; Get: data, format, type) and returns 0 or the error whose
- * status res->status holds. */
+ * status res->status holds; an Exec handler's own status goes to res->status
+ * as is (0 returned for 2xx, DMSEC_ERR_INVALID_ARG for others). Atomic,
+ * Sequence and other non-tree commands answer 405: the engine runs groups. */
 int dmsec_tree_exec(dmsec_tree_t *t, const char *server_id, const dmsec_cmd_t *cmd,
                     const dmsec_item_t *item, dmsec_tree_result_t *res);
 /* dmsec_tree_exec with the tree as a void *, ready for

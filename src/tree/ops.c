@@ -291,7 +291,9 @@ int dmsec_tree_exec_node(dmsec_tree_t *t, const char *server_id, const char *uri
     if (!t->exec)
         return DMSEC_ERR_TREE_NOT_ALLOWED;
     rc = t->exec(t->exec_ctx, server_id, uri, data, len, correlator);
-    return rc > 0 ? DMSEC_ERR_INVALID_ARG : rc;
+    if (rc > 0 && (rc < 200 || rc > 599))
+        return DMSEC_ERR_INVALID_ARG;
+    return rc == 200 ? DMSEC_OK : rc;
 }
 
 int dmsec_tree_copy(dmsec_tree_t *t, const char *server_id, const char *src_uri,
@@ -373,6 +375,11 @@ int dmsec_tree_exec(dmsec_tree_t *t, const char *server_id, const dmsec_cmd_t *c
     result_init(res);
     int rc = t && server_id && cmd && item ? run_item(t, server_id, cmd, item, res)
                                            : DMSEC_ERR_INVALID_ARG;
+    if (rc > 0) {
+        /* An Exec handler's own status: 202 accepted, or its failure. */
+        res->status = rc;
+        return rc < 300 ? DMSEC_OK : DMSEC_ERR_INVALID_ARG;
+    }
     res->status = dmsec_err_status(rc);
     return rc;
 }

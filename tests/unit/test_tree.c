@@ -609,7 +609,11 @@ static int on_exec(void *ctx, const char *sid, const char *uri, const uint8_t *d
     snprintf(s->uri, sizeof s->uri, "%s", uri);
     snprintf(s->data, sizeof s->data, "%.*s", (int)len, (const char *)data);
     snprintf(s->correlator, sizeof s->correlator, "%s", correlator ? correlator : "");
-    return !strcmp(s->data, "fail") ? DMSEC_ERR_TREE_FORMAT : DMSEC_OK;
+    if (!strcmp(s->data, "fail"))
+        return DMSEC_ERR_TREE_FORMAT;
+    if (!strncmp(s->data, "status=", 7))
+        return atoi(s->data + 7); /* the handler's own status code */
+    return DMSEC_OK;
 }
 
 /* ---- the SyncML mapping with real messages ---- */
@@ -670,6 +674,15 @@ static const struct {
     {DMSEC_CMD_DELETE, SRV_A, "./DMAcc/A/Ext", NULL, NULL, NULL, 200},
     {DMSEC_CMD_DELETE, SRV_A, "./DMAcc/A/Ext", NULL, NULL, NULL, 404},
     {DMSEC_CMD_ALERT, SRV_A, "./DMAcc/A", NULL, NULL, NULL, 405},
+    {DMSEC_CMD_ATOMIC, SRV_A, "./DMAcc/A", NULL, NULL, NULL, 405}, /* the engine runs groups */
+    {DMSEC_CMD_SEQUENCE, SRV_A, "./DMAcc/A", NULL, NULL, NULL, 405},
+    {DMSEC_CMD_EXEC, SRV_A, "./DMAcc/A/Missing", NULL, NULL, "run", 404},
+    {DMSEC_CMD_EXEC, SRV_B, "./DMAcc/A/Missing", NULL, NULL, "run", 425},
+    {DMSEC_CMD_REPLACE, SRV_A, "./DMAcc/A/Missing", NULL, "chr", "x", 404},
+    {DMSEC_CMD_REPLACE, SRV_A, "./DMAcc/A/AppAuth", NULL, "chr", "x", 405}, /* interior */
+    {DMSEC_CMD_GET, SRV_A, "./DMAcc/A/Missing", NULL, NULL, NULL, 404},
+    {DMSEC_CMD_DELETE, SRV_A, ".", NULL, NULL, NULL, 405},
+    {DMSEC_CMD_GET, SRV_A, "./DMAcc/A/AppAuth", NULL, NULL, NULL, 200, "CLCRED/SRVCRED", "node"},
 };
 
 static void exec_commands(void **state)
@@ -732,6 +745,23 @@ static void exec_commands(void **state)
     assert_int_equal(dmsec_tree_exec(t, "s1", c, it, &res), DMSEC_ERR_TREE_FORMAT);
     assert_int_equal(res.status, 400);
     assert_int_equal(seen.calls, 2);
+    /* A handler's own status: 202 (accepted, outcome later) is a success,
+     * 4xx/5xx a failure with that status; out of range is 500. */
+    it->data = dmsec_msg_data(m, "status=202", 10, 0);
+    assert_int_equal(dmsec_tree_exec(t, "s1", c, it, &res), DMSEC_OK);
+    assert_int_equal(res.status, 202);
+    assert_int_equal(dmsec_tree_exec_node(t, "s1", "./DMAcc/A/Flag", "status=202", 10, NULL), 202);
+    it->data = dmsec_msg_data(m, "status=406", 10, 0);
+    assert_int_not_equal(dmsec_tree_exec(t, "s1", c, it, &res), DMSEC_OK);
+    assert_int_equal(res.status, 406);
+    it->data = dmsec_msg_data(m, "status=200", 10, 0);
+    assert_int_equal(dmsec_tree_exec(t, "s1", c, it, &res), DMSEC_OK);
+    assert_int_equal(res.status, 200);
+    it->data = dmsec_msg_data(m, "status=7", 8, 0);
+    assert_int_equal(dmsec_tree_exec(t, "s1", c, it, &res), DMSEC_ERR_INVALID_ARG);
+    assert_int_equal(res.status, 500);
+    it->data = dmsec_msg_data(m, "fail", 4, 0);
+    assert_int_equal(seen.calls, 7);
     dmsec_tree_set_exec(t, NULL, NULL);
     assert_int_equal(dmsec_tree_exec(t, "s1", c, it, &res), DMSEC_ERR_TREE_NOT_ALLOWED);
     assert_int_equal(dmsec_tree_exec(t, SRV_A, NULL, it, &res), DMSEC_ERR_INVALID_ARG);
