@@ -21,7 +21,7 @@
 #define CLI_EXIT_USAGE 2
 
 /* Options of one command line: "--name value" pairs and flags. */
-#define CLI_MAX_OPTS 32
+#define CLI_MAX_OPTS 48
 typedef struct cli_opts {
     size_t n;
     const char *name[CLI_MAX_OPTS];
@@ -77,6 +77,60 @@ int cli_account_of(const dmsec_tree_t *t, const char *server_id, char *acc, size
  * length or -1. */
 long cli_acc_leaf(const dmsec_tree_t *t, const char *acc, const char *leaf, uint8_t *out,
                   size_t cap);
+
+/* ---- device management (exec.c, devdetail.c, fumo.c) ---- */
+
+/* What the agent does with management commands, from the command line
+ * (cli_mgmt_configure), shared by session, listen and the diagnostics. */
+#define CLI_MAX_EXEC 16
+typedef struct cli_mgmt {
+    size_t n_exec;
+    const char *exec_uri[CLI_MAX_EXEC]; /* "./Ext/Reboot" */
+    const char *exec_cmd[CLI_MAX_EXEC]; /* a program path, run without a shell */
+    long exec_timeout;                  /* seconds */
+    const char *fumo_hook;              /* the install program, given the package path */
+    long fumo_timeout;                  /* seconds, download and hook each */
+    unsigned long long fumo_max;        /* bytes of a package at most */
+    const char *ca;                     /* CA file for HTTPS downloads */
+    const char *dev_type, *oem, *fwv, *swv, *hwv;
+} cli_mgmt_t;
+extern cli_mgmt_t cli_mgmt;
+
+/* The option names cli_mgmt_configure reads (NULL-ended). */
+extern const char *const cli_mgmt_opts[];
+/* Reads the options into cli_mgmt; prints why and returns -1 on bad input. */
+int cli_mgmt_configure(const cli_opts_t *o);
+/* Before a session with server_id (or a diagnostic as it): fills
+ * DevInfo/DevDetail, creates the FUMO node and the Exec handler nodes with
+ * ACLs granting server_id, and installs the Exec dispatcher. 0 or -1. */
+int cli_mgmt_prepare(dmsec_tree_t *t, const char *server_id);
+/* Runs argv (no shell) with extra environment env ("K=V", NULL-ended),
+ * stdin /dev/null, stdout to stderr, killed after timeout_s. 0 with
+ * *exit_code when it exited, -1 when it could not run, was killed or timed
+ * out. */
+int cli_run_program(const char *const *argv, const char *const *env, long timeout_s,
+                    int *exit_code);
+/* Adds sid to each command of ops ("Get", "Exec", ...) in the own ACL of the
+ * node at uri, unless the ACL grants it already. */
+int cli_acl_grant(dmsec_tree_t *t, const char *uri, const char *const *ops, const char *sid);
+/* Fills the missing ./DevInfo and ./DevDetail leaves (options override). */
+int cli_devdetail_fill(dmsec_tree_t *t);
+
+/* FUMO (fumo.c), node ./FUMO/dmsec. */
+#define CLI_FUMO_NODE "./FUMO/dmsec"
+int cli_fumo_prepare(dmsec_tree_t *t, const char *server_id);
+/* The Exec of DownloadAndUpdate: records the job; 202 or a DMSEC_ERR_*. */
+int cli_fumo_exec(dmsec_tree_t *t, const char *server_id, const char *correlator);
+/* Runs the pending job, if any, to its report, saving the tree at every
+ * State. 1 when a job ran, 0 when none, -1 when the tree could not be saved. */
+int cli_fumo_run(dmsec_tree_t *t, const char *tree_path);
+/* 1 and the server id (cap bytes) when a report waits for delivery. */
+int cli_fumo_report_pending(const dmsec_tree_t *t, char *server_id, size_t cap);
+/* Queues the waiting report for server_id as a Generic Alert in the
+ * session s (before dmsec_session_start). 0 (also when none), or -1. */
+int cli_fumo_queue_alert(const dmsec_tree_t *t, dmsec_session_t *s, const char *server_id);
+/* The server's Status for an alert: clears the report of that tag. */
+int cli_fumo_alert_done(dmsec_tree_t *t, int64_t tag, int status);
 
 /* ---- notifications (listen.c) ---- */
 

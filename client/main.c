@@ -16,6 +16,14 @@
  *   dmsec-client get --tree F --server SID --uri U   (diagnostic: a Get as that server)
  *   dmsec-client bootstrap --tree F --file F --content-type CT
  *       ([--imsi D | --network-id R] [--pin P] | --ks-naf-hex K | --ks-naf-file F)
+ *   dmsec-client fumo-run --tree F [--fumo-hook CMD]   (runs a pending FUMO job)
+ *   dmsec-client exec --tree F --server SID --uri U [--data D] [--correlator C]
+ *   dmsec-client replace --tree F --server SID --uri U --value V [--format F]
+ *       (diagnostics: a server's Exec / Replace on the tree, ACLs applied)
+ * session, listen, init, fumo-run, exec take the management options
+ * (--exec-handler URI=PROGRAM, repeatable; --exec-timeout S; --fumo-hook CMD;
+ * --fumo-timeout S; --fumo-max-size BYTES; --dev-type, --oem, --fw-version,
+ * --sw-version, --hw-version): docs/CLIENT.md.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -69,8 +77,14 @@ static int is_flag(const char *name)
     return 0;
 }
 
-/* Parses "--name value" and flags; allowed lists the accepted names. */
-static int parse_opts(int argc, char **argv, const char *const *allowed, cli_opts_t *o)
+static int repeatable(const char *name)
+{
+    return !strcmp(name, "exec-handler");
+}
+
+/* Parses "--name value" and flags; allowed (and, when mgmt, the management
+ * options) lists the accepted names. */
+static int parse_opts(int argc, char **argv, const char *const *allowed, int mgmt, cli_opts_t *o)
 {
     memset(o, 0, sizeof *o);
     for (int i = 0; i < argc; i++) {
@@ -83,11 +97,14 @@ static int parse_opts(int argc, char **argv, const char *const *allowed, cli_opt
         int known = 0;
         for (size_t k = 0; allowed[k]; k++)
             known |= !strcmp(allowed[k], name);
+        for (size_t k = 0; mgmt && cli_mgmt_opts[k]; k++)
+            known |= !strcmp(cli_mgmt_opts[k], name);
         if (!known) {
             cli_err("unknown option '%s'", a);
             return -1;
         }
-        if (cli_opt(o, name) || cli_flag(o, name) || o->n >= CLI_MAX_OPTS) {
+        if (((cli_opt(o, name) || cli_flag(o, name)) && !repeatable(name)) ||
+            o->n >= CLI_MAX_OPTS) {
             cli_err("option '%s' given twice", a);
             return -1;
         }
@@ -156,6 +173,8 @@ static int cmd_init(const cli_opts_t *o)
         rc = set_chr(t, "./DevDetail/DevTyp", "device");
     if (!rc)
         rc = set_chr(t, "./DevDetail/SwV", "dmsec-client 0.1");
+    if (!rc && cli_devdetail_fill(t))
+        rc = DMSEC_ERR_INVALID_ARG;
     if (!rc)
         rc = dmsec_tree_set_local(t, "./DMAcc", DMSEC_TREE_NODE, NULL, NULL, 0);
     if (!rc)
@@ -431,10 +450,77 @@ static int cmd_session(const cli_opts_t *o)
     return rc ? CLI_EXIT_FAIL : 0;
 }
 
+/* Runs the pending FUMO job of the tree, if any. */
+static int cmd_fumo_run(const cli_opts_t *o)
+{
+    static const char *const need[] = {"tree", NULL};
+    if (require(o, need))
+        return CLI_EXIT_USAGE;
+    dmsec_tree_t *t = NULL;
+    if (treefile_load(cli_opt(o, "tree"), &t))
+        return CLI_EXIT_FAIL;
+    int rc = cli_fumo_run(t, cli_opt(o, "tree"));
+    if (rc == 0)
+        printf("fumo=none\n");
+    dmsec_tree_free(t);
+    return rc < 0 ? CLI_EXIT_FAIL : 0;
+}
+
+/* Diagnostics: an Exec or Replace as a server would send it (ACLs apply),
+ * on the tree prepared as for a session with that server; saved after. */
+static int as_server(const cli_opts_t *o, int exec)
+{
+    static const char *const need[] = {"tree", "server", "uri", NULL};
+    if (require(o, need))
+        return CLI_EXIT_USAGE;
+    const char *path = cli_opt(o, "tree");
+    const char *sid = cli_opt(o, "server");
+    const char *uri = cli_opt(o, "uri");
+    dmsec_tree_t *t = NULL;
+    if (treefile_load(path, &t))
+        return CLI_EXIT_FAIL;
+    if (cli_mgmt_prepare(t, sid)) {
+        dmsec_tree_free(t);
+        return CLI_EXIT_FAIL;
+    }
+    int rc;
+    int status;
+    if (exec) {
+        const char *d = cli_opt(o, "data");
+        rc = dmsec_tree_exec_node(t, sid, uri, d, d ? strlen(d) : 0, cli_opt(o, "correlator"));
+        status = rc > 0 ? rc : dmsec_err_status(rc);
+    } else {
+        const char *v = cli_opt(o, "value");
+        dmsec_tree_format_t f = DMSEC_TREE_CHR;
+        if (!v || (cli_opt(o, "format") && dmsec_tree_format_parse(cli_opt(o, "format"), &f))) {
+            cli_err("replace needs --value (and a known --format)");
+            dmsec_tree_free(t);
+            return CLI_EXIT_USAGE;
+        }
+        rc = dmsec_tree_replace(t, sid, uri, f, NULL, v, strlen(v));
+        status = dmsec_err_status(rc);
+    }
+    printf("status=%d\n", status);
+    int saved = treefile_save(path, t);
+    dmsec_tree_free(t);
+    return saved || status >= 300 ? CLI_EXIT_FAIL : 0;
+}
+
+static int cmd_exec(const cli_opts_t *o)
+{
+    return as_server(o, 1);
+}
+
+static int cmd_replace(const cli_opts_t *o)
+{
+    return as_server(o, 0);
+}
+
 struct command {
     const char *name;
     int (*run)(const cli_opts_t *o);
     const char *const *allowed;
+    int mgmt; /* takes the management options */
 };
 
 static const char *const o_init[] = {"tree", "device-id", "man", "mod", NULL};
@@ -469,16 +555,22 @@ static const char *const o_listen[] = {"tree",
 static const char *const o_show[] = {"tree", NULL};
 static const char *const o_set[] = {"tree", "uri", "value", "value-b64", NULL};
 static const char *const o_get[] = {"tree", "server", "uri", NULL};
+static const char *const o_fumo_run[] = {"tree", "ca", NULL};
+static const char *const o_exec[] = {"tree", "server", "uri", "data", "correlator", NULL};
+static const char *const o_replace[] = {"tree", "server", "uri", "value", "format", NULL};
 
 static const struct command commands[] = {
-    {"init", cmd_init, o_init},
-    {"add-account", cmd_add_account, o_add},
-    {"session", cmd_session, o_session},
-    {"listen", cli_listen, o_listen},
-    {"show", cmd_show, o_show},
-    {"set", cmd_set, o_set},
-    {"get", cmd_get, o_get},
-    {"bootstrap", cli_bootstrap, cli_bootstrap_opts},
+    {"init", cmd_init, o_init, 1},
+    {"add-account", cmd_add_account, o_add, 0},
+    {"session", cmd_session, o_session, 1},
+    {"listen", cli_listen, o_listen, 1},
+    {"show", cmd_show, o_show, 0},
+    {"set", cmd_set, o_set, 0},
+    {"get", cmd_get, o_get, 0},
+    {"bootstrap", cli_bootstrap, cli_bootstrap_opts, 0},
+    {"fumo-run", cmd_fumo_run, o_fumo_run, 1},
+    {"exec", cmd_exec, o_exec, 1},
+    {"replace", cmd_replace, o_replace, 1},
 };
 
 static void usage(FILE *f)
@@ -500,7 +592,14 @@ static void usage(FILE *f)
         "  bootstrap --tree F --file WBXML --content-type CT [--imsi D | --network-id R]\n"
         "      [--pin P]   applies a DM bootstrap only when its MAC verifies\n"
         "  bootstrap --tree F --file F --content-type \"...; SEC=3GPP_GBA\"\n"
-        "      (--ks-naf-hex K | --ks-naf-file F)   the same for a GBA-protected bootstrap\n",
+        "      (--ks-naf-hex K | --ks-naf-file F)   the same for a GBA-protected bootstrap\n"
+        "  fumo-run --tree F [--fumo-hook CMD]   runs a pending FUMO job (after a crash)\n"
+        "  exec --tree F --server SID --uri U [--data D] [--correlator C]   (diagnostic)\n"
+        "  replace --tree F --server SID --uri U --value V [--format F]   (diagnostic)\n"
+        "  management options of session, listen, init, fumo-run, exec:\n"
+        "      --exec-handler URI=PROGRAM (repeatable) --exec-timeout S --fumo-hook PROGRAM\n"
+        "      --fumo-timeout S --fumo-max-size BYTES --dev-type T --oem O --fw-version V\n"
+        "      --sw-version V --hw-version V\n",
         f);
 }
 
@@ -518,7 +617,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
         cli_opts_t o;
-        if (parse_opts(argc - 2, argv + 2, commands[i].allowed, &o)) {
+        if (parse_opts(argc - 2, argv + 2, commands[i].allowed, commands[i].mgmt, &o) ||
+            cli_mgmt_configure(&o)) {
             usage(stderr);
             return CLI_EXIT_USAGE;
         }

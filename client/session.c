@@ -174,11 +174,20 @@ static int tr_secret_rotated(void *ctx, const char *peer, const uint8_t *secret,
     return tree_write(ctx, "AppAuth/SRVCRED/AAuthSecret", secret, len, DMSEC_TREE_SECRET);
 }
 
+/* The server's Status for an alert we queued (a FUMO report). */
+static int tr_cmd_done(void *ctx, const char *peer, const dmsec_event_t *e)
+{
+    (void)peer;
+    const struct ctx *c = ctx;
+    return cli_fumo_alert_done(c->tree, e->tag, e->status);
+}
+
 static const dmsec_state_ops_t tree_state_ops = {
     .set_in_nonce = tr_set_in_nonce,
     .set_in_nonce_pending = tr_set_in_pending,
     .set_out_nonce = tr_set_out_nonce,
     .secret_rotated = tr_secret_rotated,
+    .cmd_done = tr_cmd_done,
 };
 
 /* Applies the events of the last engine call to the DMAcc; 0 or -1. */
@@ -208,7 +217,7 @@ static void leaf_str(const dmsec_tree_t *t, const char *uri, char *out, size_t c
     }
 }
 
-int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req)
+static int session_once(dmsec_tree_t *t, const cli_session_req_t *req)
 {
     struct ctx c = {.tree = t};
     if (cli_account_of(t, req->server_id, c.acc, sizeof c.acc))
@@ -254,7 +263,9 @@ int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req)
         return 1;
     }
     dmsec_session_out_t out;
-    int rc = dmsec_session_start(s, time(NULL), &out);
+    int rc = cli_fumo_queue_alert(t, s, req->server_id) ? DMSEC_ERR_NO_MEMORY : 0;
+    if (!rc)
+        rc = dmsec_session_start(s, time(NULL), &out);
     int saved = 0;
     if (!rc)
         saved = apply_events(&c, s) == 0 && treefile_save(req->tree_path, t) == 0;
@@ -290,4 +301,28 @@ int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req)
     fflush(stdout);
     dmsec_session_free(s);
     return ok ? 0 : 1;
+}
+
+/* A session, then the FUMO job it may have accepted, and its report sent
+ * in a client-initiated session (at most a few rounds). */
+int cli_session_run(dmsec_tree_t *t, const cli_session_req_t *req)
+{
+    if (cli_mgmt_prepare(t, req->server_id))
+        return 1;
+    int rc = session_once(t, req);
+    for (int round = 0; round < 3; round++) {
+        if (cli_fumo_run(t, req->tree_path) <= 0)
+            break;
+        char sid[DMSEC_TREE_MAX_SEGMENT + 1];
+        if (!cli_fumo_report_pending(t, sid, sizeof sid))
+            break;
+        cli_session_req_t r = *req;
+        r.server_id = sid;
+        r.session_id = NULL;
+        r.resync = 0;
+        if (cli_mgmt_prepare(t, sid))
+            break;
+        session_once(t, &r);
+    }
+    return rc;
 }
