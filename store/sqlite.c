@@ -103,6 +103,7 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_DEV_BY_CERT] = "SELECT " DEV_COLS " FROM devices WHERE cert_subject = ?1"
                       " AND cert_subject <> ''",
     [Q_DEV_LIST] = "SELECT " DEV_COLS " FROM devices WHERE device_id > ?1"
+                   " AND (?3 IS NULL OR substr(device_id, 1, length(?3)) = ?3)"
                    " ORDER BY device_id LIMIT ?2",
     [Q_DEV_DEL] = "DELETE FROM devices WHERE device_id = ?1",
     /* Issued to an authenticated peer: it replaces the current nonce and
@@ -146,10 +147,12 @@ static const char *const sql_text[Q_COUNT] = {
                   " VALUES (?1, ?2, ?3, ?4)",
     [Q_S_END] = "UPDATE sessions SET ended = ?2, result = ?3, messages = ?4 WHERE id = ?1",
     [Q_S_LIST] = "SELECT " S_COLS " FROM sessions WHERE (started, id) < (?1, ?2)"
-                 " ORDER BY started DESC, id DESC LIMIT ?3",
+                 " AND (?4 IS NULL OR device_id = ?4)"
+                 " ORDER BY started DESC, id DESC LIMIT ?3 OFFSET ?5",
     [Q_A_ADD] = "INSERT INTO audit (at, device_id, event, detail) VALUES (?1, ?2, ?3, ?4)",
     [Q_A_LIST] = "SELECT " A_COLS " FROM audit WHERE (at, id) < (?1, ?2)"
-                 " ORDER BY at DESC, id DESC LIMIT ?3",
+                 " AND (?4 IS NULL OR device_id = ?4)"
+                 " ORDER BY at DESC, id DESC LIMIT ?3 OFFSET ?5",
     [Q_MAC_PRUNE] = "DELETE FROM macs WHERE ts < ?1 AND seen_at < ?1",
     [Q_MAC_ADD] = "INSERT OR IGNORE INTO macs (mac, ts, seen_at) VALUES (?1, ?2, ?3)",
 };
@@ -182,6 +185,7 @@ struct dmsec_store {
     unsigned mac_calls;
     struct sfile *sf;
     unsigned depth; /* dmsec_store_begin nesting; > 0 holds the writer lock */
+    sqlite3_stmt *mstmt[DM_STORE_MGMT_STMTS]; /* mgmt.c's, prepared on first use */
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -950,6 +954,8 @@ void dmsec_store_close(dmsec_store_t *st)
     }
     for (size_t i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (size_t i = 0; i < DM_STORE_MGMT_STMTS; i++)
+        sqlite3_finalize(st->mstmt[i]);
     sqlite3_close_v2(st->db);
     sfile_put(st->sf);
     free(st);
@@ -1152,25 +1158,31 @@ int dmsec_store_device_by_cert(dmsec_store_t *st, const char *subject, dmsec_dev
     return device_one(st, Q_DEV_BY_CERT, subject, out);
 }
 
-int dmsec_store_device_list(dmsec_store_t *st, int (*fn)(void *ctx, const dmsec_device_t *dev),
-                            void *ctx)
+/* Devices by id after `after`, whose id starts with prefix (NULL: any), at
+ * most limit (0: all), in batches. */
+static int device_walk(dmsec_store_t *st, const char *after, const char *prefix, size_t limit,
+                       int (*fn)(void *ctx, const dmsec_device_t *dev), void *ctx)
 {
-    if (!st || !fn)
-        return DMSEC_ERR_INVALID_ARG;
     dmsec_device_t *batch = calloc(LIST_BATCH, sizeof *batch);
     if (!batch)
         return DMSEC_ERR_NO_MEMORY;
     char last[DMSEC_STORE_ID_MAX] = "";
+    if (after)
+        memcpy(last, after, strlen(after) + 1);
+    size_t left = limit ? limit : SIZE_MAX;
     int rc = DMSEC_OK;
-    for (;;) {
+    while (left) {
+        size_t want = left < LIST_BATCH ? left : LIST_BATCH;
         sqlite3_stmt *s = NULL;
         size_t n = 0;
         rc = stmt_get(st, Q_DEV_LIST, &s);
         if (!rc)
             rc = bind_str(s, 1, last);
         if (!rc)
-            rc = bind_i64(s, 2, LIST_BATCH);
-        while (!rc && n < LIST_BATCH) {
+            rc = bind_i64(s, 2, (int64_t)want);
+        if (!rc && prefix)
+            rc = bind_str(s, 3, prefix);
+        while (!rc && n < want) {
             int src = sqlite3_step(s);
             if (src != SQLITE_ROW) {
                 rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
@@ -1188,13 +1200,32 @@ int dmsec_store_device_list(dmsec_store_t *st, int (*fn)(void *ctx, const dmsec_
             stop = r != 0;
             rc = r < 0 ? r : DMSEC_OK;
         }
-        if (rc || stop || n < LIST_BATCH)
+        left -= n;
+        if (rc || stop || n < want)
             break;
         memcpy(last, batch[n - 1].device_id, sizeof last);
     }
     dm_wipe(batch, LIST_BATCH * sizeof *batch);
     free(batch);
     return rc;
+}
+
+int dmsec_store_device_list(dmsec_store_t *st, int (*fn)(void *ctx, const dmsec_device_t *dev),
+                            void *ctx)
+{
+    if (!st || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    return device_walk(st, NULL, NULL, 0, fn, ctx);
+}
+
+int dmsec_store_device_page(dmsec_store_t *st, const char *after, const char *prefix, size_t limit,
+                            int (*fn)(void *ctx, const dmsec_device_t *dev), void *ctx)
+{
+    if (!st || !fn || (after && !str_fits(after, DMSEC_STORE_ID_MAX)))
+        return DMSEC_ERR_INVALID_ARG;
+    if (prefix && !str_fits(prefix, DMSEC_STORE_ID_MAX))
+        return DMSEC_OK; /* no device id is that long */
+    return device_walk(st, after, prefix && prefix[0] ? prefix : NULL, limit, fn, ctx);
 }
 
 /* Runs a write bound to (key, then the binds of the caller) and maps "no
@@ -1722,7 +1753,8 @@ typedef struct {
     void *ctx;
 } newest_walk_t;
 
-static int newest_walk(dmsec_store_t *st, const newest_walk_t *w, size_t limit)
+static int newest_walk(dmsec_store_t *st, const newest_walk_t *w, const char *device_id,
+                       size_t offset, size_t limit)
 {
     unsigned char *batch = calloc(LIST_BATCH, w->rec_size);
     if (!batch)
@@ -1743,6 +1775,13 @@ static int newest_walk(dmsec_store_t *st, const newest_walk_t *w, size_t limit)
             rc = bind_i64(s, 2, last_id);
         if (!rc)
             rc = bind_i64(s, 3, (int64_t)want);
+        if (!rc && device_id)
+            rc = bind_str(s, 4, device_id);
+        /* The offset skips rows of the first batch only: later ones go on
+         * from the last row read. */
+        if (!rc)
+            rc = bind_i64(s, 5, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
+        offset = 0;
         while (!rc && n < want) {
             int src = sqlite3_step(s);
             if (src != SQLITE_ROW) {
@@ -1807,7 +1846,18 @@ int dmsec_store_session_list(dmsec_store_t *st, size_t limit,
         return DMSEC_ERR_INVALID_ARG;
     typed_cb_t t = {fn, NULL, ctx};
     newest_walk_t w = {Q_S_LIST, 4, sizeof(dmsec_session_rec_t), read_session, call_session, &t};
-    return newest_walk(st, &w, limit);
+    return newest_walk(st, &w, NULL, 0, limit);
+}
+
+int dmsec_store_session_list_device(dmsec_store_t *st, const char *device_id, size_t offset,
+                                    size_t limit,
+                                    int (*fn)(void *ctx, const dmsec_session_rec_t *r), void *ctx)
+{
+    if (!st || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    typed_cb_t t = {fn, NULL, ctx};
+    newest_walk_t w = {Q_S_LIST, 4, sizeof(dmsec_session_rec_t), read_session, call_session, &t};
+    return newest_walk(st, &w, device_id, offset, limit);
 }
 
 int dmsec_store_audit(dmsec_store_t *st, int64_t now, const char *device_id, const char *event,
@@ -1840,7 +1890,18 @@ int dmsec_store_audit_list(dmsec_store_t *st, size_t limit,
         return DMSEC_ERR_INVALID_ARG;
     typed_cb_t t = {NULL, fn, ctx};
     newest_walk_t w = {Q_A_LIST, 1, sizeof(dmsec_audit_rec_t), read_audit, call_audit, &t};
-    return newest_walk(st, &w, limit);
+    return newest_walk(st, &w, NULL, 0, limit);
+}
+
+int dmsec_store_audit_list_device(dmsec_store_t *st, const char *device_id, size_t offset,
+                                  size_t limit, int (*fn)(void *ctx, const dmsec_audit_rec_t *r),
+                                  void *ctx)
+{
+    if (!st || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    typed_cb_t t = {NULL, fn, ctx};
+    newest_walk_t w = {Q_A_LIST, 1, sizeof(dmsec_audit_rec_t), read_audit, call_audit, &t};
+    return newest_walk(st, &w, device_id, offset, limit);
 }
 
 /* ---- DM 1.3 replay cache ---- */
@@ -1885,4 +1946,57 @@ int dmsec_store_mac_seen(dmsec_store_t *st, const char *mac, int64_t timestamp, 
     if (rc)
         return rc;
     return sqlite3_changes(st->db) == 0 ? 1 : 0;
+}
+
+/* ---- for mgmt.c (store_sqlite.h) ---- */
+
+int dm_store_mstmt(dmsec_store_t *st, int q, const char *sql, sqlite3_stmt **out)
+{
+    if (q < 0 || q >= DM_STORE_MGMT_STMTS)
+        return DMSEC_ERR_INVALID_ARG;
+    if (!st->mstmt[q]) {
+        int rc =
+            sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->mstmt[q], NULL);
+        if (rc != SQLITE_OK) {
+            st->mstmt[q] = NULL;
+            return dm_store_err(rc);
+        }
+    }
+    *out = st->mstmt[q];
+    return DMSEC_OK;
+}
+
+sqlite3 *dm_store_db(dmsec_store_t *st)
+{
+    return st->db;
+}
+
+int dm_store_write_run(dmsec_store_t *st, sqlite3_stmt *s)
+{
+    return write_run(st, s);
+}
+
+void dm_store_stmt_done(sqlite3_stmt *s)
+{
+    stmt_done(s);
+}
+
+int dm_store_bind_text(sqlite3_stmt *s, int i, const char *t, size_t len)
+{
+    return bind_text(s, i, t, len);
+}
+
+int dm_store_bind_blob(sqlite3_stmt *s, int i, const uint8_t *p, size_t len)
+{
+    return bind_blob(s, i, p, len);
+}
+
+int dm_store_col_text(sqlite3_stmt *s, int i, char *dst, size_t cap, int key)
+{
+    return col_text(s, i, dst, cap, key);
+}
+
+size_t dm_store_fit_len(const char *t, size_t cap)
+{
+    return fit_len((const unsigned char *)t, strlen(t), cap);
 }

@@ -5,9 +5,11 @@
 #define DMSEC_STORE_SQLITE_H
 
 #include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* The schema this code writes and reads (PRAGMA user_version). */
-#define DM_STORE_SCHEMA_VERSION 2
+#define DM_STORE_SCHEMA_VERSION 3
 
 /* PRAGMA application_id of a dmsec store ("DMSC"): tells our file from any
  * other SQLite database. */
@@ -26,5 +28,25 @@ int dm_store_err(int rc);
  * keys) and creates or migrates the schema. DMSEC_ERR_STORE_CORRUPT for a
  * file that is not a dmsec store or has a newer schema. */
 int dm_store_schema_setup(sqlite3 *db);
+
+/* For the management half of the contract (mgmt.c), which keeps its own
+ * statements in the handle: DM_STORE_MGMT_STMTS of them, prepared from sql
+ * on the first dm_store_mstmt of index q and finalized by
+ * dmsec_store_close. The rest are sqlite.c's helpers: write_run steps a
+ * write under the writer lock (its own transaction outside a
+ * dmsec_store_begin), stmt_done resets and clears, bind_text and bind_blob
+ * bind SQLITE_STATIC, col_text reads a text column into a field (cut to
+ * fit, or DMSEC_ERR_STORE_CORRUPT when key and too long), fit_len is the
+ * length of t cut to fit cap bytes without splitting a UTF-8 sequence. */
+#define DM_STORE_MGMT_STMTS 40
+struct dmsec_store;
+int dm_store_mstmt(struct dmsec_store *st, int q, const char *sql, sqlite3_stmt **out);
+sqlite3 *dm_store_db(struct dmsec_store *st);
+int dm_store_write_run(struct dmsec_store *st, sqlite3_stmt *s);
+void dm_store_stmt_done(sqlite3_stmt *s);
+int dm_store_bind_text(sqlite3_stmt *s, int i, const char *t, size_t len);
+int dm_store_bind_blob(sqlite3_stmt *s, int i, const uint8_t *p, size_t len);
+int dm_store_col_text(sqlite3_stmt *s, int i, char *dst, size_t cap, int key);
+size_t dm_store_fit_len(const char *t, size_t cap);
 
 #endif
