@@ -5,14 +5,14 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build pkg-config
     libssl-dev openssl libexpat1-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
-    libcurl4-openssl-dev)
+    libcurl4-openssl-dev libjansson-dev)
 # Tests add clang with its sanitizer and libFuzzer runtimes, the format and
-# lint tools, cmocka, jansson (the real-device vectors' JSON), libwbxml2's
+# lint tools, cmocka, libwbxml2's
 # tools (WBXML interop), and the command-line tools the tool and integration
 # tests use (openssl, xxd, jq, curl, and sqlite3 to read what the server
 # stored).
 test_pkgs=(clang clang-format clang-tidy libclang-rt-14-dev spin
-    libcmocka-dev libjansson-dev libwbxml2-utils xxd jq curl sqlite3)
+    libcmocka-dev libwbxml2-utils xxd jq curl sqlite3)
 
 case "${1:-build}" in
 build) pkgs=("${build_pkgs[@]}") ;;

@@ -85,6 +85,12 @@ static const struct opt opts[] = {
     NUM_OPT("store-handles", store_handles, 1, 256,
             "store handles used at once by requests (writers queue in-process; fsyncs are shared)"),
     NUM_OPT("policy-interval", policy_interval, 1, 3600, "seconds between resync policy runs (5)"),
+    STR_OPT("api-listen", api_listen,
+            "ADDR:PORT of the management API (127.0.0.1:8081), on with --api-token-file"),
+    STR_OPT("api-token-file", api_token_file,
+            "file whose first line is the API's bearer token (mode 600): enables the API"),
+    NUM_OPT("api-max-body", api_max_body, 1024, 64L * 1024 * 1024,
+            "management API request body limit, bytes (8388608)"),
 };
 
 #define N_OPTS (sizeof opts / sizeof opts[0])
@@ -113,6 +119,8 @@ static void defaults(struct srv_config *c)
     c->threads = 0;
     c->policy_interval = 5;
     c->store_handles = 32;
+    snprintf(c->api_listen, sizeof c->api_listen, "127.0.0.1:8081");
+    c->api_max_body = 8L * 1024 * 1024;
 }
 
 static void usage(FILE *f)

@@ -239,6 +239,11 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "cannot open the store %s: %s", srv.cfg.db, dmsec_errname(rc));
         return 1;
     }
+    /* The management API (api.c), when a token file is given. */
+    if (srv.cfg.api_token_file[0] && api_start(&srv.cfg)) {
+        storepool_close_all();
+        return 1;
+    }
     char *cert = NULL;
     char *key = NULL;
     char *ca = NULL;
@@ -251,6 +256,7 @@ int main(int argc, char **argv)
             free_pem(cert);
             free_pem(key);
             free_pem(ca);
+            api_stop();
             storepool_close_all();
             return 1;
         }
@@ -269,6 +275,7 @@ int main(int argc, char **argv)
         free_pem(key);
         free_pem(ca);
         conns_stop();
+        api_stop();
         ratelimit_free(srv.rl);
         storepool_close_all();
         return 1;
@@ -302,6 +309,7 @@ int main(int argc, char **argv)
     }
     MHD_stop_daemon(d);
     conns_stop();
+    api_stop();
 
     pthread_mutex_lock(&stop_mu);
     stopping = 1;

@@ -59,6 +59,10 @@ struct srv_config {
     long threads; /* 0: one thread per connection */
     long policy_interval;
     long store_handles;
+    /* The management API (api.c): on when api_token_file is set. */
+    char api_listen[128];
+    char api_token_file[SRV_PATH_MAX];
+    long api_max_body;
 };
 
 /* Fills cfg from the defaults, --config F, then the command line (which
@@ -298,6 +302,17 @@ int conns_mhd_message(const char *msg);
 /* 0 when GnuTLS accepts the priority string; else -1 after a message on
  * stderr that points at the bad part. */
 int tls_check_priorities(const char *prio);
+
+/* ---- the management API (api.c) ---- */
+
+/* Reads the bearer token from cfg->api_token_file (its first line; refused
+ * when empty, unreadable or accessible by others, a warning when by the
+ * group) and starts the API listener on cfg->api_listen. cfg must outlive
+ * api_stop. 0, or -1 after a log line. */
+int api_start(const struct srv_config *cfg);
+/* Stops the listener (requests in flight finish first); no-op when not
+ * started. */
+void api_stop(void);
 
 /* ---- the HTTP front end (http.c) ---- */
 
