@@ -349,26 +349,20 @@ int cmd_device(int argc, char **argv)
     return TOOL_EXIT_USAGE;
 }
 
-int cmd_notify(int argc, char **argv)
+/* The notification options of the command line (--server-id, --ui, --addr,
+ * --ttl; --resync when the command lists it) into no; no->now is now.
+ * Shared by notify and the management commands' --notify. */
+int notify_opts_from(tool_opts_t *o, dmsec_notify_opts_t *no)
 {
-    static const char *const known[] = {"db", "server-id", "ui", "addr", "ttl", NULL};
-    static const char *const flags[] = {"resync", "json", NULL};
-    if (argc < 2 || !strncmp(argv[1], "--", 2)) {
-        tool_error("usage: dmsec notify DEVICE --db PATH [--resync] [--ui MODE]");
-        return TOOL_EXIT_USAGE;
-    }
-    const char *device = argv[1];
-    tool_opts_t o;
-    if (opts_parse(&o, argc - 2, argv + 2, known, flags))
-        return TOOL_EXIT_USAGE;
-    dmsec_notify_opts_t no = {.server_id = opt_get(&o, "server-id"),
-                              .ui = DMSEC_UI_BACKGROUND,
-                              .resync = opt_flag(&o, "resync"),
-                              .now = (int64_t)time(NULL),
-                              .addr = opt_get(&o, "addr")};
-    if (!no.server_id)
-        no.server_id = DEFAULT_SERVER_ID;
-    const char *ui = opt_get(&o, "ui");
+    memset(no, 0, sizeof *no);
+    no->server_id = opt_get(o, "server-id");
+    no->ui = DMSEC_UI_BACKGROUND;
+    no->resync = opt_flag(o, "resync");
+    no->now = (int64_t)time(NULL);
+    no->addr = opt_get(o, "addr");
+    if (!no->server_id)
+        no->server_id = DEFAULT_SERVER_ID;
+    const char *ui = opt_get(o, "ui");
     if (ui) {
         static const char *const names[] = {"unspecified", "background", "informative",
                                             "interactive"};
@@ -381,9 +375,9 @@ int cmd_notify(int argc, char **argv)
             tool_error("--ui must be unspecified, background, informative or interactive");
             return TOOL_EXIT_USAGE;
         }
-        no.ui = (dmsec_ui_mode_t)found;
+        no->ui = (dmsec_ui_mode_t)found;
     }
-    const char *ttl = opt_get(&o, "ttl");
+    const char *ttl = opt_get(o, "ttl");
     if (ttl) {
         char *end = NULL;
         long v = strtol(ttl, &end, 10);
@@ -391,8 +385,26 @@ int cmd_notify(int argc, char **argv)
             tool_error("--ttl takes seconds, 1 to 2592000");
             return TOOL_EXIT_USAGE;
         }
-        no.ttl = v;
+        no->ttl = v;
     }
+    return 0;
+}
+
+int cmd_notify(int argc, char **argv)
+{
+    static const char *const known[] = {"db", "server-id", "ui", "addr", "ttl", NULL};
+    static const char *const flags[] = {"resync", "json", NULL};
+    if (argc < 2 || !strncmp(argv[1], "--", 2)) {
+        tool_error("usage: dmsec notify DEVICE --db PATH [--resync] [--ui MODE]");
+        return TOOL_EXIT_USAGE;
+    }
+    const char *device = argv[1];
+    tool_opts_t o;
+    if (opts_parse(&o, argc - 2, argv + 2, known, flags))
+        return TOOL_EXIT_USAGE;
+    dmsec_notify_opts_t no;
+    if (notify_opts_from(&o, &no))
+        return TOOL_EXIT_USAGE;
     dmsec_store_t *st = open_store(&o);
     if (!st)
         return TOOL_EXIT_FAIL;

@@ -47,6 +47,21 @@ static const struct command commands[] = {
     {"notify", cmd_notify,
      "notify DEVICE --db PATH [--server-id ID] [--resync] [--ui MODE] [--addr udp://H:P]\n"
      "         [--json]                          sends package #0; prints the session id"},
+    {"cmd", cmd_cmd,
+     "cmd get|replace|add|delete|exec|copy (DEVICE | --devices FILE | --all) URI --db PATH\n"
+     "         [--data V | --data-file F] [--format F] [--type T] [--correlator C]\n"
+     "         [--source URI] [--expires SECONDS] [--notify [--addr udp://H:P]] [--json]\n"
+     "         queues a management command; prints its id\n"
+     "       cmd list (DEVICE | --all) --db PATH [--state S[,S]] [--limit N] [--json]\n"
+     "       cmd show ID --db PATH [--json]      cmd cancel ID --db PATH [--json]"},
+    {"results", cmd_results,
+     "results DEVICE --db PATH [--limit N] [--json]   answered commands and their results"},
+    {"inventory", cmd_inventory, "inventory DEVICE --db PATH [--json]   DevInfo/DevDetail values"},
+    {"events", cmd_events, "events DEVICE --db PATH [--limit N] [--json]   the device's alerts"},
+    {"fumo", cmd_fumo,
+     "fumo (DEVICE | --devices FILE | --all) --db PATH --url URL --sha256 HEX [--size N]\n"
+     "         [--node ./FUMO/X] [--expires SECONDS] [--notify] [--json]\n"
+     "         queues a firmware update; prints the id of its Exec"},
     {"sessions", cmd_sessions, "sessions --db PATH [--limit N] [--json]"},
     {"audit", cmd_audit, "audit --db PATH [--limit N] [--json]"},
     {"store", cmd_store,

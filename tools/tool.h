@@ -28,6 +28,12 @@ int cmd_notify(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+/* Management (cmd_mgmt.c): the command queue, results, inventory, events, FUMO. */
+int cmd_cmd(int argc, char **argv);
+int cmd_results(int argc, char **argv);
+int cmd_inventory(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_fumo(int argc, char **argv);
 
 /* Options are "--name value" pairs, or "--flag" alone when listed in flags.
  * opts_parse fills up to 32 entries and returns 0, or prints the problem
@@ -71,6 +77,12 @@ uint8_t *hex_arg(const char *what, const char *hex, size_t *len);
  * \u00XX (bytes read as Latin-1, so nothing is lost or invalid). */
 void json_bytes(const uint8_t *p, size_t n);
 void json_str(const char *s);
+
+/* The notification options (--server-id, --ui, --addr, --ttl, --resync)
+ * into *no, now = the current time: 0, or TOOL_EXIT_USAGE after printing
+ * why. Shared by notify and the management commands' --notify. */
+struct dmsec_notify_opts;
+int notify_opts_from(tool_opts_t *o, struct dmsec_notify_opts *no);
 
 /* Prints "dmsec: <fmt...>" on stderr. */
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
