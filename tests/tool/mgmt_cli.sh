@@ -128,6 +128,50 @@ check "inventory: never seen" "$(jq -r .last_seen <<<"$inv")" null
 check "inventory: no values" "$(jq -r '.values | length' <<<"$inv")" 0
 check "events: none" "$("$DMSEC" events IMEI:1 --db "$DB" --json)" "[]"
 
+# ---- results, inventory and events as a session records them: written
+# here with sqlite3 in the store's schema (version 3), standing in for the
+# server, so that the tool's views of them are checked on their own ----
+getb=$("$DMSEC" cmd get IMEI:1 ./Vendor/Bin --db "$DB")
+now=$(date +%s)
+sqlite3 "$DB" "
+UPDATE commands SET state = 3, status = 200, session_id = '1A', sent_at = $now, attempts = 1,
+  result = CAST('Acme' AS BLOB), result_format = 'chr', done_at = $now WHERE id = $get;
+UPDATE commands SET state = 4, status = 425, session_id = '1A', sent_at = $now, attempts = 1,
+  done_at = $now WHERE id = $rep;
+UPDATE commands SET state = 3, status = 200, session_id = '1A', sent_at = $now, attempts = 1,
+  result = X'00FF10', result_format = 'bin', done_at = $now WHERE id = $getb;
+INSERT INTO inventory VALUES ('IMEI:1', './DevInfo/Man', 'Acme', $now),
+  ('IMEI:1', './DevDetail/FwV', '1.2.3', $now);
+UPDATE devices SET first_seen = $now - 60, last_seen = $now WHERE device_id = 'IMEI:1';
+INSERT INTO device_events (device_id, at, alert, type, format, source, correlator, data,
+  session_id) VALUES ('IMEI:1', $now, 1226,
+  'org.openmobilealliance.dm.firmwareupdate.downloadandupdate', 'int', './FUMO/dmsec',
+  'fumo-9', '200', '1A');"
+check "stand-in writes" "$?" 0
+res=$("$DMSEC" results IMEI:1 --db "$DB" --json)
+check "results: done and failed only" "$(jq length <<<"$res")" 3
+check "results: newest first" "$(jq -r '[.[].id] | join(",")' <<<"$res")" "$getb,$rep,$get"
+check "results: binary result as base64" "$(jq -r '.[0].result + " " + .[0].result_encoding' <<<"$res")" "AP8Q base64"
+check "results: failed with its status" "$(jq -r '.[1].state + " " + (.[1].status | tostring)' <<<"$res")" "failed 425"
+check "results: text result" "$(jq -r '.[2].result + " " + .[2].result_format' <<<"$res")" "Acme chr"
+text=$("$DMSEC" results IMEI:1 --db "$DB")
+check "results text: lines" "$(wc -l <<<"$text")" 3
+check "results text: the value" "$(grep -c "^$get .*200 .*Acme$" <<<"$text")" 1
+check "results text: base64 marked" "$(grep -c 'base64:AP8Q$' <<<"$text")" 1
+check "show text: result" "$("$DMSEC" cmd show "$get" --db "$DB" | grep -c '^result .*(4 bytes, chr) Acme$')" 1
+check "list --state done" "$("$DMSEC" cmd list IMEI:1 --db "$DB" --state done --json | jq length)" 2
+expect_error "cancel a finished command" 1 "$DMSEC" cmd cancel "$get" --db "$DB"
+grep -q 'is done already' "$work/err" && ok || bad "cancel done: $(cat "$work/err")"
+inv=$("$DMSEC" inventory IMEI:1 --db "$DB" --json)
+check "inventory: values" "$(jq -r '.values | length' <<<"$inv")" 2
+check "inventory: FwV" "$(jq -r '.values[] | select(.uri=="./DevDetail/FwV") | .value' <<<"$inv")" 1.2.3
+check "inventory: seen" "$(jq -r '(.first_seen | type) + " " + (.last_seen | type)' <<<"$inv")" "string string"
+check "inventory text: Man" "$("$DMSEC" inventory IMEI:1 --db "$DB" | grep -c '^./DevInfo/Man  *Acme ')" 1
+ev=$("$DMSEC" events IMEI:1 --db "$DB" --json)
+check "events: one" "$(jq length <<<"$ev")" 1
+check "events: fields" "$(jq -r '.[0] | "\(.alert) \(.correlator) \(.data) \(.source)"' <<<"$ev")" "1226 fumo-9 200 ./FUMO/dmsec"
+check "events text" "$("$DMSEC" events IMEI:1 --db "$DB" | grep -c ' 1226 org.openmobilealliance.dm.firmwareupdate.downloadandupdate .* fumo-9 .*200$')" 1
+
 # ---- FUMO ----
 sha=$(sha256sum "$work/blob.bin" | cut -d' ' -f1)
 fumo=$("$DMSEC" fumo IMEI:2 --db "$DB" --url http://127.0.0.1:8000/fw.bin --sha256 "$sha" --size 304 --json)
@@ -176,7 +220,7 @@ expect_error "bad id" 2 "$DMSEC" cmd show x1 --db "$DB"
 expect_error "missing file" 1 "$DMSEC" cmd replace IMEI:1 ./X --db "$DB" --data-file "$work/none"
 expect_error "DEVICE and --all" 2 "$DMSEC" cmd get IMEI:1 ./X --db "$DB" --all
 expect_error "--addr without --notify" 2 "$DMSEC" cmd get IMEI:1 ./X --db "$DB" --addr udp://127.0.0.1:9
-check "nothing queued by the errors" "$("$DMSEC" cmd list IMEI:1 --db "$DB" --json | jq length)" 7
+check "nothing queued by the errors" "$("$DMSEC" cmd list IMEI:1 --db "$DB" --json | jq length)" 8
 
 # ---- --notify: package #0 after the command is durable ----
 udp_listen "$work/udp1" 1
