@@ -387,6 +387,85 @@ static void done_recorded_once(void **state)
     dmsec_store_close(st);
 }
 
+/* Several processes answer the same commands at once (a retransmitted
+ * Status, a Generic Alert repeated): each outcome is recorded by exactly
+ * one of them. */
+#define RACERS 4
+#define RACE_CMDS 100
+
+static void done_race_processes(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("race.db");
+    add_device(st, "IMEI:1");
+    int64_t ids[RACE_CMDS];
+    assert_int_equal(dmsec_store_begin(st), DMSEC_OK);
+    for (int i = 0; i < RACE_CMDS; i++) {
+        dmsec_store_cmd_t c;
+        cmd_init(&c, "IMEI:1", DMSEC_CMD_EXEC, "./x", NULL);
+        snprintf(c.correlator, sizeof c.correlator, "c-%d", i);
+        assert_int_equal(dmsec_store_cmd_queue(st, &c, NOW, &ids[i]), DMSEC_OK);
+        assert_int_equal(dmsec_store_cmd_sent(st, ids[i], "S1", NOW), DMSEC_OK);
+    }
+    assert_int_equal(dmsec_store_commit(st), DMSEC_OK);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pids[RACERS];
+    for (int r = 0; r < RACERS; r++) {
+        pids[r] = fork();
+        assert_true(pids[r] >= 0);
+        if (pids[r] == 0) {
+            close(fds[0]);
+            char path[256];
+            path_of("race.db", path, sizeof path);
+            dmsec_store_t *cst = NULL;
+            if (dmsec_store_open(path, &cst))
+                _exit(2);
+            int counts[2] = {0, 0};
+            for (int i = 0; i < RACE_CMDS; i++) {
+                int rc = dmsec_store_cmd_done(cst, ids[i], 202, NULL, 0, NULL, NULL, NOW + r);
+                if (rc < 0)
+                    _exit(3);
+                counts[0] += rc;
+                char corr[16];
+                snprintf(corr, sizeof corr, "c-%d", i);
+                rc = dmsec_store_cmd_outcome(cst, "IMEI:1", corr, 200, NOW + r);
+                if (rc < 0)
+                    _exit(4);
+                counts[1] += rc;
+            }
+            dmsec_store_close(cst);
+            if (write(fds[1], counts, sizeof counts) != (ssize_t)sizeof counts)
+                _exit(5);
+            _exit(0);
+        }
+    }
+    close(fds[1]);
+    int total[2] = {0, 0};
+    for (int r = 0; r < RACERS; r++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[r], &status, 0), pids[r]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        int counts[2];
+        assert_int_equal(read(fds[0], counts, sizeof counts), (ssize_t)sizeof counts);
+        total[0] += counts[0];
+        total[1] += counts[1];
+    }
+    close(fds[0]);
+    assert_int_equal(total[0], RACE_CMDS);
+    assert_int_equal(total[1], RACE_CMDS);
+    for (int i = 0; i < RACE_CMDS; i++) {
+        dmsec_store_cmd_t c;
+        assert_int_equal(dmsec_store_cmd_get(st, ids[i], &c), DMSEC_OK);
+        assert_int_equal(c.state, DMSEC_CMDST_DONE);
+        assert_int_equal(c.status, 202);
+        assert_int_equal(c.outcome, 200);
+        dmsec_store_cmd_clear(&c);
+    }
+    dmsec_store_close(st);
+}
+
 static void expiry(void **state)
 {
     (void)state;
@@ -1411,6 +1490,7 @@ int main(void)
         cmocka_unit_test(order_and_redelivery),
         cmocka_unit_test(pending_callback_writes),
         cmocka_unit_test(done_recorded_once),
+        cmocka_unit_test(done_race_processes),
         cmocka_unit_test(expiry),
         cmocka_unit_test(cancel),
         cmocka_unit_test(bounds_and_validation),
