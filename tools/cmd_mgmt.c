@@ -898,11 +898,12 @@ static int parse_states(const char *s, unsigned *bits)
     if (!s)
         return 0;
     char buf[128];
-    if (strlen(s) >= sizeof buf) {
+    size_t n = strlen(s);
+    if (n >= sizeof buf) {
         tool_error("--state: too long");
         return TOOL_EXIT_USAGE;
     }
-    strcpy(buf, s);
+    memcpy(buf, s, n + 1);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         dmsec_cmd_state_t v;
