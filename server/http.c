@@ -4,6 +4,7 @@
  * under their RespURI token. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,156 @@ static void cb_client_cmd(void *ctx, const dmsec_cmd_t *cmd)
     }
 }
 
+/* ---- management: the device's queue into the engine ---- */
+
+static struct sess *sess_of_ctx(struct cb_ctx *x)
+{
+    return (struct sess *)(void *)((char *)x - offsetof(struct sess, ctx));
+}
+
+#define LOAD_BATCH 64 /* queue entries taken from the store per message built */
+
+struct load_ctx {
+    dmsec_session_t *engine;
+    int loaded;
+    int rc;
+    /* a group being collected: its members follow it in the listing */
+    dmsec_store_cmd_t group;
+    int in_group;
+    dmsec_store_cmd_t members[64];
+    dmsec_mgmt_cmd_t kids[64];
+    size_t n_members;
+};
+
+static void mgmt_of(const dmsec_store_cmd_t *c, dmsec_mgmt_cmd_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->tag = c->id;
+    m->type = c->kind;
+    m->target = c->target[0] ? c->target : NULL;
+    m->source = c->source[0] ? c->source : NULL;
+    m->data = c->data;
+    m->data_len = c->data_len;
+    m->has_data = c->has_data;
+    m->format = c->format[0] ? c->format : NULL;
+    m->mime = c->mime[0] ? c->mime : NULL;
+    m->correlator = c->correlator[0] ? c->correlator : NULL;
+}
+
+static void load_flush_group(struct load_ctx *l)
+{
+    if (!l->in_group)
+        return;
+    dmsec_mgmt_cmd_t g;
+    mgmt_of(&l->group, &g);
+    for (size_t i = 0; i < l->n_members; i++)
+        mgmt_of(&l->members[i], &l->kids[i]);
+    g.children = l->kids;
+    g.n_children = l->n_members;
+    if (!l->rc && l->n_members)
+        l->rc = dmsec_session_queue_cmd(l->engine, &g);
+    if (l->rc == DMSEC_ERR_INVALID_ARG)
+        l->rc = DMSEC_OK;
+    l->loaded++;
+    dmsec_store_cmd_clear(&l->group);
+    for (size_t i = 0; i < l->n_members; i++)
+        dmsec_store_cmd_clear(&l->members[i]);
+    l->n_members = 0;
+    l->in_group = 0;
+}
+
+static int copy_cmd(dmsec_store_cmd_t *dst, const dmsec_store_cmd_t *src)
+{
+    *dst = *src;
+    dst->data = NULL;
+    dst->result = NULL;
+    dst->has_result = 0;
+    dst->result_len = 0;
+    if (src->has_data && src->data_len) {
+        dst->data = malloc(src->data_len);
+        if (!dst->data)
+            return DMSEC_ERR_NO_MEMORY;
+        memcpy(dst->data, src->data, src->data_len);
+    }
+    return DMSEC_OK;
+}
+
+static int load_one(void *ctx, const dmsec_store_cmd_t *c)
+{
+    struct load_ctx *l = ctx;
+    if (c->parent_id) {
+        if (!l->in_group || c->parent_id != l->group.id)
+            return 0; /* a member whose group is not being sent */
+        if (l->n_members >= sizeof l->members / sizeof l->members[0]) {
+            l->rc = DMSEC_ERR_SESSION_LIMIT;
+            return 1;
+        }
+        l->rc = copy_cmd(&l->members[l->n_members], c);
+        if (!l->rc)
+            l->n_members++;
+        return l->rc != 0;
+    }
+    load_flush_group(l);
+    if (l->rc || l->loaded >= LOAD_BATCH)
+        return 1;
+    if (c->kind == DMSEC_CMD_ATOMIC || c->kind == DMSEC_CMD_SEQUENCE) {
+        l->rc = copy_cmd(&l->group, c);
+        l->in_group = !l->rc;
+        return l->rc != 0;
+    }
+    dmsec_mgmt_cmd_t m;
+    mgmt_of(c, &m);
+    l->rc = dmsec_session_queue_cmd(l->engine, &m);
+    if (l->rc == DMSEC_ERR_INVALID_ARG) {
+        log_msg(LOG_WARN, "command %lld cannot be sent: %s", (long long)c->id,
+                dmsec_errname(l->rc));
+        l->rc = DMSEC_OK;
+    }
+    l->loaded++;
+    return l->rc != 0;
+}
+
+/* The engine's callback: the device is authenticated and everything
+ * queued in the engine went out. A secret rotation when due, then the
+ * device's next commands from the store. */
+static int cb_pending_cmds(void *ctx, dmsec_session_t *engine)
+{
+    struct cb_ctx *x = ctx;
+    struct sess *s = sess_of_ctx(x);
+    if (!s->rotation_queued && x->rotate) {
+        int resync = x->resync_alerted;
+        for (size_t i = 0; i < dmsec_session_events(engine) && !resync; i++)
+            resync = dmsec_session_event(engine, i)->type == DMSEC_EV_RESYNC;
+        if (resync) {
+            s->rotation_queued = 1;
+            int rr = dmsec_session_rotate_secret(engine);
+            if (rr)
+                log_msg(LOG_WARN, "secret-rotation cannot be queued: %s", dmsec_errname(rr));
+            else
+                return DMSEC_OK; /* the Replace goes first, alone */
+        }
+    }
+    const char *dev = dmsec_session_peer_id(engine);
+    if (!dev || !dmsec_session_peer_known(engine))
+        return DMSEC_OK;
+    struct load_ctx *l = calloc(1, sizeof *l);
+    if (!l)
+        return DMSEC_ERR_NO_MEMORY;
+    l->engine = engine;
+    int rc = dmsec_store_cmd_pending(x->st, dev, s->token, (int64_t)time(NULL), load_one, l);
+    if (!rc)
+        load_flush_group(l);
+    if (!rc)
+        rc = l->rc == DMSEC_ERR_SESSION_LIMIT ? DMSEC_OK : l->rc; /* the rest waits */
+    dmsec_store_cmd_clear(&l->group);
+    for (size_t i = 0; i < l->n_members; i++)
+        dmsec_store_cmd_clear(&l->members[i]);
+    free(l);
+    if (rc <= DMSEC_ERR_STORE_IO && rc >= DMSEC_ERR_STORE_STATE)
+        note_store_err(x, rc);
+    return rc;
+}
+
 /* ---- sessions ---- */
 
 static enum auth_label auth_label_of(const struct sess *s, dmsec_auth_scheme_t scheme)
@@ -332,6 +483,91 @@ static int st_secret_rotated(void *ctx, const char *dev, const uint8_t *secret, 
     return rc;
 }
 
+static int st_cmd_sent(void *ctx, const char *dev, const dmsec_event_t *e)
+{
+    (void)dev;
+    struct persist_ctx *p = ctx;
+    int rc = dmsec_store_cmd_sent(p->st, e->tag, p->s->token, (int64_t)p->now);
+    if (rc == DMSEC_ERR_STORE_STATE || rc == DMSEC_ERR_STORE_NOT_FOUND) {
+        /* cancelled or removed meanwhile: it goes out all the same */
+        log_msg(LOG_INFO, "command %lld sent after it was cancelled", (long long)e->tag);
+        rc = DMSEC_OK;
+    }
+    return rc;
+}
+
+static int st_cmd_done(void *ctx, const char *dev, const dmsec_event_t *e)
+{
+    (void)dev;
+    struct persist_ctx *p = ctx;
+    int rc = dmsec_store_cmd_done(p->st, e->tag, e->status, e->has_data ? e->data : NULL,
+                                  e->data_len, e->format, e->mime, (int64_t)p->now);
+    if (rc >= 0) {
+        log_msg(LOG_INFO, "command %lld device=%s session=%s status=%d%s", (long long)e->tag,
+                p->dev, p->sid, e->status, rc == 1 ? "" : " (recorded before)");
+        metrics_command(e->status);
+        rc = DMSEC_OK;
+    }
+    return rc;
+}
+
+static void text_of(char *dst, size_t cap, const dmsec_event_t *e)
+{
+    size_t n = e->has_data ? e->data_len : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, e->data, n);
+    dst[n] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!dst[i]) {
+            dst[i] = '\0';
+            break;
+        }
+    }
+}
+
+static int st_alert(void *ctx, const char *dev, const dmsec_event_t *e)
+{
+    struct persist_ctx *p = ctx;
+    dmsec_device_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.device_id, sizeof ev.device_id, "%s", dev);
+    ev.at = (int64_t)p->now;
+    ev.alert = e->status;
+    snprintf(ev.type, sizeof ev.type, "%s", e->text ? e->text : "");
+    snprintf(ev.format, sizeof ev.format, "%s", e->format ? e->format : "");
+    snprintf(ev.source, sizeof ev.source, "%s", e->uri ? e->uri : "");
+    snprintf(ev.correlator, sizeof ev.correlator, "%s", e->correlator ? e->correlator : "");
+    snprintf(ev.session_id, sizeof ev.session_id, "%s", p->s->token);
+    text_of(ev.data, sizeof ev.data, e);
+    int64_t id = 0;
+    int rc = dmsec_store_event_add(p->st, &ev, &id);
+    char type[160];
+    log_clean(type, sizeof type, ev.type);
+    log_msg(LOG_INFO, "alert device=%s session=%s code=%d type=%s", p->dev, p->sid, ev.alert,
+            type[0] ? type : "-");
+    if (!rc && ev.correlator[0] && ev.alert == 1226) {
+        /* The outcome of an Exec answered 202 (FUMO): its Data is the
+         * result code. */
+        char *end = NULL;
+        long code = strtol(ev.data, &end, 10);
+        if (end != ev.data && code >= 100 && code <= 999) {
+            int r = dmsec_store_cmd_outcome(p->st, dev, ev.correlator, (int)code, (int64_t)p->now);
+            rc = r < 0 ? r : DMSEC_OK;
+        }
+    }
+    return rc;
+}
+
+static int st_inventory(void *ctx, const char *dev, const dmsec_event_t *e)
+{
+    struct persist_ctx *p = ctx;
+    char value[1024];
+    text_of(value, sizeof value, e);
+    return dmsec_store_inventory_set(p->st, dev, e->uri, value, (int64_t)p->now);
+}
+
 static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_event_t *e)
 {
     struct persist_ctx *p = ctx;
@@ -354,6 +590,8 @@ static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_even
             rc = r == DMSEC_ERR_STORE_NOT_FOUND ? DMSEC_OK : r;
             s->opened = 1;
         }
+        if (!rc && known)
+            rc = dmsec_store_device_seen(p->st, dev, (int64_t)p->now);
         break;
     }
     case DMSEC_EV_AUTH_FAILED: {
@@ -404,6 +642,10 @@ static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_even
     case DMSEC_EV_SELF_AUTHENTICATED:
     case DMSEC_EV_SECRET_PENDING:
     case DMSEC_EV_SECRET_ROTATED:
+    case DMSEC_EV_CMD_SENT:
+    case DMSEC_EV_CMD_DONE:
+    case DMSEC_EV_ALERT:
+    case DMSEC_EV_INVENTORY:
         break;
     }
     return rc;
@@ -415,6 +657,10 @@ static const dmsec_state_ops_t store_state_ops = {
     .set_out_nonce = st_set_out_nonce,
     .secret_pending = st_secret_pending,
     .secret_rotated = st_secret_rotated,
+    .cmd_sent = st_cmd_sent,
+    .cmd_done = st_cmd_done,
+    .alert = st_alert,
+    .inventory = st_inventory,
     .observe = st_observe,
 };
 
@@ -510,6 +756,7 @@ static struct sess *new_session(struct server *srv, struct MHD_Connection *c, co
     char resp_uri[512];
     build_resp_uri(srv, c, s->token, resp_uri, sizeof resp_uri);
     s->ctx.cfg = &srv->cfg;
+    s->ctx.rotate = srv->cfg.rotate == ROTATE_ALWAYS || (srv->cfg.rotate == ROTATE_TLS && srv->tls);
     snprintf(s->peer, sizeof s->peer, "%s", peer);
     s->tls = srv->tls;
     s->transport_auth = transport_auth;
@@ -531,7 +778,10 @@ static struct sess *new_session(struct server *srv, struct MHD_Connection *c, co
                .resync_consume = cb_resync_consume,
                .mac_seen = cb_mac_seen,
                .nonce_used = cb_nonce_used,
-               .on_client_cmd = cb_client_cmd},
+               .on_client_cmd = cb_client_cmd,
+               .pending_cmds = cb_pending_cmds},
+        .max_msg_size = (size_t)srv->cfg.max_body,
+        .max_obj_size = DMSEC_STORE_VALUE_MAX,
         .cb_ctx = &s->ctx,
     };
     s->engine = dmsec_session_new(&cfg);
@@ -540,15 +790,6 @@ static struct sess *new_session(struct server *srv, struct MHD_Connection *c, co
         return NULL;
     }
     return s;
-}
-
-static int rotation_due(const struct server *srv, const struct sess *s, int resync_event)
-{
-    if (s->rotation_queued || dmsec_session_done(s->engine))
-        return 0;
-    if (!resync_event && !s->ctx.resync_alerted)
-        return 0;
-    return srv->cfg.rotate == ROTATE_ALWAYS || (srv->cfg.rotate == ROTATE_TLS && s->tls);
 }
 
 static struct MHD_Response *make_response(const dmsec_session_out_t *out, dmsec_codec_t codec)
@@ -778,12 +1019,6 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
             sessions_release(s, 1, now);
         http_close_session(NULL, s, dmsec_session_result(s->engine), NULL); /* recorded */
     } else {
-        if (rotation_due(srv, s, job.resync_event)) {
-            int rr = dmsec_session_rotate_secret(s->engine);
-            s->rotation_queued = 1;
-            if (rr)
-                log_msg(LOG_WARN, "secret-rotation cannot be queued: %s", dmsec_errname(rr));
-        }
         int authed = dmsec_session_peer_authenticated(s->engine);
         struct sess *evicted = NULL;
         int full = is_new && sessions_insert(s, authed, &evicted);

@@ -16,6 +16,7 @@ static atomic_ulong sessions_failed;
 static atomic_ulong auth[AUTH_LABELS_][2];
 static atomic_ulong notifications;
 static atomic_ulong resyncs;
+static atomic_ulong commands[2]; /* answered: ok (2xx), failed */
 static atomic_ulong rate_limited;
 static atomic_ulong sessions_evicted;
 static atomic_ulong connections[4]; /* by enum conn_event */
@@ -43,6 +44,11 @@ void metrics_notifications(long n)
 void metrics_resync(void)
 {
     atomic_fetch_add(&resyncs, 1);
+}
+
+void metrics_command(int status)
+{
+    atomic_fetch_add(&commands[status >= 200 && status < 300 ? 0 : 1], 1);
 }
 
 void metrics_rate_limited(void)
@@ -141,6 +147,12 @@ char *metrics_render(size_t *len)
         "# TYPE dmsec_resyncs_total counter\n"
         "dmsec_resyncs_total %lu\n",
         atomic_load(&resyncs));
+    put(&o,
+        "# HELP dmsec_commands_total Management commands answered by devices, by result.\n"
+        "# TYPE dmsec_commands_total counter\n"
+        "dmsec_commands_total{result=\"ok\"} %lu\n"
+        "dmsec_commands_total{result=\"failed\"} %lu\n",
+        atomic_load(&commands[0]), atomic_load(&commands[1]));
     put(&o,
         "# HELP dmsec_rate_limited_total Requests refused by the failure rate limit.\n"
         "# TYPE dmsec_rate_limited_total counter\n"

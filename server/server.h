@@ -117,6 +117,8 @@ void metrics_session(int ok);
 void metrics_auth(enum auth_label label, int ok);
 void metrics_notifications(long n);
 void metrics_resync(void);
+/* A management command answered with this SyncML status. */
+void metrics_command(int status);
 void metrics_rate_limited(void);
 void metrics_session_evicted(void);
 void metrics_request(double seconds);
@@ -191,6 +193,7 @@ struct cb_ctx {
     const struct srv_config *cfg;
     int store_err;      /* a store call failed (not "not found") */
     int resync_alerted; /* the session id had an outstanding resync */
+    int rotate;         /* the rotation policy asks for a new secret after a resync */
     char device[DMSEC_STORE_ID_MAX];
 };
 

@@ -72,6 +72,8 @@
 extern "C" {
 #endif
 
+typedef struct dmsec_session dmsec_session_t;
+
 typedef enum dmsec_role { DMSEC_ROLE_CLIENT = 0, DMSEC_ROLE_SERVER = 1 } dmsec_role_t;
 
 /* How messages are protected on top of (or instead of) Cred. */
@@ -159,6 +161,13 @@ typedef struct dmsec_session_cb {
     /* Server: every Status, Results, Alert or Replace the authenticated
      * client sends (for reporting and inventory). */
     void (*on_client_cmd)(void *ctx, const dmsec_cmd_t *cmd);
+    /* Server: the device is authenticated and every command queued in the
+     * engine went out: queue the device's next commands now
+     * (dmsec_session_queue_cmd, dmsec_session_rotate_secret), or none.
+     * Called at most once per message we build; the commands it queues
+     * go in that message. A command already sent in this session must not
+     * be queued again. */
+    int (*pending_cmds)(void *ctx, dmsec_session_t *s);
 } dmsec_session_cb_t;
 
 /* How a Cred built on the default (resynchronisation) nonce is taken. */
@@ -197,22 +206,22 @@ typedef struct dmsec_session_config {
     int require_protected;       /* server: refuse a session that has neither a secure
                                     transport nor HMAC (DMSEC_ERR_SESSION_INSECURE) */
     dmsec_resync_mode_t resync_mode;
-    int resync_session_id_nonce; /* interop (seed 002): the resynchronisation nonce is the
-                                    SessionID text, not four zero bytes (with
-                                    DMSEC_RESYNC_ACCEPT_DEFAULT; a recording replays when
-                                    the 16-bit session id comes round again) */
-    unsigned hmac_window;        /* DM 1.3 timestamps: seconds either way, 0 = 300 */
-    unsigned max_messages;       /* per session, 0 = 64 */
-    size_t max_msg_size;         /* our MaxMsgSize (announced in our SyncHdr Meta): the
-                                    largest message we take; 0 = 65536 */
-    size_t max_obj_size;         /* our MaxObjSize: the largest Large Object we take;
-                                    0 = 4 MiB */
+    int resync_session_id_nonce;    /* interop (seed 002): the resynchronisation nonce is the
+                                       SessionID text, not four zero bytes (with
+                                       DMSEC_RESYNC_ACCEPT_DEFAULT; a recording replays when
+                                       the 16-bit session id comes round again) */
+    unsigned hmac_window;           /* DM 1.3 timestamps: seconds either way, 0 = 300 */
+    unsigned max_messages;          /* per session, 0 = 64 */
+    size_t max_msg_size;            /* our MaxMsgSize (announced in our SyncHdr Meta): the
+                                       largest message we take; 0 = 65536 */
+    size_t max_obj_size;            /* our MaxObjSize: the largest Large Object we take;
+                                       0 = 4 MiB */
     const char *const *answer_gets; /* server: the URIs of the Get it sends when it needs the
                                     device's answer and has no command queued (its verdict on
                                     our Cred and a new nonce, after a resync); NULL = the
                                     DevInfo and DevDetail leaves (dmsec_session_inventory_uris) */
-    const char *const *devinfo;  /* client: pairs of (./DevInfo/... URI, value), NULL-ended */
-    dmsec_rng_t rng;             /* .fill NULL = dmsec_rng_os */
+    const char *const *devinfo;     /* client: pairs of (./DevInfo/... URI, value), NULL-ended */
+    dmsec_rng_t rng;                /* .fill NULL = dmsec_rng_os */
     dmsec_session_cb_t cb;
     void *cb_ctx;
 } dmsec_session_config_t;
@@ -296,8 +305,6 @@ typedef struct dmsec_session_out {
     char hmac_header[512]; /* empty when none */
 } dmsec_session_out_t;
 
-typedef struct dmsec_session dmsec_session_t;
-
 /* A new engine (NULL on a bad config or no memory). */
 dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg);
 /* Frees the engine and wipes its secrets. NULL is accepted. */
@@ -326,15 +333,15 @@ int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *t
 typedef struct dmsec_mgmt_cmd {
     int64_t tag; /* the caller's id, given back in DMSEC_EV_CMD_SENT / _DONE */
     dmsec_cmd_type_t type;
-    const char *target;     /* Item Target LocURI (Alert: may be NULL) */
-    const char *source;     /* Copy: Item Source LocURI; Alert: the management object */
-    const uint8_t *data;    /* Item Data, data_len bytes, when has_data */
+    const char *target;  /* Item Target LocURI (Alert: may be NULL) */
+    const char *source;  /* Copy: Item Source LocURI; Alert: the management object */
+    const uint8_t *data; /* Item Data, data_len bytes, when has_data */
     size_t data_len;
     int has_data;
-    const char *format;     /* Meta Format, NULL = none (chr in the codec's eyes) */
-    const char *mime;       /* Meta Type, may be NULL */
-    const char *correlator; /* Exec, Alert: may be NULL */
-    int alert_code;         /* Alert: 1226, 1224 */
+    const char *format;                    /* Meta Format, NULL = none (chr in the codec's eyes) */
+    const char *mime;                      /* Meta Type, may be NULL */
+    const char *correlator;                /* Exec, Alert: may be NULL */
+    int alert_code;                        /* Alert: 1226, 1224 */
     const struct dmsec_mgmt_cmd *children; /* Atomic, Sequence: n_children members */
     size_t n_children;
 } dmsec_mgmt_cmd_t;

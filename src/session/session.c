@@ -18,115 +18,10 @@
 #include "dmsec/errors.h"
 #include "dmsec/hmac.h"
 #include "dmsec/notify.h"
-
-#define MAX_QUEUE 64
-#define MAX_CMDS_IN 256
-#define RECENT_MACS 16
-#define SECRET_LEN 32
+#include "session_int.h"
 
 static const char chal_mac_md5[] = "syncml:auth-MAC";
 static const char chal_mac_sha256[] = "syncml:auth-hmac-sha256";
-
-struct queued {
-    dmsec_cmd_type_t type;
-    char *target;
-    char *data;
-    char *format;
-    int is_secret;   /* a Replace of the SRVCRED AAuthSecret */
-    char cmd_id[16]; /* when sent, awaiting its Status */
-    unsigned msg_id; /* message it was sent in */
-    int sent;
-    int removed; /* answered: freed once the call succeeds */
-};
-
-/* The verdict on the peer's credentials for one inbound message, turned into
- * the Status we answer its SyncHdr with. */
-struct hdr_verdict {
-    int code;      /* 200, 212, 401, 407 */
-    int chal;      /* attach a Chal */
-    int new_nonce; /* the Chal carries a fresh NextNonce (in_nonce) */
-};
-
-/* Everything a call may change, in one flat block: dmsec_session_feed
- * snapshots it and puts it back when the call fails, so that a failed call
- * leaves the session as it was (the header's promise). Queue entries point
- * to strings that a call never frees (a removal is only marked, and swept
- * once the call succeeded). */
-struct mstate {
-    dmsec_codec_t codec;
-    char session_id[64];
-    int resync; /* client: from the config; server: alerted on the default nonce */
-    dmsec_account_t acc;
-    int have_acc;
-    int phantom; /* server: an unknown device, answered as a known one that failed */
-    char peer_id[DMSEC_NAME_MAX];
-    char peer_uri[256];
-    char peer_msg_id[16];
-    char peer_resp_uri[DMSEC_RESP_URI_MAX]; /* client: where the server wants the next message */
-
-    /* The nonce our Cred / MAC is built on in this session, and the one
-     * the peer's is checked against (the nonce of our last challenge, then
-     * the nonce it authenticated on). NextNonce from a 212 is for the next
-     * session and goes to acc only. */
-    uint8_t cur_out_nonce[DMSEC_NONCE_MAX];
-    size_t cur_out_nonce_len;
-    uint8_t cur_in_nonce[DMSEC_NONCE_MAX];
-    size_t cur_in_nonce_len;
-
-    int started;
-    int ended;
-    int result;
-    int peer_authed;
-    int self_authed;
-    int peer_fail;     /* failed credentials of the peer */
-    int peer_missing;  /* messages without credentials */
-    int self_refusals; /* our credentials refused */
-    int challenged;    /* we sent the peer a Chal */
-    dmsec_auth_scheme_t chal_scheme;
-    int resend_pkg1; /* client: the server refused us: send package #1 again */
-    int resync_consumed;
-    unsigned in_count;
-    unsigned out_msg_id;
-    long last_in_msg_id;
-
-    struct queued queue[MAX_QUEUE];
-    size_t n_queue;
-    uint8_t pending_secret[SECRET_LEN + 1];
-    int have_pending_secret;
-
-    char recent_macs[RECENT_MACS][DMSEC_HMAC_MAC_MAX];
-    size_t n_recent;
-};
-
-struct dmsec_session {
-    dmsec_role_t role;
-    char *server_id;
-    char *server_uri;
-    char *device_id;
-    int server_initiated;
-    unsigned hmac_window;
-    unsigned max_messages;
-    char **devinfo;
-    dmsec_rng_t rng;
-    dmsec_session_cb_t cb;
-    void *cb_ctx;
-    char *resp_uri; /* server: the RespURI we give */
-    int transport_authed;
-    int transport_secure;
-    dmsec_resync_mode_t resync_mode;
-    int resync_session_id_nonce;
-    int strict_cred;
-    int require_protected;
-
-    struct mstate m;
-
-    dmsec_event_t *events;
-    size_t n_events;
-    size_t cap_events;
-    int events_lost; /* an event could not be recorded: the call fails */
-
-    uint8_t *out_buf;
-};
 
 /* ---- small helpers ---- */
 
@@ -141,7 +36,7 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static void copy_str(char *dst, size_t cap, const char *src)
+void dmsec_sess_copy_str(char *dst, size_t cap, const char *src)
 {
     size_t n = src ? strlen(src) : 0;
     if (n >= cap)
@@ -151,18 +46,23 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    dmsec_sess_copy_str(dst, cap, src);
+}
+
 /* Records an event of the running call. The list grows as needed: an
  * event that cannot be recorded fails the whole call (persistence before
  * sending depends on every one of them). */
-static void event(dmsec_session_t *s, dmsec_event_type_t type, int err, const uint8_t *bytes,
-                  size_t len)
+dmsec_event_t *dmsec_sess_event(dmsec_session_t *s, dmsec_event_type_t type, int err,
+                                const uint8_t *bytes, size_t len)
 {
     if (s->n_events == s->cap_events) {
         size_t cap = s->cap_events ? 2 * s->cap_events : 4;
         dmsec_event_t *grown = calloc(cap, sizeof *grown);
         if (!grown) {
             s->events_lost = 1;
-            return;
+            return NULL;
         }
         if (s->n_events)
             memcpy(grown, s->events, s->n_events * sizeof *grown);
@@ -182,9 +82,16 @@ static void event(dmsec_session_t *s, dmsec_event_type_t type, int err, const ui
         memcpy(e->bytes, bytes, len);
         e->len = len;
     }
+    return e;
 }
 
-static void end_session(dmsec_session_t *s, int err)
+static void event(dmsec_session_t *s, dmsec_event_type_t type, int err, const uint8_t *bytes,
+                  size_t len)
+{
+    dmsec_sess_event(s, type, err, bytes, len);
+}
+
+void dmsec_sess_end(dmsec_session_t *s, int err)
 {
     if (s->m.ended)
         return;
@@ -304,7 +211,11 @@ dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg)
     s->hmac_window = cfg->hmac_window ? cfg->hmac_window : 300;
     s->resp_uri = cfg->role == DMSEC_ROLE_SERVER ? dup_str(cfg->resp_uri) : NULL;
     s->transport_authed = cfg->role == DMSEC_ROLE_SERVER && cfg->transport_authenticated;
-    s->max_messages = cfg->max_messages ? cfg->max_messages : 32;
+    s->max_messages = cfg->max_messages ? cfg->max_messages : 64;
+    s->max_msg_size = cfg->max_msg_size ? cfg->max_msg_size : DEFAULT_MAX_MSG;
+    if (s->max_msg_size < MIN_MAX_MSG)
+        s->max_msg_size = MIN_MAX_MSG;
+    s->max_obj_size = cfg->max_obj_size ? cfg->max_obj_size : DEFAULT_MAX_OBJ;
     s->rng = cfg->rng;
     s->cb = cfg->cb;
     s->cb_ctx = cfg->cb_ctx;
@@ -312,6 +223,15 @@ dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg)
     if (cfg->session_id)
         copy_str(s->m.session_id, sizeof s->m.session_id, cfg->session_id);
     int devinfo_ok = 1;
+    const char *const *gets = cfg->answer_gets ? cfg->answer_gets : dmsec_session_inventory_uris;
+    size_t n_gets = 0;
+    while (gets[n_gets])
+        n_gets++;
+    s->answer_gets = calloc(n_gets + 1, sizeof *s->answer_gets);
+    for (size_t i = 0; s->answer_gets && i < n_gets && devinfo_ok; i++)
+        devinfo_ok = (s->answer_gets[i] = dup_str(gets[i])) != NULL;
+    if (!s->answer_gets)
+        devinfo_ok = 0;
     if (cfg->devinfo) {
         size_t n = 0;
         while (cfg->devinfo[n] && cfg->devinfo[n + 1])
@@ -330,17 +250,6 @@ dmsec_session_t *dmsec_session_new(const dmsec_session_config_t *cfg)
     return s;
 }
 
-static void free_queue_entry(struct queued *q)
-{
-    free(q->target);
-    if (q->data) {
-        dm_wipe(q->data, strlen(q->data));
-        free(q->data);
-    }
-    free(q->format);
-    memset(q, 0, sizeof *q);
-}
-
 void dmsec_session_free(dmsec_session_t *s)
 {
     if (!s)
@@ -354,8 +263,17 @@ void dmsec_session_free(dmsec_session_t *s)
             free(s->devinfo[i]);
         free(s->devinfo);
     }
-    for (size_t i = 0; i < s->m.n_queue; i++)
-        free_queue_entry(&s->m.queue[i]);
+    if (s->answer_gets) {
+        for (size_t i = 0; s->answer_gets[i]; i++)
+            free(s->answer_gets[i]);
+        free(s->answer_gets);
+    }
+    dmsec_sess_q_free_all(s);
+    if (s->lo_buf) {
+        dm_wipe(s->lo_buf, s->lo_cap);
+        free(s->lo_buf);
+    }
+    dmsec_msg_free(s->last_in);
     free(s->out_buf);
     if (s->events) {
         dm_wipe(s->events, s->cap_events * sizeof *s->events);
@@ -479,6 +397,11 @@ static dmsec_msg_t *new_message(dmsec_session_t *s)
         dmsec_msg_free(m);
         return NULL;
     }
+    if (dmsec_sess_write_limits(s, m)) {
+        dmsec_msg_free(m);
+        return NULL;
+    }
+    s->m.out_final = 1;
     return m;
 }
 
@@ -533,7 +456,7 @@ static int emit(dmsec_session_t *s, dmsec_msg_t *m, time_t now, dmsec_session_ou
         dmsec_msg_free(m);
         return rc;
     }
-    m->body.final = 1;
+    m->body.final = s->m.out_final;
     free(s->out_buf);
     s->out_buf = NULL;
     size_t len = 0;
@@ -723,7 +646,7 @@ static int refuses_us(const dmsec_msg_t *m)
 static void challenge_once_more(dmsec_session_t *s, struct hdr_verdict *v, int *failures, int err)
 {
     if (++*failures >= 2) {
-        end_session(s, err);
+        dmsec_sess_end(s, err);
         return;
     }
     v->chal = 1;
@@ -767,7 +690,7 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
               s->m.phantom ? DMSEC_ERR_SESSION_UNKNOWN_PEER : DMSEC_ERR_AUTH_MISSING, NULL, 0);
         v->code = 407;
         if (s->m.peer_authed) {
-            end_session(s, DMSEC_ERR_AUTH_MISSING); /* strict: every message */
+            dmsec_sess_end(s, DMSEC_ERR_AUTH_MISSING); /* strict: every message */
             return DMSEC_OK;
         }
         challenge_once_more(s, v, &s->m.peer_missing, DMSEC_ERR_AUTH_MISSING);
@@ -821,14 +744,14 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
     event(s, DMSEC_EV_AUTH_FAILED, s->m.phantom ? DMSEC_ERR_SESSION_UNKNOWN_PEER : rc, NULL, 0);
     v->code = rc == DMSEC_ERR_SESSION_HMAC_MISSING ? 407 : 401;
     if (rc == DMSEC_ERR_SESSION_SCHEME) {
-        end_session(s, rc);
+        dmsec_sess_end(s, rc);
         return DMSEC_OK;
     }
     if (s->m.peer_authed) {
         /* A bad MAC mid-session: the message is rejected, the session
          * goes on. A wrong Cred in an authenticated session ends it. */
         if (s->m.acc.integrity == DMSEC_INTEGRITY_NONE)
-            end_session(s, rc);
+            dmsec_sess_end(s, rc);
         return DMSEC_OK;
     }
     challenge_once_more(s, v, &s->m.peer_fail, rc);
@@ -913,7 +836,7 @@ static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int truste
         return DMSEC_OK;
     s->m.self_authed = 0;
     if (!st->chal || ++s->m.self_refusals >= 2) {
-        end_session(s, DMSEC_ERR_SESSION_PEER_REFUSED);
+        dmsec_sess_end(s, DMSEC_ERR_SESSION_PEER_REFUSED);
         return DMSEC_OK;
     }
     /* The recipient of a challenge answers with the requested scheme. */
@@ -921,7 +844,7 @@ static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int truste
     if (type && s->m.acc.integrity == DMSEC_INTEGRITY_NONE) {
         dmsec_auth_scheme_t want;
         if (dmsec_auth_scheme_parse(type, strlen(type), &want) || !can_use_scheme(s, want)) {
-            end_session(s, DMSEC_ERR_SESSION_SCHEME);
+            dmsec_sess_end(s, DMSEC_ERR_SESSION_SCHEME);
             return DMSEC_OK;
         }
         s->m.acc.out_scheme = want;
@@ -932,7 +855,7 @@ static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int truste
         while (type[i] && mine[i] && (type[i] | 0x20) == (mine[i] | 0x20))
             i++;
         if (type[i] || mine[i]) {
-            end_session(s, DMSEC_ERR_SESSION_SCHEME);
+            dmsec_sess_end(s, DMSEC_ERR_SESSION_SCHEME);
             return DMSEC_OK;
         }
     }
@@ -964,211 +887,26 @@ static int count_cmds(const dmsec_cmd_t *c, int depth)
     return n;
 }
 
-static dmsec_cmd_t *status_for(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int code)
+dmsec_cmd_t *dmsec_sess_status_for(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c,
+                                   int code)
 {
     dmsec_cmd_t *st = dmsec_msg_add_status(r, s->m.peer_msg_id, c->cmd_id ? c->cmd_id : "0",
                                            dmsec_cmd_name(c->type), code);
     if (!st)
         return NULL;
+    /* TargetRef and SourceRef echo what the peer's Items named. */
     for (const dmsec_item_t *it = c->items; it; it = it->next) {
         if (it->target && it->target->uri && dmsec_cmd_add_target_ref(r, st, it->target->uri))
+            return NULL;
+        if (it->source && it->source->uri && dmsec_cmd_add_source_ref(r, st, it->source->uri))
             return NULL;
     }
     return st;
 }
 
-/* Client: a Replace of our SRVCRED AAuthSecret rotates the server's secret. */
-static void maybe_rotate_in_secret(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_item_t *it)
+static dmsec_cmd_t *status_for(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int code)
 {
-    if (c->type != DMSEC_CMD_REPLACE || !s->m.acc.srvcred_path[0] || !it->target ||
-        !it->target->uri || !it->data)
-        return;
-    char path[DMSEC_NAME_MAX + 16];
-    snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.srvcred_path);
-    if (strcmp(it->target->uri, path) != 0 || it->data->len > DMSEC_SECRET_MAX)
-        return;
-    memcpy(s->m.acc.in_secret, it->data->bytes, it->data->len);
-    s->m.acc.in_secret_len = it->data->len;
-    dmsec_prehash_t ph;
-    if (dmsec_prehash_compute(s->m.acc.in_name, s->m.acc.in_secret, s->m.acc.in_secret_len, &ph) ==
-        0)
-        s->m.acc.in_prehash = ph;
-    dmsec_prehash_wipe(&ph);
-    event(s, DMSEC_EV_SECRET_ROTATED, 0, s->m.acc.in_secret, s->m.acc.in_secret_len);
-}
-
-/* Client: runs one server command on the tree; Status (and Results). */
-static int run_server_cmd(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int depth)
-{
-    if (!s->m.peer_authed)
-        return status_for(s, r, c, 401) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
-    if (c->type == DMSEC_CMD_SEQUENCE || c->type == DMSEC_CMD_ATOMIC) {
-        if (!status_for(s, r, c, depth < 8 ? 200 : 500))
-            return DMSEC_ERR_NO_MEMORY;
-        for (const dmsec_cmd_t *k = c->children; depth < 8 && k; k = k->next) {
-            int rc = run_server_cmd(s, r, k, depth + 1);
-            if (rc)
-                return rc;
-        }
-        return DMSEC_OK;
-    }
-    if (c->type == DMSEC_CMD_ALERT)
-        return status_for(s, r, c, 200) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
-    int code = 200;
-    dmsec_cmd_t *results = NULL;
-    for (const dmsec_item_t *it = c->items; it; it = it->next) {
-        dmsec_tree_result_t res;
-        memset(&res, 0, sizeof res);
-        res.status = 500;
-        int rc = s->cb.tree_exec ? s->cb.tree_exec(s->cb_ctx, s->server_id, c, it, &res)
-                                 : DMSEC_ERR_INVALID_ARG;
-        if (rc && res.status < 300)
-            res.status = 500;
-        if (!s->cb.tree_exec)
-            res.status = 406;
-        if (res.status >= 300 && code < 300)
-            code = res.status;
-        if (res.status < 300)
-            maybe_rotate_in_secret(s, c, it);
-        if (c->type == DMSEC_CMD_GET && res.status < 300) {
-            if (!results) {
-                results = dmsec_msg_add_cmd(r, NULL, DMSEC_CMD_RESULTS);
-                if (!results) {
-                    free(res.data);
-                    return DMSEC_ERR_NO_MEMORY;
-                }
-                results->msg_ref = dmsec_msg_strdup(r, s->m.peer_msg_id);
-                results->cmd_ref = dmsec_msg_strdup(r, c->cmd_id ? c->cmd_id : "0");
-            }
-            const char *uri = it->target && it->target->uri ? it->target->uri : "";
-            dmsec_item_t *ri = dmsec_cmd_add_item(r, results, NULL, uri);
-            if (!ri) {
-                free(res.data);
-                return DMSEC_ERR_NO_MEMORY;
-            }
-            if (res.format[0])
-                dmsec_meta_add(r, &ri->meta, DMSEC_MI_FORMAT, res.format);
-            if (res.type[0])
-                dmsec_meta_add(r, &ri->meta, DMSEC_MI_TYPE, res.type);
-            ri->data = dmsec_msg_data(r, res.data ? res.data : "", res.data ? res.data_len : 0, 0);
-        }
-        free(res.data);
-    }
-    if (!c->items)
-        code = 400; /* a tree command without an Item */
-    dmsec_cmd_t *st = status_for(s, r, c, code);
-    if (!st)
-        return DMSEC_ERR_NO_MEMORY;
-    if (results) {
-        /* Results follow their Status, as the protocol orders them. */
-        dmsec_cmd_t **pp = &r->body.cmds;
-        while (*pp && *pp != results)
-            pp = &(*pp)->next;
-        if (*pp) {
-            *pp = results->next;
-            results->next = NULL;
-            dmsec_cmd_t **tail = &r->body.cmds;
-            while (*tail)
-                tail = &(*tail)->next;
-            *tail = results;
-        }
-    }
-    return DMSEC_OK;
-}
-
-static struct queued *find_sent(dmsec_session_t *s, const char *cmd_ref)
-{
-    for (size_t i = 0; cmd_ref && i < s->m.n_queue; i++) {
-        if (s->m.queue[i].sent && !s->m.queue[i].removed && !strcmp(s->m.queue[i].cmd_id, cmd_ref))
-            return &s->m.queue[i];
-    }
-    return NULL;
-}
-
-static void sweep_queue(dmsec_session_t *s)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < s->m.n_queue; i++) {
-        if (s->m.queue[i].removed) {
-            free_queue_entry(&s->m.queue[i]);
-            continue;
-        }
-        if (w != i)
-            s->m.queue[w] = s->m.queue[i];
-        w++;
-    }
-    for (size_t i = w; i < s->m.n_queue; i++)
-        memset(&s->m.queue[i], 0, sizeof s->m.queue[i]);
-    s->m.n_queue = w;
-}
-
-/* Server: the client's Statuses on our commands, its Results and its own
- * commands (answered with a Status). */
-static int take_client_cmds(dmsec_session_t *s, const dmsec_msg_t *m, dmsec_msg_t *r)
-{
-    for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
-        if (is_hdr_status(c))
-            continue;
-        if (c->type == DMSEC_CMD_STATUS) {
-            struct queued *q = find_sent(s, c->cmd_ref);
-            int code = dmsec_status_code(c);
-            if (q && code == 401) {
-                q->sent = 0; /* refused while we were not authenticated: send again */
-            } else if (q) {
-                if (q->is_secret && code >= 200 && code < 300 && s->m.have_pending_secret) {
-                    size_t n = strlen((const char *)s->m.pending_secret);
-                    memcpy(s->m.acc.out_secret, s->m.pending_secret, n);
-                    s->m.acc.out_secret_len = n;
-                    dmsec_prehash_t ph;
-                    if (!dmsec_prehash_compute(s->m.acc.out_name, s->m.acc.out_secret, n, &ph))
-                        s->m.acc.out_prehash = ph;
-                    dmsec_prehash_wipe(&ph);
-                    event(s, DMSEC_EV_SECRET_ROTATED, 0, s->m.pending_secret, n);
-                    dm_wipe(s->m.pending_secret, sizeof s->m.pending_secret);
-                    s->m.have_pending_secret = 0;
-                }
-                q->removed = 1; /* freed by sweep_queue once the call succeeded */
-            }
-        } else if (c->type != DMSEC_CMD_RESULTS) {
-            if (!status_for(s, r, c, 200))
-                return DMSEC_ERR_NO_MEMORY;
-        }
-        if (s->cb.on_client_cmd)
-            s->cb.on_client_cmd(s->cb_ctx, c);
-    }
-    return DMSEC_OK;
-}
-
-/* Server: our queued commands that are not yet sent. */
-static int send_queued(dmsec_session_t *s, dmsec_msg_t *r)
-{
-    for (size_t i = 0; i < s->m.n_queue; i++) {
-        struct queued *q = &s->m.queue[i];
-        if (q->sent || q->removed)
-            continue;
-        dmsec_cmd_t *c = dmsec_msg_add_cmd(r, NULL, q->type);
-        if (!c)
-            return DMSEC_ERR_NO_MEMORY;
-        if (q->type == DMSEC_CMD_ALERT) {
-            c->data = dmsec_msg_data(r, q->data ? q->data : "1100",
-                                     strlen(q->data ? q->data : "1100"), 0);
-        } else {
-            dmsec_item_t *it = dmsec_cmd_add_item(r, c, q->target, NULL);
-            if (!it)
-                return DMSEC_ERR_NO_MEMORY;
-            if (q->format && !dmsec_meta_add(r, &it->meta, DMSEC_MI_FORMAT, q->format))
-                return DMSEC_ERR_NO_MEMORY;
-            if (q->data && !(it->data = dmsec_msg_data(r, q->data, strlen(q->data), 0)))
-                return DMSEC_ERR_NO_MEMORY;
-        }
-        copy_str(q->cmd_id, sizeof q->cmd_id, c->cmd_id);
-        q->sent = 1;
-        q->msg_id = s->m.out_msg_id;
-        if (q->is_secret)
-            event(s, DMSEC_EV_SECRET_PENDING, 0, s->m.pending_secret,
-                  strlen((const char *)s->m.pending_secret));
-    }
-    return DMSEC_OK;
+    return dmsec_sess_status_for(s, r, c, code);
 }
 
 /* ---- the public calls ---- */
@@ -1202,6 +940,12 @@ static int build_pkg1(dmsec_session_t *s, const struct hdr_verdict *v, time_t no
             dmsec_msg_free(m);
             return DMSEC_ERR_NO_MEMORY;
         }
+    }
+    /* The Alerts we queue (Generic Alerts reporting outcomes). */
+    int sent = 0;
+    if ((rc = dmsec_sess_fill(s, m, &sent))) {
+        dmsec_msg_free(m);
+        return rc;
     }
     s->m.resend_pkg1 = 0;
     return emit(s, m, now, out);
@@ -1311,28 +1055,44 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     s->events_lost = 0;
     if (s->m.ended)
         return DMSEC_ERR_SESSION_ENDED;
-    /* m before the call, only for its length: sessions at rest keep one. */
+    /* The message the last call's events pointed into is done with. */
+    dmsec_msg_free(s->last_in);
+    s->last_in = NULL;
+    /* m and the queue entries before the call, only for its length:
+     * sessions at rest keep one. */
     struct mstate *snap = malloc(sizeof *snap);
-    if (!snap)
+    size_t n_q = s->m.n_q;
+    struct qcmd *qsnap = n_q ? malloc(n_q * sizeof *qsnap) : NULL;
+    if (!snap || (n_q && !qsnap)) {
+        free(snap);
+        free(qsnap);
         return DMSEC_ERR_NO_MEMORY;
+    }
     *snap = s->m;
+    if (n_q)
+        memcpy(qsnap, s->q, n_q * sizeof *qsnap);
     int rc = feed(s, body, len, content_type, hmac_header, now, out);
     if (!rc && s->events_lost)
         rc = DMSEC_ERR_NO_MEMORY;
     if (rc) {
         /* Nothing of a call that fails stays: not a nonce it drew, not a
-         * counter it moved (the caller persists and sends nothing). */
+         * counter it moved, not a command it queued or sent (the caller
+         * persists and sends nothing). */
+        for (size_t i = n_q; i < s->m.n_q; i++)
+            dmsec_sess_q_free_entry(&s->q[i]);
         s->m = *snap;
+        if (n_q)
+            memcpy(s->q, qsnap, n_q * sizeof *qsnap);
         s->n_events = 0;
         memset(out, 0, sizeof *out);
     } else {
-        sweep_queue(s);
+        dmsec_sess_q_sweep(s);
     }
-    /* Its secrets (the rest holds none: queued strings are pointed to, not
-     * copied) */
+    /* Its secrets (the queue's strings are pointed to, not copied) */
     dm_wipe(&snap->acc, sizeof snap->acc);
     dm_wipe(snap->pending_secret, sizeof snap->pending_secret);
     free(snap);
+    free(qsnap);
     return rc;
 }
 
@@ -1371,11 +1131,12 @@ static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char 
         s->m.codec = codec; /* answer in the request's encoding */
     }
     if (++s->m.in_count > s->max_messages) {
-        end_session(s, DMSEC_ERR_SESSION_LIMIT);
+        dmsec_sess_end(s, DMSEC_ERR_SESSION_LIMIT);
         rc = DMSEC_ERR_SESSION_LIMIT;
         goto done;
     }
     s->m.last_in_msg_id = msg_id;
+    dmsec_sess_read_limits(s, m);
     copy_str(s->m.peer_msg_id, sizeof s->m.peer_msg_id, m->hdr.msg_id);
     if (s->role == DMSEC_ROLE_CLIENT && m->hdr.source && m->hdr.source->uri)
         copy_str(s->m.peer_uri, sizeof s->m.peer_uri, m->hdr.source->uri);
@@ -1407,10 +1168,20 @@ static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char 
         goto done;
     }
     int peer_cmds = trusted && has_commands(m);
-    if (s->role == DMSEC_ROLE_CLIENT && !s->m.ended && !peer_cmds && v.code == 200 && !v.chal &&
-        s->m.peer_authed && s->m.self_authed) {
-        /* Nothing left to say: the server closed the session. */
-        end_session(s, DMSEC_OK);
+    if (s->role == DMSEC_ROLE_CLIENT && !s->m.ended && trusted &&
+        (rc = dmsec_sess_client_take(s, m)))
+        goto done;
+    if (s->role == DMSEC_ROLE_CLIENT && !s->m.ended && !peer_cmds && m->body.final &&
+        s->m.peer_authed && s->m.self_authed && !dmsec_sess_q_unsent(s)) {
+        /* A server package without a command ends the session: we owe it
+         * no answer (DM Protocol). The nonce its Cred used is spent all
+         * the same: the next one is ours to keep until it asks. */
+        if (v.new_nonce) {
+            uint8_t nonce[DMSEC_NONCE_LEN];
+            if ((rc = issue_nonce(s, nonce)))
+                goto done;
+        }
+        dmsec_sess_end(s, DMSEC_OK);
         goto done;
     }
     dmsec_msg_t *r = new_message(s);
@@ -1420,11 +1191,9 @@ static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char 
     }
     if ((rc = add_hdr_status(s, r, &v)))
         goto reply_fail;
+    s->m.out_final = 1;
     if (trusted && s->role == DMSEC_ROLE_CLIENT) {
-        for (const dmsec_cmd_t *c = m->body.cmds; c && !rc; c = c->next) {
-            if (c->type != DMSEC_CMD_STATUS && c->type != DMSEC_CMD_RESULTS)
-                rc = run_server_cmd(s, r, c, 0);
-        }
+        rc = dmsec_sess_client_run(s, m, r);
     } else if (!trusted) {
         /* Commands of a message that did not authenticate are not
          * executed, and each gets the SyncHdr's 401 or 407: deployed
@@ -1434,18 +1203,16 @@ static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char 
             if (c->type != DMSEC_CMD_STATUS && c->type != DMSEC_CMD_RESULTS)
                 rc = status_for(s, r, c, code) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
         }
-    } else {
-        rc = take_client_cmds(s, m, r);
+    } else if (!s->m.ended) {
+        rc = dmsec_sess_server_take(s, m, r);
+        int sent = 0;
         if (!rc && !s->m.ended && s->m.peer_authed)
-            rc = send_queued(s, r);
-        /* Both sides authenticated and nothing of ours outstanding: this
-         * message, with its Statuses for the client's commands and no
-         * command of ours, closes the session. */
-        int waiting = 0;
-        for (size_t i = 0; i < s->m.n_queue; i++)
-            waiting |= !s->m.queue[i].removed;
-        if (!rc && !s->m.ended && s->m.peer_authed && s->m.self_authed && !waiting)
-            end_session(s, DMSEC_OK);
+            rc = dmsec_sess_server_send(s, r, &sent);
+        /* A package of ours with no command ends the session, and the
+         * client owes no answer (DM Protocol): a session in which we had
+         * nothing to send is a success. */
+        if (!rc && !s->m.ended && s->m.peer_authed && !sent)
+            dmsec_sess_end(s, DMSEC_OK);
     }
     if (rc)
         goto reply_fail;
@@ -1454,56 +1221,10 @@ static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char 
 reply_fail:
     dmsec_msg_free(r);
 done:
-    dmsec_msg_free(m);
-    return rc;
-}
-
-int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *target_uri,
-                        const char *data, const char *format)
-{
-    if (!s || s->role != DMSEC_ROLE_SERVER)
-        return DMSEC_ERR_INVALID_ARG;
-    if (type == DMSEC_CMD_STATUS || type == DMSEC_CMD_RESULTS || type == DMSEC_CMD_SEQUENCE ||
-        type == DMSEC_CMD_ATOMIC || type >= DMSEC_CMD_COUNT_ ||
-        (type != DMSEC_CMD_ALERT && !target_uri))
-        return DMSEC_ERR_INVALID_ARG;
-    if (s->m.ended)
-        return DMSEC_ERR_SESSION_ENDED;
-    if (s->m.n_queue >= MAX_QUEUE)
-        return DMSEC_ERR_SESSION_LIMIT;
-    struct queued *q = &s->m.queue[s->m.n_queue];
-    memset(q, 0, sizeof *q);
-    q->type = type;
-    q->target = dup_str(target_uri);
-    q->data = dup_str(data);
-    q->format = dup_str(format);
-    if ((target_uri && !q->target) || (data && !q->data) || (format && !q->format)) {
-        free_queue_entry(q);
-        return DMSEC_ERR_NO_MEMORY;
-    }
-    s->m.n_queue++;
-    return DMSEC_OK;
-}
-
-int dmsec_session_rotate_secret(dmsec_session_t *s)
-{
-    if (!s || s->role != DMSEC_ROLE_SERVER || !s->m.have_acc || !s->m.acc.srvcred_path[0])
-        return DMSEC_ERR_SESSION_STATE;
-    if (s->m.have_pending_secret)
-        return DMSEC_OK;
-    char secret[SECRET_LEN + 1];
-    int rc = dmsec_secret_generate(s->rng.fill ? &s->rng : NULL, secret, SECRET_LEN);
     if (rc)
-        return rc;
-    char path[DMSEC_NAME_MAX + 16];
-    snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.srvcred_path);
-    rc = dmsec_session_queue(s, DMSEC_CMD_REPLACE, path, secret, "chr");
-    if (!rc) {
-        s->m.queue[s->m.n_queue - 1].is_secret = 1;
-        memcpy(s->m.pending_secret, secret, sizeof secret);
-        s->m.have_pending_secret = 1;
-    }
-    dm_wipe(secret, sizeof secret);
+        dmsec_msg_free(m);
+    else
+        s->last_in = m; /* the events of this call point into it */
     return rc;
 }
 
