@@ -1174,9 +1174,11 @@ static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char 
     if (s->role == DMSEC_ROLE_CLIENT && !s->m.ended && !peer_cmds && m->body.final &&
         s->m.peer_authed && s->m.self_authed && !dmsec_sess_q_unsent(s)) {
         /* A server package without a command ends the session: we owe it
-         * no answer (DM Protocol). The nonce its Cred used is spent all
-         * the same: the next one is ours to keep until it asks. */
-        if (v.new_nonce) {
+         * no answer (DM Protocol). Over a transport that does not
+         * authenticate the session, the nonce its Cred used is spent all
+         * the same (its Cred could be replayed into our next session): the
+         * next one is ours to keep until it asks. Over TLS it stays. */
+        if (v.new_nonce && !s->transport_secure) {
             uint8_t nonce[DMSEC_NONCE_LEN];
             if ((rc = issue_nonce(s, nonce)))
                 goto done;
