@@ -54,9 +54,9 @@ s1=$("$TOOL" cmd show "$get" --db "$DB" --json | jq -r .session_id)
 [ -n "$s1" ] && ok "get: its session recorded" || bad "get: no session recorded"
 check_field "FwV in the same session" "$fw" .session_id "$s1"
 check_field "missing node failed 404" "$miss" '.state + " " + (.status | tostring)' "failed 404"
-check_field "FwV done" "$fw" .state done
+check_field "FwV done" "$fw" .state "done"
 rstate=$("$TOOL" cmd show "$rep" --db "$DB" --json | jq -r .state)
-[[ $rstate == done || $rstate == failed ]] && ok "replace answered ($rstate)" || bad "replace: $rstate"
+[[ $rstate == "done" || $rstate == failed ]] && ok "replace answered ($rstate)" || bad "replace: $rstate"
 res=$("$TOOL" results "$id" --db "$DB" --json)
 [ "$(jq length <<<"$res")" = 4 ] && ok "results: four" || bad "results: $res"
 text=$("$TOOL" results "$id" --db "$DB")

@@ -159,7 +159,7 @@ check "results text: lines" "$(wc -l <<<"$text")" 3
 check "results text: the value" "$(grep -c "^$get .*200 .*Acme$" <<<"$text")" 1
 check "results text: base64 marked" "$(grep -c 'base64:AP8Q$' <<<"$text")" 1
 check "show text: result" "$("$DMSEC" cmd show "$get" --db "$DB" | grep -c '^result .*(4 bytes, chr) Acme$')" 1
-check "list --state done" "$("$DMSEC" cmd list IMEI:1 --db "$DB" --state done --json | jq length)" 2
+check "list --state done" "$("$DMSEC" cmd list IMEI:1 --db "$DB" --state "done" --json | jq length)" 2
 expect_error "cancel a finished command" 1 "$DMSEC" cmd cancel "$get" --db "$DB"
 grep -q 'is done already' "$work/err" && ok || bad "cancel done: $(cat "$work/err")"
 inv=$("$DMSEC" inventory IMEI:1 --db "$DB" --json)
