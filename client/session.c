@@ -74,6 +74,7 @@ static int parse_type(const char *type, dmsec_auth_scheme_t *scheme, dmsec_integ
 struct ctx {
     dmsec_tree_t *tree;
     char acc[DMSEC_TREE_MAX_SEGMENT + 1];
+    dmsec_tree_t *atomic_snap; /* the tree before the running Atomic */
 };
 
 int cli_account_load(const dmsec_tree_t *t, const char *acc, dmsec_account_t *a)
@@ -133,6 +134,31 @@ static int tree_exec(void *vctx, const char *server_id, const dmsec_cmd_t *cmd,
 {
     struct ctx *c = vctx;
     return dmsec_tree_exec_cb(c->tree, server_id, cmd, item, res);
+}
+
+/* Atomic: a copy of the tree taken before its members run, put back when
+ * one fails. The tree file is saved only after the whole message. */
+static int tree_atomic(void *vctx, int op)
+{
+    struct ctx *c = vctx;
+    switch (op) {
+    case DMSEC_ATOMIC_BEGIN:
+        dmsec_tree_free(c->atomic_snap);
+        c->atomic_snap = NULL;
+        return dmsec_tree_snapshot(c->tree, &c->atomic_snap);
+    case DMSEC_ATOMIC_COMMIT:
+        dmsec_tree_free(c->atomic_snap);
+        c->atomic_snap = NULL;
+        return DMSEC_OK;
+    case DMSEC_ATOMIC_ROLLBACK:
+        if (!c->atomic_snap)
+            return DMSEC_ERR_INVALID_ARG;
+        dmsec_tree_restore(c->tree, c->atomic_snap);
+        c->atomic_snap = NULL;
+        return DMSEC_OK;
+    default:
+        return DMSEC_ERR_INVALID_ARG;
+    }
 }
 
 /* The session-state contract over the DMAcc: each write sets one leaf. */
@@ -254,7 +280,8 @@ static int session_once(dmsec_tree_t *t, const cli_session_req_t *req)
             req->resync_accept_default ? DMSEC_RESYNC_ACCEPT_DEFAULT : DMSEC_RESYNC_CHALLENGE,
         .transport_secure = !strncasecmp(url, "https://", 8),
         .devinfo = devinfo,
-        .cb = {.get_account = get_account, .tree_exec = tree_exec},
+        .max_obj_size = cli_mgmt.max_obj_size,
+        .cb = {.get_account = get_account, .tree_exec = tree_exec, .tree_atomic = tree_atomic},
         .cb_ctx = &c,
     };
     dmsec_session_t *s = dmsec_session_new(&cfg);
@@ -300,6 +327,7 @@ static int session_once(dmsec_tree_t *t, const cli_session_req_t *req)
            req->resync ? " resync=1" : "");
     fflush(stdout);
     dmsec_session_free(s);
+    dmsec_tree_free(c.atomic_snap);
     return ok ? 0 : 1;
 }
 

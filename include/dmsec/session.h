@@ -158,6 +158,11 @@ typedef struct dmsec_session_cb {
      * for one Item (cmd->type tells which command). */
     int (*tree_exec)(void *ctx, const char *server_id, const dmsec_cmd_t *cmd,
                      const dmsec_item_t *item, dmsec_tree_result_t *res);
+    /* Client: Atomic on the tree. DMSEC_ATOMIC_BEGIN before its members
+     * run, then _COMMIT when all succeeded or _ROLLBACK to undo them (the
+     * members that had succeeded then answer 216, the Atomic 507; 516 when
+     * the rollback failed). NULL: Atomic is refused with 406. */
+    int (*tree_atomic)(void *ctx, int op);
     /* Server: every Status, Results, Alert or Replace the authenticated
      * client sends (for reporting and inventory). */
     void (*on_client_cmd)(void *ctx, const dmsec_cmd_t *cmd);
@@ -169,6 +174,8 @@ typedef struct dmsec_session_cb {
      * be queued again. */
     int (*pending_cmds)(void *ctx, dmsec_session_t *s);
 } dmsec_session_cb_t;
+
+enum { DMSEC_ATOMIC_BEGIN = 0, DMSEC_ATOMIC_COMMIT = 1, DMSEC_ATOMIC_ROLLBACK = 2 };
 
 /* How a Cred built on the default (resynchronisation) nonce is taken. */
 typedef enum dmsec_resync_mode {

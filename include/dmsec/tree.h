@@ -253,6 +253,13 @@ int dmsec_tree_exec_cb(void *tree, const char *server_id, const dmsec_cmd_t *cmd
 
 /* ---- serialisation ---- */
 
+/* Atomic (the DM command): a copy of the tree to go back to. snapshot
+ * makes it (*out, freed by dmsec_tree_restore or dmsec_tree_free);
+ * restore puts t's nodes back as they were in snap (the exec handler of t
+ * stays) and frees snap. */
+int dmsec_tree_snapshot(const dmsec_tree_t *t, dmsec_tree_t **out);
+void dmsec_tree_restore(dmsec_tree_t *t, dmsec_tree_t *snap);
+
 /* Serialises the whole tree into a malloc'd buffer (*out, *out_len); free it
  * with dmsec_tree_wipe_free(). Format (canonical: the same tree always gives
  * the same bytes):

@@ -1002,22 +1002,97 @@ static int run_item(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_item_t
     return qrc;
 }
 
+static int run_server_cmd(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int depth);
+
+/* Sequence: its Status, then its members' in order. */
+static int run_group(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int depth)
+{
+    if (!dmsec_sess_status_for(s, r, c, depth < 1 ? 200 : 500))
+        return DMSEC_ERR_NO_MEMORY;
+    for (const dmsec_cmd_t *k = c->children; depth < 1 && k; k = k->next) {
+        int rc = run_server_cmd(s, r, k, depth + 1);
+        if (rc)
+            return rc;
+    }
+    return DMSEC_OK;
+}
+
+static void set_code(dmsec_msg_t *r, dmsec_cmd_t *st, int code)
+{
+    char t[8];
+    snprintf(t, sizeof t, "%d", code);
+    dmsec_data_t *d = dmsec_msg_data(r, t, strlen(t), 0);
+    if (d)
+        st->data = d;
+}
+
+/* Atomic: every member or none. The members run on the tree between
+ * DMSEC_ATOMIC_BEGIN and COMMIT; the first failure rolls them all back:
+ * the Atomic answers 507 and each member that had succeeded 216. */
+static int run_atomic(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int depth)
+{
+    if (depth >= 1 || !s->cb.tree_atomic)
+        return dmsec_sess_status_for(s, r, c, depth >= 1 ? 500 : 406) ? DMSEC_OK
+                                                                      : DMSEC_ERR_NO_MEMORY;
+    dmsec_cmd_t *st = dmsec_sess_status_for(s, r, c, 200);
+    if (!st)
+        return DMSEC_ERR_NO_MEMORY;
+    if (s->cb.tree_atomic(s->cb_ctx, DMSEC_ATOMIC_BEGIN)) {
+        set_code(r, st, 500);
+        return DMSEC_OK;
+    }
+    size_t q_before = s->m.n_q;
+    int failed = 0;
+    for (const dmsec_cmd_t *k = c->children; k; k = k->next) {
+        dmsec_cmd_t *last = st;
+        while (last->next)
+            last = last->next;
+        int rc = run_server_cmd(s, r, k, depth + 1);
+        if (rc)
+            return rc;
+        if (last->next && last->next->type == DMSEC_CMD_STATUS) {
+            int code = dmsec_status_code(last->next);
+            failed |= code >= 300;
+        }
+        if (failed)
+            break;
+    }
+    if (!failed) {
+        if (s->cb.tree_atomic(s->cb_ctx, DMSEC_ATOMIC_COMMIT))
+            set_code(r, st, 500);
+        return DMSEC_OK;
+    }
+    int undone = s->cb.tree_atomic(s->cb_ctx, DMSEC_ATOMIC_ROLLBACK) == 0;
+    set_code(r, st, undone ? 507 : 516);
+    /* The members' Statuses: those that had succeeded were rolled back,
+     * those not reached were not executed; their Results are void. */
+    for (dmsec_cmd_t *k = st->next; k; k = k->next) {
+        if (k->type == DMSEC_CMD_STATUS && dmsec_status_code(k) < 300)
+            set_code(r, k, undone ? 216 : 500);
+    }
+    for (const dmsec_cmd_t *k = c->children; k; k = k->next) {
+        int answered = 0;
+        for (dmsec_cmd_t *x = st->next; x && !answered; x = x->next)
+            answered = x->type == DMSEC_CMD_STATUS && x->cmd_ref && k->cmd_id &&
+                       !strcmp(x->cmd_ref, k->cmd_id);
+        if (!answered && !dmsec_sess_status_for(s, r, k, 215))
+            return DMSEC_ERR_NO_MEMORY;
+    }
+    for (size_t i = q_before; i < s->m.n_q; i++)
+        s->q[i].removed = 1;
+    return DMSEC_OK;
+}
+
 /* Client: runs one server command on the tree; its Status (Results are
  * queued and go after the Statuses). */
 static int run_server_cmd(dmsec_session_t *s, dmsec_msg_t *r, const dmsec_cmd_t *c, int depth)
 {
     if (!s->m.peer_authed)
         return dmsec_sess_status_for(s, r, c, 401) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
-    if (c->type == DMSEC_CMD_SEQUENCE || c->type == DMSEC_CMD_ATOMIC) {
-        if (!dmsec_sess_status_for(s, r, c, depth < 8 ? 200 : 500))
-            return DMSEC_ERR_NO_MEMORY;
-        for (const dmsec_cmd_t *k = c->children; depth < 8 && k; k = k->next) {
-            int rc = run_server_cmd(s, r, k, depth + 1);
-            if (rc)
-                return rc;
-        }
-        return DMSEC_OK;
-    }
+    if (c->type == DMSEC_CMD_SEQUENCE)
+        return run_group(s, r, c, depth);
+    if (c->type == DMSEC_CMD_ATOMIC)
+        return run_atomic(s, r, c, depth);
     if (c->type == DMSEC_CMD_ALERT)
         return dmsec_sess_status_for(s, r, c, 200) ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
     int code = 200;

@@ -446,3 +446,32 @@ int dmsec_tree_dump(const dmsec_tree_t *t, char **out)
     *out = x.buf;
     return DMSEC_OK;
 }
+
+int dmsec_tree_snapshot(const dmsec_tree_t *t, dmsec_tree_t **out)
+{
+    if (!t || !out)
+        return DMSEC_ERR_INVALID_ARG;
+    *out = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = dmsec_tree_serialize(t, &buf, &len);
+    if (!rc)
+        rc = dmsec_tree_parse(buf, len, out);
+    dmsec_tree_wipe_free(buf, len);
+    return rc;
+}
+
+void dmsec_tree_restore(dmsec_tree_t *t, dmsec_tree_t *snap)
+{
+    if (!t || !snap)
+        return;
+    tnode_t *root = t->root;
+    size_t count = t->count, bytes = t->value_bytes;
+    t->root = snap->root;
+    t->count = snap->count;
+    t->value_bytes = snap->value_bytes;
+    snap->root = root;
+    snap->count = count;
+    snap->value_bytes = bytes;
+    dmsec_tree_free(snap);
+}

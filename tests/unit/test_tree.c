@@ -1075,16 +1075,44 @@ static void statuses(void **state)
     }
 }
 
+/* Atomic's undo: a snapshot restores every node, value and count, and
+ * the restored tree keeps working. */
+static void snapshot_restore(void **state)
+{
+    (void)state;
+    dmsec_tree_t *t = dmsec_tree_new("Get=*&Add=*&Replace=*&Delete=*");
+    assert_non_null(t);
+    assert_int_equal(dmsec_tree_set_local(t, "./A/x", DMSEC_TREE_CHR, NULL, "one", 3), DMSEC_OK);
+    size_t count = dmsec_tree_count(t);
+    dmsec_tree_t *snap = NULL;
+    assert_int_equal(dmsec_tree_snapshot(t, &snap), DMSEC_OK);
+    assert_true(dmsec_tree_equal(t, snap));
+    assert_int_equal(dmsec_tree_set_local(t, "./A/x", DMSEC_TREE_CHR, NULL, "two", 3), DMSEC_OK);
+    assert_int_equal(dmsec_tree_set_local(t, "./B/y", DMSEC_TREE_CHR, NULL, "new", 3), DMSEC_OK);
+    assert_int_equal(dmsec_tree_delete_local(t, "./A"), DMSEC_OK);
+    assert_false(dmsec_tree_equal(t, snap));
+    dmsec_tree_restore(t, snap);
+    assert_int_equal(dmsec_tree_count(t), count);
+    dmsec_tree_info_t info;
+    assert_int_equal(dmsec_tree_get_local(t, "./A/x", &info), DMSEC_OK);
+    assert_int_equal(info.value_len, 3);
+    assert_memory_equal(info.value, "one", 3);
+    assert_int_equal(dmsec_tree_get_local(t, "./B/y", &info), DMSEC_ERR_TREE_NOT_FOUND);
+    assert_int_equal(dmsec_tree_set_local(t, "./C", DMSEC_TREE_CHR, NULL, "c", 1), DMSEC_OK);
+    dmsec_tree_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(acl_syntax),      cmocka_unit_test(acl_eval),
-        cmocka_unit_test(acl_inheritance), cmocka_unit_test(uris),
-        cmocka_unit_test(two_servers),     cmocka_unit_test(command_semantics),
-        cmocka_unit_test(exec_commands),   cmocka_unit_test(round_trip),
-        cmocka_unit_test(corruption),      cmocka_unit_test(crafted_bodies),
-        cmocka_unit_test(limits),          cmocka_unit_test(dump_hides_secrets),
-        cmocka_unit_test(local_access),    cmocka_unit_test(statuses),
+        cmocka_unit_test(acl_syntax),       cmocka_unit_test(acl_eval),
+        cmocka_unit_test(acl_inheritance),  cmocka_unit_test(uris),
+        cmocka_unit_test(two_servers),      cmocka_unit_test(command_semantics),
+        cmocka_unit_test(exec_commands),    cmocka_unit_test(round_trip),
+        cmocka_unit_test(corruption),       cmocka_unit_test(crafted_bodies),
+        cmocka_unit_test(limits),           cmocka_unit_test(dump_hides_secrets),
+        cmocka_unit_test(local_access),     cmocka_unit_test(statuses),
+        cmocka_unit_test(snapshot_restore),
     };
     return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
 }
