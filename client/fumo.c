@@ -51,11 +51,6 @@
 #define ALERT_TYPE "org.openmobilealliance.dm.firmwareupdate.downloadandupdate"
 #define STR_MAX 2048
 
-/* Coded against the engine's contract (session.h); weak until the engine
- * defines it, so the agent links meanwhile (no alert is sent then). */
-extern int dmsec_session_client_alert(dmsec_session_t *s, const dmsec_mgmt_cmd_t *alert)
-    __attribute__((weak));
-
 static void get_str(const dmsec_tree_t *t, const char *uri, char *out, size_t cap)
 {
     dmsec_tree_info_t info;
@@ -469,10 +464,6 @@ int cli_fumo_queue_alert(const dmsec_tree_t *t, dmsec_session_t *s, const char *
     get_str(t, REPORT "/Correlator", corr, sizeof corr);
     get_str(t, REPORT "/Result", result, sizeof result);
     get_str(t, REPORT "/Tag", tag, sizeof tag);
-    if (!dmsec_session_client_alert) {
-        cli_err("fumo: this engine cannot send client alerts; the report waits");
-        return 0;
-    }
     dmsec_mgmt_cmd_t a = {
         .tag = strtoll(tag, NULL, 10),
         .type = DMSEC_CMD_ALERT,
