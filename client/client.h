@@ -93,6 +93,7 @@ typedef struct cli_mgmt {
     unsigned long long fumo_max;        /* bytes of a package at most */
     const char *ca;                     /* CA file for HTTPS downloads */
     const char *dev_type, *oem, *fwv, *swv, *hwv;
+    size_t max_obj_size; /* the engine's MaxObjSize (0: its default) */
 } cli_mgmt_t;
 extern cli_mgmt_t cli_mgmt;
 

@@ -31,9 +31,9 @@
 
 cli_mgmt_t cli_mgmt = {.exec_timeout = 30, .fumo_timeout = 600, .fumo_max = 268435456ull};
 
-const char *const cli_mgmt_opts[] = {"exec-handler",  "exec-timeout", "fumo-hook", "fumo-timeout",
-                                     "fumo-max-size", "dev-type",     "oem",       "fw-version",
-                                     "sw-version",    "hw-version",   NULL};
+const char *const cli_mgmt_opts[] = {
+    "exec-handler", "exec-timeout", "fumo-hook",  "fumo-timeout", "fumo-max-size", "dev-type",
+    "oem",          "fw-version",   "sw-version", "hw-version",   "max-obj-size",  NULL};
 
 static int parse_num(const char *name, const char *s, unsigned long long lo, unsigned long long hi,
                      unsigned long long *out)
@@ -99,6 +99,11 @@ int cli_mgmt_configure(const cli_opts_t *o)
         if (parse_num("fumo-max-size", v, 1, 1ull << 40, &n))
             return -1;
         cli_mgmt.fumo_max = n;
+    }
+    if ((v = cli_opt(o, "max-obj-size"))) {
+        if (parse_num("max-obj-size", v, 1, 1ull << 30, &n))
+            return -1;
+        cli_mgmt.max_obj_size = (size_t)n;
     }
     cli_mgmt.fumo_hook = cli_opt(o, "fumo-hook");
     cli_mgmt.ca = cli_opt(o, "ca");

@@ -12,7 +12,7 @@
  *   dmsec-client session --tree F --server SID [--ca F --cert F --key F] [--codec xml|wbxml]
  *   dmsec-client listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IP]
  *   dmsec-client show --tree F
- *   dmsec-client set --tree F --uri U (--value V | --value-b64 B)   (maintenance)
+ *   dmsec-client set --tree F --uri U (--value V | --value-b64 B) [--acl ACL]   (maintenance)
  *   dmsec-client get --tree F --server SID --uri U   (diagnostic: a Get as that server)
  *   dmsec-client bootstrap --tree F --file F --content-type CT
  *       ([--imsi D | --network-id R] [--pin P] | --ks-naf-hex K | --ks-naf-file F)
@@ -23,7 +23,7 @@
  * session, listen, init, fumo-run, exec take the management options
  * (--exec-handler URI=PROGRAM, repeatable; --exec-timeout S; --fumo-hook CMD;
  * --fumo-timeout S; --fumo-max-size BYTES; --dev-type, --oem, --fw-version,
- * --sw-version, --hw-version): docs/CLIENT.md.
+ * --sw-version, --hw-version, --max-obj-size BYTES): docs/CLIENT.md.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -368,6 +368,8 @@ static int cmd_set(const cli_opts_t *o)
     int rc = dmsec_tree_set_local(t, cli_opt(o, "uri"), f, NULL, b ? (const void *)raw : v,
                                   b ? len : strlen(v));
     memset(raw, 0, sizeof raw);
+    if (!rc && cli_opt(o, "acl"))
+        rc = dmsec_tree_set_acl_local(t, cli_opt(o, "uri"), cli_opt(o, "acl"));
     if (rc) {
         cli_err("cannot set %s: %s", cli_opt(o, "uri"), dmsec_errname(rc));
         dmsec_tree_free(t);
@@ -553,7 +555,7 @@ static const char *const o_listen[] = {"tree",
                                        "resync-accept-default",
                                        NULL};
 static const char *const o_show[] = {"tree", NULL};
-static const char *const o_set[] = {"tree", "uri", "value", "value-b64", NULL};
+static const char *const o_set[] = {"tree", "uri", "value", "value-b64", "acl", NULL};
 static const char *const o_get[] = {"tree", "server", "uri", NULL};
 static const char *const o_fumo_run[] = {"tree", "ca", NULL};
 static const char *const o_exec[] = {"tree", "server", "uri", "data", "correlator", NULL};
@@ -599,7 +601,7 @@ static void usage(FILE *f)
         "  management options of session, listen, init, fumo-run, exec:\n"
         "      --exec-handler URI=PROGRAM (repeatable) --exec-timeout S --fumo-hook PROGRAM\n"
         "      --fumo-timeout S --fumo-max-size BYTES --dev-type T --oem O --fw-version V\n"
-        "      --sw-version V --hw-version V\n",
+        "      --sw-version V --hw-version V --max-obj-size BYTES (the MaxObjSize announced)\n",
         f);
 }
 
