@@ -184,8 +184,8 @@ static int take_record(struct reader *r, struct record *rec)
     if (!take(r, " "))
         return 0;
     const uint8_t *f = r->p;
-    while (r->p < r->end && *r->p >= 'a' && *r->p <= 'z')
-        r->p++;
+    while (r->p < r->end && ((*r->p >= 'a' && *r->p <= 'z') || (*r->p >= '0' && *r->p <= '9')))
+        r->p++; /* format names are lower case letters and digits ("b64") */
     if (!field_str(f, (size_t)(r->p - f), fname, sizeof fname) ||
         dmsec_tree_format_parse(fname, &rec->format) != DMSEC_OK)
         return 0;

@@ -793,6 +793,9 @@ static void round_trip(void **state)
         DMSEC_OK);
     assert_int_equal(dmsec_tree_set_local(t, "./Vendor", DMSEC_TREE_NODE, NULL, NULL, 0), DMSEC_OK);
     assert_int_equal(dmsec_tree_set_flags_local(t, "./Vendor/Blob", DMSEC_TREE_SECRET), DMSEC_OK);
+    /* a format name with a digit in it */
+    assert_int_equal(dmsec_tree_set_local(t, "./Vendor/Pic", DMSEC_TREE_B64, NULL, "aGk=", 4),
+                     DMSEC_OK);
     assert_int_equal(dmsec_tree_add(t, "s9", "./Vendor2/Empty", DMSEC_TREE_NULL, NULL, NULL, 0),
                      DMSEC_OK);
     uint8_t *buf;
