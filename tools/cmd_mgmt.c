@@ -586,13 +586,12 @@ static int run_many(dmsec_store_t *st, tool_opts_t *o, queue_fn fn, void *ctx,
         return rc;
     }
     queue_many(st, &l, fn, ctx);
-    if (no)
+    int sync_err = 0;
+    if (no) {
         notify_many(st, &l, no);
-    else {
-        /* Durable before it is reported queued. */
-        int err = dmsec_store_sync(st);
-        if (err)
-            tool_fail("sync", err);
+    } else if ((sync_err = dmsec_store_sync(st)) != 0) {
+        /* Committed, but not known durable: said, and the exit says so. */
+        tool_fail("sync", sync_err);
     }
     size_t queued = 0;
     size_t failed = 0;
@@ -638,7 +637,9 @@ static int run_many(dmsec_store_t *st, tool_opts_t *o, queue_fn fn, void *ctx,
             printf("%s{\"device\":", k++ ? "," : "");
             json_str(t->device);
             printf(",\"error\":");
-            json_str(t->id ? "notify" : reason(t->err));
+            char why[160];
+            snprintf(why, sizeof why, "notify: %s", dmsec_strerror(t->notify_err));
+            json_str(t->id ? why : reason(t->err));
             printf(",\"code\":");
             json_str(dmsec_errname(t->id ? t->notify_err : t->err));
             printf("}");
@@ -651,7 +652,7 @@ static int run_many(dmsec_store_t *st, tool_opts_t *o, queue_fn fn, void *ctx,
         printf("\n");
     }
     targets_free(&l);
-    return failed || notify_failed ? TOOL_EXIT_FAIL : 0;
+    return failed || notify_failed || sync_err ? TOOL_EXIT_FAIL : 0;
 }
 
 /* One device: queue (committed), sync, notify; prints the id. */
