@@ -502,6 +502,12 @@ static int st_cmd_done(void *ctx, const char *dev, const dmsec_event_t *e)
     struct persist_ctx *p = ctx;
     int rc = dmsec_store_cmd_done(p->st, e->tag, e->status, e->has_data ? e->data : NULL,
                                   e->data_len, e->format, e->mime, (int64_t)p->now);
+    /* The engine answers a command it will not send (413: larger than the
+     * device's MaxObjSize) without a CMD_SENT: still queued in the store,
+     * it is marked sent in this session first, so its failure is recorded
+     * (a command answered before or cancelled stays as it is). */
+    if (rc == 0 && dmsec_store_cmd_sent(p->st, e->tag, p->s->token, (int64_t)p->now) == DMSEC_OK)
+        rc = dmsec_store_cmd_done(p->st, e->tag, e->status, NULL, 0, NULL, NULL, (int64_t)p->now);
     if (rc >= 0) {
         log_msg(LOG_INFO, "command %lld device=%s session=%s status=%d%s", (long long)e->tag,
                 p->dev, p->sid, e->status, rc == 1 ? "" : " (recorded before)");
