@@ -747,11 +747,14 @@ int main(int argc, char **argv)
      * and what they cost beyond as many auth-only sessions. */
     double per_auth =
         tot[P_AUTH].sessions ? tot[P_AUTH].server_cpu / (double)tot[P_AUTH].sessions : 0.0;
-    double ncmd = tot[P_MGMT].commands ? (double)tot[P_MGMT].commands : 1.0;
-    printf("%-31s %7.0f commands/s  server CPU %5.0f us/command, %.0f us beyond an auth-only "
-           "session\n",
-           "commands answered (Get+Results)", cmd_rate, tot[P_MGMT].server_cpu / ncmd * 1e6,
-           (tot[P_MGMT].server_cpu - per_auth * (double)tot[P_MGMT].sessions) / ncmd * 1e6);
+    double ncmd = (double)tot[P_MGMT].commands;
+    if (ncmd > 0)
+        printf("%-31s %7.0f commands/s  server CPU %5.0f us/command, %.0f us beyond an auth-only "
+               "session\n",
+               "commands answered (Get+Results)", cmd_rate, tot[P_MGMT].server_cpu / ncmd * 1e6,
+               (tot[P_MGMT].server_cpu - per_auth * (double)tot[P_MGMT].sessions) / ncmd * 1e6);
+    else
+        printf("%-31s %7.0f commands/s\n", "commands answered (Get+Results)", cmd_rate);
     printf("ratio commands/s / auth-only sessions/s: %.2f\n",
            auth_rate > 0 ? cmd_rate / auth_rate : 0.0);
     printf("store: %zu of %zu queued Gets done (200) with the device's value%s\n", verified,
