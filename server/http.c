@@ -355,8 +355,11 @@ void http_close_session(dmsec_store_t *st, struct sess *s, int result, const cha
             log_msg(LOG_ERROR, "store: cannot record the end of session %lld: %s",
                     (long long)s->rec_id, dmsec_errname(rc));
     }
+    /* The device's verdict on our Cred may never come: a session the engine
+     * ended with a command-less package, where it needed no answer (TLS),
+     * is a success too. */
     int ok = result == DMSEC_OK && dmsec_session_peer_authenticated(s->engine) &&
-             dmsec_session_self_authenticated(s->engine);
+             (dmsec_session_self_authenticated(s->engine) || dmsec_session_done(s->engine));
     metrics_session(ok);
     char dev[DMSEC_STORE_ID_MAX];
     char sid[80];
