@@ -166,3 +166,24 @@ enrol_client() {
         --client-nonce-b64 "$(jq -r .client_nonce_b64 <<<"$json")" \
         --server-nonce-b64 "$(jq -r .server_nonce_b64 <<<"$json")" >/dev/null
 }
+# Appends nodes to the agent's tree file TREE (a maintenance edit, as an
+# operator's provisioning would do; the SHA-256 trailer is recomputed):
+# tree_append TREE "DEPTH FORMAT NAME ACL [VALUE]"... Each node goes after
+# the last one, so DEPTH 1 is a child of the root and DEPTH 2 a child of the
+# depth-1 node before it; names must sort after their siblings (the file is
+# canonical); ACL "-" for none (inherited). Values without blanks.
+tree_append() {
+    local tree=$1 n line d f name acl val
+    head -c -72 "$tree" >"$tree.body" || return 1
+    n=$(sed -n 2p "$tree.body")
+    for line in "${@:2}"; do
+        read -r d f name acl val <<<"$line"
+        [ "$acl" = - ] && acl=
+        printf '%s %s 0 %d:%s 0: %d:%s %d:%s\n' "$d" "$f" ${#name} "$name" ${#acl} "$acl" ${#val} "$val" \
+            >>"$tree.body"
+        n=$((n + 1))
+    done
+    sed -i "2s/.*/$n/" "$tree.body"
+    { cat "$tree.body" && printf 'SHA256 %s\n' "$(sha256sum <"$tree.body" | cut -d' ' -f1)"; } >"$tree.new" &&
+        mv "$tree.new" "$tree" && rm -f "$tree.body"
+}
