@@ -80,11 +80,16 @@ void dmsec_sess_q_free_all(dmsec_session_t *s)
 void dmsec_sess_q_sweep(dmsec_session_t *s)
 {
     size_t w = 0;
+    /* The incoming Large Object's command (lo_tag: its index + 1) moves
+     * with the entries before it that go. */
+    int64_t lo_tag = 0;
     for (size_t i = 0; i < s->m.n_q; i++) {
         if (s->q[i].removed) {
             dmsec_sess_q_free_entry(&s->q[i]);
             continue;
         }
+        if (s->m.lo_tag == (int64_t)i + 1)
+            lo_tag = (int64_t)w + 1;
         if (w != i)
             s->q[w] = s->q[i];
         w++;
@@ -92,8 +97,11 @@ void dmsec_sess_q_sweep(dmsec_session_t *s)
     for (size_t i = w; i < s->m.n_q; i++)
         memset(&s->q[i], 0, sizeof s->q[i]);
     s->m.n_q = w;
-    if (s->m.lo_in && s->m.lo_tag > 0 && (size_t)s->m.lo_tag > w)
-        s->m.lo_in = 0; /* its command is gone */
+    if (s->m.lo_in && s->m.lo_tag > 0) {
+        s->m.lo_tag = lo_tag;
+        if (!lo_tag)
+            s->m.lo_in = 0; /* its command is gone */
+    }
 }
 
 struct qcmd *dmsec_sess_q_push(dmsec_session_t *s)
@@ -750,6 +758,12 @@ static void take_status(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_it
         q->done_status = code; /* its Results are still coming */
         return;
     }
+    if (q->type == DMSEC_CMD_GET && code >= 200 && code < 300 && !(res && res[i]) && !q->internal) {
+        /* Its Results come in a later message (queued behind a Large
+         * Object of the device). */
+        q->done_status = code;
+        return;
+    }
     done_event(s, q, code, res ? res[i] : NULL, NULL, 0);
     q->removed = 1;
     if (q->n_members && code >= 300) {
@@ -781,8 +795,13 @@ static int take_results(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_it
         int lo_mine = s->m.lo_in && q && s->m.lo_tag == (int64_t)i + 1;
         if (!q || (!it->more_data && !lo_mine)) {
             inventory_event(s, it, uri);
-            if (q && !res[i])
+            if (q && q->done_status > 0 && !q->removed) {
+                /* its Status came before */
+                done_event(s, q, q->done_status, it, NULL, 0);
+                q->removed = 1;
+            } else if (q && !res[i]) {
                 res[i] = it;
+            }
             continue;
         }
         int whole = 0;
