@@ -1008,7 +1008,9 @@ static int run_item(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_item_t
         res.status = 500;
     if (!s->cb.tree_exec)
         res.status = 406;
-    if (res.status >= 300 && *code < 300)
+    /* A failure wins; a success other than 200 (an Exec handler's 202
+     * accepted) is kept over 200. */
+    if ((res.status >= 300 && *code < 300) || (res.status > 200 && *code == 200))
         *code = res.status;
     if (res.status < 300)
         maybe_rotate_in_secret(s, c, it);
