@@ -106,10 +106,10 @@ res=$("$TOOL" results "$id" --db "$DB" --json)
 check "get of an interior node: its child list" "$c_dir" '.state + " " + .result' "done Gone/Leaf/Locked/Ord/Run"
 check "replace: done 200" "$c_rep" '.state + " " + (.status|tostring)' "done 200"
 check "add: done 200" "$c_add" '.state + " " + (.status|tostring)' "done 200"
-check "add int: done" "$c_int" .state done
+check "add int: done" "$c_int" .state "done"
 check "delete: done 200" "$c_del" '.state + " " + (.status|tostring)' "done 200"
 check "exec: done 200" "$c_exe" '.state + " " + (.status|tostring)' "done 200"
-check "copy: done" "$c_cpy" .state done
+check "copy: done 200" "$c_cpy" '.state + " " + (.status|tostring)' "done 200"
 check "atomic: done 200" "$c_atom" '.state + " " + (.status|tostring)' "done 200"
 check "sequence: done 200" "$c_seq" '.state + " " + (.status|tostring)' "done 200"
 members() { "$TOOL" cmd list "$id" --db "$DB" --json | jq -r --argjson g "$1" \
