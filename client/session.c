@@ -17,7 +17,7 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 
-#define MAX_MESSAGES 32
+#define MAX_MESSAGES 64 /* the engine's own limit per session (max_messages 0) */
 
 int cli_account_of(const dmsec_tree_t *t, const char *server_id, char *acc, size_t cap)
 {
