@@ -7,7 +7,8 @@
 # command's result. 1 MiB is the tree's DMSEC_TREE_MAX_VALUE: exactly that
 # is taken, one byte more is refused (413). A value over the MaxObjSize the
 # device announces (dmsec-client --max-obj-size) is never sent and the
-# command is recorded failed with 413.
+# command is recorded failed with 413. In WBXML, 1 MiB of raw bytes (bin,
+# OPAQUE) both ways in one session.
 # usage: mgmt_lo.sh DMSEC_SERVER DMSEC_TOOL TESTDEVICE
 set -uo pipefail
 SERVER=$1 TOOL=$2
@@ -122,6 +123,22 @@ for codec in xml wbxml; do
     tree_value "$tree" ./Ext/Big "$work/got" && [ "$(cat "$work/got")" = small ] &&
         ok "$codec: the tree has the small value" || bad "$codec: tree value after MaxObjSize case"
 done
+
+# WBXML carries binary as OPAQUE: 1 MiB of raw random bytes as bin, the
+# Replace and the Get in one session (about 36 messages).
+head -c $MIB /dev/urandom >"$work/raw.bin"
+rep=$("$TOOL" cmd replace "$id" ./Ext/Big --db "$DB" --data-file "$work/raw.bin" --format bin)
+get=$("$TOOL" cmd get "$id" ./Ext/Big --db "$DB")
+expect "wbxml bin: one session (Replace and Get)" session "$tree" wbxml
+check_cmd "wbxml bin: Replace done 200" "$rep" "done 200"
+check_cmd "wbxml bin: Get done 200" "$get" "done 200"
+tree_value "$tree" ./Ext/Big "$work/got" && [ "$(sha "$work/got")" = "$(sha "$work/raw.bin")" ] &&
+    ok "wbxml bin: the tree holds the 1 MiB of bytes" || bad "wbxml bin: tree value differs"
+"$TOOL" cmd show "$get" --db "$DB" --json >"$work/show.json"
+jq -r .result "$work/show.json" | base64 -d >"$work/res" 2>/dev/null
+[ "$(jq -r '.result_encoding + " " + .result_format' "$work/show.json")" = "base64 bin" ] &&
+    [ "$(sha "$work/res")" = "$(sha "$work/raw.bin")" ] && ok "wbxml bin: the Get's result is the 1 MiB of bytes" ||
+    bad "wbxml bin: result $(jq -c '{result_len, result_encoding, result_format}' "$work/show.json")"
 
 both_ok "$work/sess.out" && ok "last session authenticated both ways" || bad "last session: $(cat "$work/sess.out")"
 echo "integration mgmt_lo: $pass passed, $fail failed"
