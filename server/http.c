@@ -186,6 +186,8 @@ static struct sess *sess_of_ctx(struct cb_ctx *x)
 
 struct load_ctx {
     dmsec_session_t *engine;
+    dmsec_store_t *st;
+    const char *token;
     int loaded;
     int rc;
     /* a group being collected: its members follow it in the listing */
@@ -211,6 +213,17 @@ static void mgmt_of(const dmsec_store_cmd_t *c, dmsec_mgmt_cmd_t *m)
     m->correlator = c->correlator[0] ? c->correlator : NULL;
 }
 
+/* A command the engine refuses to send (malformed in the store: a group
+ * without members, a kind it cannot send) is recorded failed with 400, so
+ * that it does not block the device's queue. */
+static void load_refused(struct load_ctx *l, int64_t id)
+{
+    int64_t now = (int64_t)time(NULL);
+    log_msg(LOG_WARN, "command %lld cannot be sent: recorded failed (400)", (long long)id);
+    if (!dmsec_store_cmd_sent(l->st, id, l->token, now))
+        (void)dmsec_store_cmd_done(l->st, id, 400, NULL, 0, NULL, NULL, now);
+}
+
 static void load_flush_group(struct load_ctx *l)
 {
     if (!l->in_group)
@@ -221,10 +234,12 @@ static void load_flush_group(struct load_ctx *l)
         mgmt_of(&l->members[i], &l->kids[i]);
     g.children = l->kids;
     g.n_children = l->n_members;
-    if (!l->rc && l->n_members)
-        l->rc = dmsec_session_queue_cmd(l->engine, &g);
-    if (l->rc == DMSEC_ERR_INVALID_ARG)
+    if (!l->rc)
+        l->rc = l->n_members ? dmsec_session_queue_cmd(l->engine, &g) : DMSEC_ERR_INVALID_ARG;
+    if (l->rc == DMSEC_ERR_INVALID_ARG) {
+        load_refused(l, l->group.id);
         l->rc = DMSEC_OK;
+    }
     l->loaded++;
     dmsec_store_cmd_clear(&l->group);
     for (size_t i = 0; i < l->n_members; i++)
@@ -276,8 +291,7 @@ static int load_one(void *ctx, const dmsec_store_cmd_t *c)
     mgmt_of(c, &m);
     l->rc = dmsec_session_queue_cmd(l->engine, &m);
     if (l->rc == DMSEC_ERR_INVALID_ARG) {
-        log_msg(LOG_WARN, "command %lld cannot be sent: %s", (long long)c->id,
-                dmsec_errname(l->rc));
+        load_refused(l, c->id);
         l->rc = DMSEC_OK;
     }
     l->loaded++;
@@ -311,6 +325,8 @@ static int cb_pending_cmds(void *ctx, dmsec_session_t *engine)
     if (!l)
         return DMSEC_ERR_NO_MEMORY;
     l->engine = engine;
+    l->st = x->st;
+    l->token = s->token;
     int rc = dmsec_store_cmd_pending(x->st, dev, s->token, (int64_t)time(NULL), load_one, l);
     if (!rc)
         load_flush_group(l);

@@ -17,11 +17,13 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "codec/codec_int.h"
+#include "dmsec/encoding.h"
 #include "dmsec/errors.h"
 #include "session_int.h"
 
 #define CMD_OVERHEAD 256u /* CmdID, Item, Target, Meta tags: generous */
-#define MSG_SLACK 700u    /* our Cred (added when encoding), Final, rounding */
+#define MSG_SLACK 400u    /* our Cred (added when encoding), Final, rounding */
 #define MIN_CHUNK 256u    /* a Large Object chunk smaller than this waits */
 
 const char *const dmsec_session_inventory_uris[] = {
@@ -360,8 +362,12 @@ static size_t head_cost(const struct qcmd *q)
 
 /* How many bytes of data from off fit in room, stopping short of a UTF-8
  * sequence's middle for text. */
-static size_t chunk_fit(const struct qcmd *q, size_t off, size_t room)
+static size_t chunk_fit(const struct qcmd *q, size_t off, size_t room, int b64)
 {
+    if (b64) {
+        size_t n = room / 4 * 3, rest = q->data_len - off;
+        return n < rest ? n : rest;
+    }
     size_t used = 0, n = 0;
     while (off + n < q->data_len) {
         size_t c = esc_len(q->data[off + n]);
@@ -370,16 +376,18 @@ static size_t chunk_fit(const struct qcmd *q, size_t off, size_t room)
         used += c;
         n++;
     }
-    int binary = q->format && (!strcmp(q->format, "bin") || !strcmp(q->format, "b64"));
-    if (!binary && off + n < q->data_len) {
+    int ascii = q->format && !strcmp(q->format, "b64");
+    if (!ascii && off + n < q->data_len) {
         while (n && (q->data[off + n] & 0xC0) == 0x80)
             n--;
     }
     return n;
 }
 
-static size_t data_cost(const struct qcmd *q)
+static size_t data_cost(const struct qcmd *q, int b64)
 {
+    if (b64)
+        return (q->data_len + 2) / 3 * 4;
     size_t n = 0;
     for (size_t i = 0; i < q->data_len; i++)
         n += esc_len(q->data[i]);
@@ -401,10 +409,24 @@ static int is_opaque_format(const char *f)
     return f && !strcmp(f, "bin");
 }
 
+/* A binary value in XML that is not XML text goes as base64 text with
+ * Format b64 (a CDATA section holds text only); in chunks of whole 3-byte groups, so the chunks'
+ * base64 texts join into the whole value's. */
+static int as_b64(const dmsec_session_t *s, const struct qcmd *q)
+{
+    return s->m.codec == DMSEC_CODEC_XML && q->has_data && is_opaque_format(q->format) &&
+           (memchr(q->data, 0, q->data_len) || utf8_check(q->data, q->data_len, 1));
+}
+
+static size_t b64_len(size_t n)
+{
+    return (n + 2) / 3 * 4;
+}
+
 /* Adds the Item of q (with data[off, off+n), MoreData when more follows)
  * to c. */
 static int add_item(dmsec_msg_t *r, dmsec_cmd_t *c, struct qcmd *q, size_t off, size_t n, int more,
-                    int results)
+                    int results, int b64)
 {
     dmsec_item_t *it =
         results ? dmsec_cmd_add_item(r, c, NULL, q->source)
@@ -419,19 +441,30 @@ static int add_item(dmsec_msg_t *r, dmsec_cmd_t *c, struct qcmd *q, size_t off, 
         if ((q->target && !it->target) || (q->source && !it->source))
             return DMSEC_ERR_NO_MEMORY;
     }
-    if (q->format && q->format[0] && !dmsec_meta_add(r, &it->meta, DMSEC_MI_FORMAT, q->format))
+    const char *format = b64 ? "b64" : q->format;
+    if (format && format[0] && !dmsec_meta_add(r, &it->meta, DMSEC_MI_FORMAT, format))
         return DMSEC_ERR_NO_MEMORY;
     if (q->mime && q->mime[0] && !dmsec_meta_add(r, &it->meta, DMSEC_MI_TYPE, q->mime))
         return DMSEC_ERR_NO_MEMORY;
     if (q->has_data) {
         if (off == 0 && (more || n < q->data_len)) {
             char size[24];
-            snprintf(size, sizeof size, "%zu", q->data_len);
+            snprintf(size, sizeof size, "%zu", b64 ? b64_len(q->data_len) : q->data_len);
             if (!dmsec_meta_add(r, &it->meta, DMSEC_MI_SIZE, size))
                 return DMSEC_ERR_NO_MEMORY;
         }
-        it->data =
-            dmsec_msg_data(r, n ? (const char *)q->data + off : "", n, is_opaque_format(q->format));
+        if (b64) {
+            size_t cap = b64_len(n) + 1, len = 0;
+            char *text = malloc(cap);
+            if (!text)
+                return DMSEC_ERR_NO_MEMORY;
+            int rc = dmsec_b64_encode(q->data + off, n, text, cap, &len);
+            it->data = rc ? NULL : dmsec_msg_data(r, text, len, 0);
+            free(text);
+        } else {
+            it->data = dmsec_msg_data(r, n ? (const char *)q->data + off : "", n,
+                                      is_opaque_format(q->format));
+        }
         if (!it->data)
             return DMSEC_ERR_NO_MEMORY;
     }
@@ -463,7 +496,7 @@ static dmsec_cmd_t *add_entry(dmsec_session_t *s, dmsec_msg_t *r, dmsec_cmd_t *p
         (q->type == DMSEC_CMD_EXEC || q->type == DMSEC_CMD_ALERT) &&
         !(c->correlator = dmsec_msg_strdup(r, q->correlator)))
         return NULL;
-    if (add_item(r, c, q, q->lo_off, n, more, results))
+    if (add_item(r, c, q, q->lo_off, n, more, results, as_b64(s, q)))
         return NULL;
     dmsec_sess_copy_str(q->cmd_id, sizeof q->cmd_id, c->cmd_id);
     snprintf(q->msg_id, sizeof q->msg_id, "%u", s->m.out_msg_id);
@@ -528,7 +561,7 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
             /* A group goes whole, in one message. */
             size_t cost = CMD_OVERHEAD;
             for (size_t k = 1; k <= q->n_members && i + k < s->m.n_q; k++)
-                cost += head_cost(&s->q[i + k]) + data_cost(&s->q[i + k]);
+                cost += head_cost(&s->q[i + k]) + data_cost(&s->q[i + k], as_b64(s, &s->q[i + k]));
             if (cost > room && *sent)
                 break;
             if (cost > limit - base - MSG_SLACK) {
@@ -569,6 +602,11 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
         size_t head = head_cost(q) + 64; /* Size, MoreData */
         size_t rest = q->has_data ? q->data_len - q->lo_off : 0;
         size_t rest_cost = 0, k = q->lo_off;
+        int b64 = as_b64(s, q);
+        if (b64) {
+            rest_cost = b64_len(rest);
+            k = q->data_len;
+        }
         for (; k < q->data_len && head + rest_cost <= room; k++)
             rest_cost += esc_len(q->data[k]);
         if (k == q->data_len && head + rest_cost <= room) {
@@ -595,7 +633,7 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
             continue;
         }
         /* A Large Object: this message carries one chunk, and ends. */
-        size_t n = chunk_fit(q, q->lo_off, room - head);
+        size_t n = chunk_fit(q, q->lo_off, room - head, b64);
         if (!n)
             break;
         if (q->lo_off == 0)

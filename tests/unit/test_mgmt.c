@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "dmsec/codec.h"
+#include "dmsec/encoding.h"
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 #include "dmsec/tree.h"
@@ -1272,6 +1273,48 @@ static void pending_cmds_fills_an_empty_queue(void **state)
     }
 }
 
+/* Binary that is not XML text goes over XML as base64 text with Format
+ * b64 (chunked on whole 3-byte groups when large); over WBXML as OPAQUE. */
+static void binary_over_xml_goes_as_b64(void **state)
+{
+    (void)state;
+    EACH_CODEC
+    {
+        static uint8_t big[200000];
+        for (size_t i = 0; i < sizeof big; i++)
+            big[i] = (uint8_t)(i * 7 + (i >> 8));
+        struct party dev, srv;
+        pair(&dev, &srv);
+        dmsec_session_t *c = new_client(&dev);
+        dmsec_session_t *s = new_server(&srv);
+        queue(s, 1, DMSEC_CMD_ADD, "./Vendor/Raw", (const char *)bin_wbxml, sizeof bin_wbxml,
+              "bin");
+        queue(s, 2, DMSEC_CMD_ADD, "./Vendor/Big", (const char *)big, sizeof big, "bin");
+        struct run r = converse(c, &dev, s, &srv, NULL, NULL);
+        session_ok(c, s, &r);
+        assert_done(&srv, 1, 200, NULL);
+        assert_done(&srv, 2, 200, NULL);
+        if (codec == DMSEC_CODEC_WBXML) {
+            tree_value(&dev, "./Vendor/Raw", bin_wbxml, sizeof bin_wbxml, DMSEC_TREE_BIN);
+            tree_value(&dev, "./Vendor/Big", big, sizeof big, DMSEC_TREE_BIN);
+        } else {
+            char b64[DMSEC_B64_LEN(sizeof big) + 1];
+            size_t n = 0;
+            assert_int_equal(dmsec_b64_encode(bin_wbxml, sizeof bin_wbxml, b64, sizeof b64, &n),
+                             DMSEC_OK);
+            tree_value(&dev, "./Vendor/Raw", b64, n, DMSEC_TREE_B64);
+            static char big64[DMSEC_B64_LEN(sizeof big) + 1];
+            assert_int_equal(dmsec_b64_encode(big, sizeof big, big64, sizeof big64, &n), DMSEC_OK);
+            tree_value(&dev, "./Vendor/Big", big64, n, DMSEC_TREE_B64);
+        }
+        run_free(&r);
+        dmsec_session_free(c);
+        dmsec_session_free(s);
+        party_free(&dev);
+        party_free(&srv);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1286,6 +1329,7 @@ int main(void)
         cmocka_unit_test(status_refs_echo_the_items),
         cmocka_unit_test(failed_feed_leaves_the_queue),
         cmocka_unit_test(pending_cmds_fills_an_empty_queue),
+        cmocka_unit_test(binary_over_xml_goes_as_b64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
