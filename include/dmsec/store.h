@@ -231,8 +231,7 @@ int dmsec_store_session_end(dmsec_store_t *st, int64_t rec_id, int result, int m
 /* Sessions of one device (NULL: all), most recent first. */
 int dmsec_store_session_list_device(dmsec_store_t *st, const char *device_id, size_t offset,
                                     size_t limit,
-                                    int (*fn)(void *ctx, const dmsec_session_rec_t *r),
-                                    void *ctx);
+                                    int (*fn)(void *ctx, const dmsec_session_rec_t *r), void *ctx);
 /* Most recent first, at most limit (0: all). */
 int dmsec_store_session_list(dmsec_store_t *st, size_t limit,
                              int (*fn)(void *ctx, const dmsec_session_rec_t *r), void *ctx);
@@ -409,21 +408,20 @@ const char *dmsec_cmd_kind_name(dmsec_cmd_type_t kind);
  * Exec's id (its state and outcome are the update's). url must be http://
  * or https://, sha256 64 hex digits: DMSEC_ERR_INVALID_ARG otherwise. */
 int dmsec_store_fumo_queue(dmsec_store_t *st, const char *device_id, const char *node,
-                           const char *url, const char *sha256, int64_t size,
-                           const char *queued_by, int64_t expires, int64_t now,
-                           int64_t *exec_id);
+                           const char *url, const char *sha256, int64_t size, const char *queued_by,
+                           int64_t expires, int64_t now, int64_t *exec_id);
 
 /* Events the device reported (Generic Alert 1226, client event 1224). */
 typedef struct dmsec_device_event {
     int64_t id;
     char device_id[DMSEC_STORE_ID_MAX];
     int64_t at;
-    int alert;           /* the Alert code: 1226, 1224 */
-    char type[128];      /* Meta Type, e.g. org.openmobilealliance.dm.firmwareupdate.download */
-    char format[16];     /* Meta Format */
+    int alert;       /* the Alert code: 1226, 1224 */
+    char type[128];  /* Meta Type, e.g. org.openmobilealliance.dm.firmwareupdate.download */
+    char format[16]; /* Meta Format */
     char source[DMSEC_STORE_URI_MAX]; /* Source LocURI (the management object) */
     char correlator[64];
-    char data[1024];     /* the Data as text (truncated to fit) */
+    char data[1024]; /* the Data as text (truncated to fit) */
     char session_id[64];
 } dmsec_device_event_t;
 
@@ -449,9 +447,8 @@ int dmsec_store_device_seen_get(dmsec_store_t *st, const char *device_id, int64_
 
 /* Devices by id after `after` (NULL or "" from the start), whose id starts
  * with prefix (NULL = any), at most limit (0 = all): for paging listings. */
-int dmsec_store_device_page(dmsec_store_t *st, const char *after, const char *prefix,
-                            size_t limit, int (*fn)(void *ctx, const dmsec_device_t *dev),
-                            void *ctx);
+int dmsec_store_device_page(dmsec_store_t *st, const char *after, const char *prefix, size_t limit,
+                            int (*fn)(void *ctx, const dmsec_device_t *dev), void *ctx);
 
 #ifdef __cplusplus
 }
