@@ -965,6 +965,11 @@ int dmsec_sess_server_send(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
         *sent = 1; /* the Alert 1222 */
         return DMSEC_OK;
     }
+    /* The session's last message: its commands wait for the next session
+     * (they were not sent; a Large Object begun goes again whole), and
+     * this one ends as a success instead of at the message limit. */
+    if (s->m.in_count + 1 >= s->max_messages)
+        return DMSEC_OK;
     int rc;
     if (!dmsec_sess_q_unsent(s) && s->cb.pending_cmds && (rc = s->cb.pending_cmds(s->cb_ctx, s)))
         return rc;
