@@ -201,20 +201,10 @@ static int is_group(dmsec_cmd_type_t kind)
 
 /* ---- small helpers ---- */
 
-static int str_fits(const char *s, size_t cap)
-{
-    return strnlen(s, cap) < cap;
-}
-
-static int id_ok(const char *id)
-{
-    return id && id[0] && str_fits(id, DMSEC_STORE_ID_MAX);
-}
-
 /* No control characters (UTF-8 beyond ASCII is kept as is). */
 static int text_ok(const char *s, size_t cap)
 {
-    if (!str_fits(s, cap))
+    if (!dm_store_str_fits(s, cap))
         return 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
@@ -227,7 +217,7 @@ static int text_ok(const char *s, size_t cap)
  * (but the first) or ".." segment. */
 static int uri_ok(const char *u)
 {
-    if (!u || !u[0] || !str_fits(u, DMSEC_STORE_URI_MAX))
+    if (!u || !u[0] || !dm_store_str_fits(u, DMSEC_STORE_URI_MAX))
         return 0;
     for (const char *p = u; *p; p++)
         if (*p < 0x21 || *p > 0x7e)
@@ -260,30 +250,6 @@ static int format_ok(const char *f)
     return 0;
 }
 
-static int bind_str(sqlite3_stmt *s, int i, const char *t)
-{
-    return dm_store_bind_text(s, i, t, strlen(t));
-}
-
-/* Text cut to fit a field of cap bytes (a device's words, never refused
- * for their length). */
-static int bind_fit(sqlite3_stmt *s, int i, const char *t, size_t cap)
-{
-    if (!t)
-        t = "";
-    return dm_store_bind_text(s, i, t, dm_store_fit_len(t, cap));
-}
-
-static int bind_i64(sqlite3_stmt *s, int i, int64_t v)
-{
-    return sqlite3_bind_int64(s, i, v) == SQLITE_OK ? DMSEC_OK : DMSEC_ERR_NO_MEMORY;
-}
-
-static int64_t size_i64(size_t n)
-{
-    return n > INT64_MAX ? INT64_MAX : (int64_t)n;
-}
-
 static int get(dmsec_store_t *st, int q, sqlite3_stmt **s)
 {
     return dm_store_mstmt(st, q, sql_text[q], s);
@@ -302,26 +268,6 @@ static int write_bound(dmsec_store_t *st, sqlite3_stmt *s, int rc)
 static int changes(dmsec_store_t *st)
 {
     return sqlite3_changes(dm_store_db(st));
-}
-
-/* Steps a query of one row; DMSEC_ERR_STORE_NOT_FOUND when it has none.
- * The caller reads the row and resets. */
-static int step_row(sqlite3_stmt *s, int rc)
-{
-    if (rc)
-        return rc;
-    int src = sqlite3_step(s);
-    if (src == SQLITE_ROW)
-        return DMSEC_OK;
-    return src == SQLITE_DONE ? DMSEC_ERR_STORE_NOT_FOUND : dm_store_err(src);
-}
-
-static int tx_end(dmsec_store_t *st, int rc)
-{
-    if (!rc)
-        return dmsec_store_commit(st);
-    (void)dmsec_store_rollback(st);
-    return rc;
 }
 
 /* A blob column into a malloc'd buffer (NUL-terminated for text users);
@@ -414,11 +360,12 @@ static int col_cmd(sqlite3_stmt *s, dmsec_store_cmd_t *out)
 /* The checks of dmsec_store_cmd_queue that need no database. */
 static int cmd_valid(const dmsec_store_cmd_t *c, int64_t now)
 {
-    if (!c->device_id[0] || !str_fits(c->device_id, sizeof c->device_id))
+    if (!c->device_id[0] || !dm_store_str_fits(c->device_id, sizeof c->device_id))
         return DMSEC_ERR_INVALID_ARG;
     if (!dmsec_cmd_kind_name(c->kind))
         return DMSEC_ERR_INVALID_ARG;
-    if (!str_fits(c->target, sizeof c->target) || !str_fits(c->source, sizeof c->source))
+    if (!dm_store_str_fits(c->target, sizeof c->target) ||
+        !dm_store_str_fits(c->source, sizeof c->source))
         return DMSEC_ERR_INVALID_ARG;
     if (is_group(c->kind)) {
         if (c->target[0] || c->source[0] || c->has_data || c->parent_id)
@@ -435,7 +382,7 @@ static int cmd_valid(const dmsec_store_cmd_t *c, int64_t now)
         if (c->data_len && !c->data)
             return DMSEC_ERR_INVALID_ARG;
     }
-    if (!str_fits(c->format, sizeof c->format) || !format_ok(c->format))
+    if (!dm_store_str_fits(c->format, sizeof c->format) || !format_ok(c->format))
         return DMSEC_ERR_INVALID_ARG;
     if (!text_ok(c->mime, sizeof c->mime) || !text_ok(c->correlator, sizeof c->correlator) ||
         !text_ok(c->queued_by, sizeof c->queued_by))
@@ -453,7 +400,7 @@ static int queue_checks(dmsec_store_t *st, const dmsec_store_cmd_t *c)
     int rc = get(st, MQ_DEV_PENDING, &s);
     if (rc)
         return rc;
-    rc = step_row(s, bind_str(s, 1, c->device_id));
+    rc = dm_store_step_row(s, dm_store_bind_str(s, 1, c->device_id));
     if (!rc) {
         if (sqlite3_column_int64(s, 0) == 0)
             rc = DMSEC_ERR_STORE_NOT_FOUND;
@@ -466,7 +413,7 @@ static int queue_checks(dmsec_store_t *st, const dmsec_store_cmd_t *c)
     rc = get(st, MQ_PARENT, &s);
     if (rc)
         return rc;
-    rc = step_row(s, bind_i64(s, 1, c->parent_id));
+    rc = dm_store_step_row(s, dm_store_bind_i64(s, 1, c->parent_id));
     if (rc == DMSEC_ERR_STORE_NOT_FOUND)
         rc = DMSEC_ERR_INVALID_ARG;
     if (!rc) {
@@ -491,29 +438,29 @@ static int queue_insert(dmsec_store_t *st, const dmsec_store_cmd_t *c, int64_t n
     int rc = get(st, MQ_INSERT, &s);
     if (rc)
         return rc;
-    rc = bind_str(s, 1, c->device_id);
+    rc = dm_store_bind_str(s, 1, c->device_id);
     if (!rc)
-        rc = bind_i64(s, 2, c->parent_id);
+        rc = dm_store_bind_i64(s, 2, c->parent_id);
     if (!rc)
-        rc = bind_str(s, 3, dmsec_cmd_kind_name(c->kind));
+        rc = dm_store_bind_str(s, 3, dmsec_cmd_kind_name(c->kind));
     if (!rc)
-        rc = bind_str(s, 4, c->target);
+        rc = dm_store_bind_str(s, 4, c->target);
     if (!rc)
-        rc = bind_str(s, 5, c->source);
+        rc = dm_store_bind_str(s, 5, c->source);
     if (!rc && c->has_data)
         rc = dm_store_bind_blob(s, 6, c->data, c->data_len);
     if (!rc)
-        rc = bind_str(s, 7, c->format);
+        rc = dm_store_bind_str(s, 7, c->format);
     if (!rc)
-        rc = bind_str(s, 8, c->mime);
+        rc = dm_store_bind_str(s, 8, c->mime);
     if (!rc)
-        rc = bind_str(s, 9, c->correlator);
+        rc = dm_store_bind_str(s, 9, c->correlator);
     if (!rc)
-        rc = bind_i64(s, 10, c->expires);
+        rc = dm_store_bind_i64(s, 10, c->expires);
     if (!rc)
-        rc = bind_str(s, 11, c->queued_by);
+        rc = dm_store_bind_str(s, 11, c->queued_by);
     if (!rc)
-        rc = bind_i64(s, 12, now);
+        rc = dm_store_bind_i64(s, 12, now);
     rc = write_bound(st, s, rc);
     if (!rc)
         *id = sqlite3_last_insert_rowid(dm_store_db(st));
@@ -534,34 +481,35 @@ int dmsec_store_cmd_queue(dmsec_store_t *st, const dmsec_store_cmd_t *cmd, int64
     rc = queue_checks(st, cmd);
     if (!rc)
         rc = queue_insert(st, cmd, now, &got);
-    rc = tx_end(st, rc);
+    rc = dm_store_tx_end(st, rc);
     if (!rc)
         *id = got;
     return rc;
 }
 
-/* Reads up to max commands of a started query into batch; *n read. The
- * query's extra column key_col (when >= 0) goes to keys. */
-static int read_cmds(sqlite3_stmt *s, dmsec_store_cmd_t *batch, size_t max, size_t *n, int key_col,
-                     int64_t *keys)
+typedef struct {
+    dmsec_store_cmd_t *batch;
+    int key_col;
+    int64_t *keys;
+} cmd_rows_t;
+
+static int read_cmd(void *ctx, sqlite3_stmt *s, size_t i)
 {
-    int rc = DMSEC_OK;
-    *n = 0;
-    while (!rc && *n < max) {
-        int src = sqlite3_step(s);
-        if (src != SQLITE_ROW) {
-            rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
-            break;
-        }
-        rc = col_cmd(s, &batch[*n]);
-        if (!rc) {
-            if (key_col >= 0)
-                keys[*n] = sqlite3_column_int64(s, key_col);
-            (*n)++;
-        }
-    }
-    dm_store_stmt_done(s);
+    cmd_rows_t *r = ctx;
+    int rc = col_cmd(s, &r->batch[i]);
+    if (!rc && r->key_col >= 0)
+        r->keys[i] = sqlite3_column_int64(s, r->key_col);
     return rc;
+}
+
+/* Reads up to max commands of a bound query (rc: the binds' result) into
+ * batch; *n read. The query's extra column key_col (when >= 0) goes to
+ * keys. */
+static int read_cmds(sqlite3_stmt *s, int rc, dmsec_store_cmd_t *batch, size_t max, size_t *n,
+                     int key_col, int64_t *keys)
+{
+    cmd_rows_t r = {batch, key_col, keys};
+    return dm_store_read_rows(s, rc, max, n, read_cmd, &r);
 }
 
 /* Calls fn for each command of the batch until one stops (*stop) or fails;
@@ -570,11 +518,8 @@ static int call_cmds(dmsec_store_cmd_t *batch, size_t n, int rc, int *stop,
                      int (*fn)(void *ctx, const dmsec_store_cmd_t *c), void *ctx)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!rc && !*stop) {
-            int r = fn(ctx, &batch[i]);
-            *stop = r != 0;
-            rc = r < 0 ? r : DMSEC_OK;
-        }
+        if (!rc && !*stop)
+            rc = dm_store_cb_rc(fn(ctx, &batch[i]), stop);
         dmsec_store_cmd_clear(&batch[i]);
     }
     return rc;
@@ -586,9 +531,9 @@ static int expire_due(dmsec_store_t *st, const char *device_id, int64_t now)
     int rc = get(st, MQ_EXPIRE, &s);
     if (rc)
         return rc;
-    rc = bind_str(s, 1, device_id);
+    rc = dm_store_bind_str(s, 1, device_id);
     if (!rc)
-        rc = bind_i64(s, 2, now);
+        rc = dm_store_bind_i64(s, 2, now);
     return write_bound(st, s, rc);
 }
 
@@ -596,7 +541,7 @@ int dmsec_store_cmd_pending(dmsec_store_t *st, const char *device_id, const char
                             int64_t now, int (*fn)(void *ctx, const dmsec_store_cmd_t *c),
                             void *ctx)
 {
-    if (!st || !id_ok(device_id) || !session_id || !fn)
+    if (!st || !dm_store_id_ok(device_id) || !session_id || !fn)
         return DMSEC_ERR_INVALID_ARG;
     int rc = expire_due(st, device_id, now);
     if (rc)
@@ -612,20 +557,16 @@ int dmsec_store_cmd_pending(dmsec_store_t *st, const char *device_id, const char
         rc = get(st, MQ_PENDING, &s);
         if (rc)
             break;
-        rc = bind_str(s, 1, device_id);
+        rc = dm_store_bind_str(s, 1, device_id);
         if (!rc)
-            rc = bind_str(s, 2, session_id);
+            rc = dm_store_bind_str(s, 2, session_id);
         if (!rc)
-            rc = bind_i64(s, 3, last_key);
+            rc = dm_store_bind_i64(s, 3, last_key);
         if (!rc)
-            rc = bind_i64(s, 4, last_id);
+            rc = dm_store_bind_i64(s, 4, last_id);
         if (!rc)
-            rc = bind_i64(s, 5, CMD_BATCH);
-        if (rc) {
-            dm_store_stmt_done(s);
-            break;
-        }
-        rc = read_cmds(s, batch, CMD_BATCH, &n, 23, keys);
+            rc = dm_store_bind_i64(s, 5, CMD_BATCH);
+        rc = read_cmds(s, rc, batch, CMD_BATCH, &n, 23, keys);
         if (n) {
             last_key = keys[n - 1];
             last_id = batch[n - 1].id;
@@ -645,7 +586,7 @@ static int state_of(dmsec_store_t *st, int64_t id, int *state)
     int rc = get(st, MQ_STATE, &s);
     if (rc)
         return rc;
-    rc = step_row(s, bind_i64(s, 1, id));
+    rc = dm_store_step_row(s, dm_store_bind_i64(s, 1, id));
     if (!rc)
         *state = sqlite3_column_int(s, 0);
     dm_store_stmt_done(s);
@@ -660,11 +601,11 @@ int dmsec_store_cmd_sent(dmsec_store_t *st, int64_t id, const char *session_id, 
     int rc = get(st, MQ_SENT, &s);
     if (rc)
         return rc;
-    rc = bind_i64(s, 1, id);
+    rc = dm_store_bind_i64(s, 1, id);
     if (!rc)
-        rc = bind_str(s, 2, session_id);
+        rc = dm_store_bind_str(s, 2, session_id);
     if (!rc)
-        rc = bind_i64(s, 3, now);
+        rc = dm_store_bind_i64(s, 3, now);
     rc = write_bound(st, s, rc);
     if (!rc && changes(st) == 0) {
         int state = 0;
@@ -687,17 +628,17 @@ int dmsec_store_cmd_done(dmsec_store_t *st, int64_t id, int status, const uint8_
     int rc = get(st, MQ_DONE, &s);
     if (rc)
         return rc;
-    rc = bind_i64(s, 1, id);
+    rc = dm_store_bind_i64(s, 1, id);
     if (!rc)
-        rc = bind_i64(s, 2, status);
+        rc = dm_store_bind_i64(s, 2, status);
     if (!rc && result)
         rc = dm_store_bind_blob(s, 3, result, result_len);
     if (!rc)
-        rc = bind_fit(s, 4, result_format, FIELD_SIZE(dmsec_store_cmd_t, result_format));
+        rc = dm_store_bind_fit(s, 4, result_format, FIELD_SIZE(dmsec_store_cmd_t, result_format));
     if (!rc)
-        rc = bind_fit(s, 5, result_mime, FIELD_SIZE(dmsec_store_cmd_t, result_mime));
+        rc = dm_store_bind_fit(s, 5, result_mime, FIELD_SIZE(dmsec_store_cmd_t, result_mime));
     if (!rc)
-        rc = bind_i64(s, 6, now);
+        rc = dm_store_bind_i64(s, 6, now);
     rc = write_bound(st, s, rc);
     if (rc)
         return rc;
@@ -714,20 +655,21 @@ int dmsec_store_cmd_outcome(dmsec_store_t *st, const char *device_id, const char
     if (!st || !device_id || !correlator)
         return DMSEC_ERR_INVALID_ARG;
     /* An empty correlator names no command; neither does one too long. */
-    if (!correlator[0] || !str_fits(correlator, FIELD_SIZE(dmsec_store_cmd_t, correlator)) ||
-        !id_ok(device_id))
+    if (!correlator[0] ||
+        !dm_store_str_fits(correlator, FIELD_SIZE(dmsec_store_cmd_t, correlator)) ||
+        !dm_store_id_ok(device_id))
         return 0;
     sqlite3_stmt *s = NULL;
     int rc = get(st, MQ_OUTCOME, &s);
     if (rc)
         return rc;
-    rc = bind_str(s, 1, device_id);
+    rc = dm_store_bind_str(s, 1, device_id);
     if (!rc)
-        rc = bind_str(s, 2, correlator);
+        rc = dm_store_bind_str(s, 2, correlator);
     if (!rc)
-        rc = bind_i64(s, 3, code);
+        rc = dm_store_bind_i64(s, 3, code);
     if (!rc)
-        rc = bind_i64(s, 4, now);
+        rc = dm_store_bind_i64(s, 4, now);
     rc = write_bound(st, s, rc);
     return rc ? rc : changes(st) == 1;
 }
@@ -741,7 +683,7 @@ int dmsec_store_cmd_get(dmsec_store_t *st, int64_t id, dmsec_store_cmd_t *out)
     int rc = get(st, MQ_GET, &s);
     if (rc)
         return rc;
-    rc = step_row(s, bind_i64(s, 1, id));
+    rc = dm_store_step_row(s, dm_store_bind_i64(s, 1, id));
     if (!rc)
         rc = col_cmd(s, out);
     dm_store_stmt_done(s);
@@ -754,9 +696,9 @@ static int cancel_run(dmsec_store_t *st, int q, int64_t id, int64_t now)
     int rc = get(st, q, &s);
     if (rc)
         return rc;
-    rc = bind_i64(s, 1, id);
+    rc = dm_store_bind_i64(s, 1, id);
     if (!rc)
-        rc = bind_i64(s, 2, now);
+        rc = dm_store_bind_i64(s, 2, now);
     return write_bound(st, s, rc);
 }
 
@@ -776,13 +718,13 @@ int dmsec_store_cmd_cancel(dmsec_store_t *st, int64_t id, int64_t now)
     }
     if (!rc)
         rc = cancel_run(st, MQ_CANCEL_MEMBERS, id, now);
-    return tx_end(st, rc);
+    return dm_store_tx_end(st, rc);
 }
 
 int dmsec_store_cmd_list(dmsec_store_t *st, const dmsec_cmd_filter_t *f,
                          int (*fn)(void *ctx, const dmsec_store_cmd_t *c), void *ctx)
 {
-    if (!st || !f || !fn || (f->device_id && !str_fits(f->device_id, DMSEC_STORE_ID_MAX)))
+    if (!st || !f || !fn || (f->device_id && !dm_store_str_fits(f->device_id, DMSEC_STORE_ID_MAX)))
         return DMSEC_ERR_INVALID_ARG;
     unsigned all = (1u << N_STATES) - 1;
     if (f->states & ~all)
@@ -803,23 +745,19 @@ int dmsec_store_cmd_list(dmsec_store_t *st, const dmsec_cmd_filter_t *f,
         if (rc)
             break;
         if (f->device_id)
-            rc = bind_str(s, 1, f->device_id);
+            rc = dm_store_bind_str(s, 1, f->device_id);
         if (!rc)
-            rc = bind_i64(s, 2, states);
+            rc = dm_store_bind_i64(s, 2, states);
         if (!rc)
-            rc = bind_i64(s, 3, last);
+            rc = dm_store_bind_i64(s, 3, last);
         if (!rc)
-            rc = bind_i64(s, 4, (int64_t)want);
+            rc = dm_store_bind_i64(s, 4, (int64_t)want);
         /* The offset skips rows of the first batch; later ones go on from
          * the last id read. */
         if (!rc)
-            rc = bind_i64(s, 5, size_i64(offset));
+            rc = dm_store_bind_i64(s, 5, dm_store_size_i64(offset));
         offset = 0;
-        if (rc) {
-            dm_store_stmt_done(s);
-            break;
-        }
-        rc = read_cmds(s, batch, want, &n, -1, NULL);
+        rc = read_cmds(s, rc, batch, want, &n, -1, NULL);
         if (n)
             last = batch[n - 1].id;
         rc = call_cmds(batch, n, rc, &stop, fn, ctx);
@@ -839,7 +777,7 @@ static int url_ok(const char *url)
         skip = 7;
     else if (!strncmp(url, "https://", 8))
         skip = 8;
-    if (!skip || !url[skip] || url[skip] == '/' || !str_fits(url, DMSEC_STORE_URI_MAX))
+    if (!skip || !url[skip] || url[skip] == '/' || !dm_store_str_fits(url, DMSEC_STORE_URI_MAX))
         return 0;
     for (const char *p = url; *p; p++)
         if (*p < 0x21 || *p > 0x7e)
@@ -869,7 +807,7 @@ int dmsec_store_fumo_queue(dmsec_store_t *st, const char *device_id, const char 
                            const char *url, const char *sha256, int64_t size, const char *queued_by,
                            int64_t expires, int64_t now, int64_t *exec_id)
 {
-    if (!st || !id_ok(device_id) || !url || !sha256 || !exec_id || size < 0)
+    if (!st || !dm_store_id_ok(device_id) || !url || !sha256 || !exec_id || size < 0)
         return DMSEC_ERR_INVALID_ARG;
     if (!node)
         node = DEFAULT_FUMO_NODE;
@@ -889,7 +827,7 @@ int dmsec_store_fumo_queue(dmsec_store_t *st, const char *device_id, const char 
     if (!c)
         return DMSEC_ERR_NO_MEMORY;
     memcpy(c->device_id, device_id, strlen(device_id) + 1);
-    if (queued_by && !str_fits(queued_by, sizeof c->queued_by)) {
+    if (queued_by && !dm_store_str_fits(queued_by, sizeof c->queued_by)) {
         free(c);
         return DMSEC_ERR_INVALID_ARG;
     }
@@ -927,7 +865,7 @@ int dmsec_store_fumo_queue(dmsec_store_t *st, const char *device_id, const char 
     if (!rc)
         rc = fumo_member(st, c, node, "DownloadAndUpdate", NULL, now, &id);
     free(c); /* its data pointed at the caller's strings and ours */
-    rc = tx_end(st, rc);
+    rc = dm_store_tx_end(st, rc);
     if (!rc)
         *exec_id = id;
     return rc;
@@ -937,10 +875,11 @@ int dmsec_store_fumo_queue(dmsec_store_t *st, const char *device_id, const char 
 
 static int event_valid(const dmsec_device_event_t *e)
 {
-    return id_ok(e->device_id) && str_fits(e->type, sizeof e->type) &&
-           str_fits(e->format, sizeof e->format) && str_fits(e->source, sizeof e->source) &&
-           str_fits(e->correlator, sizeof e->correlator) &&
-           str_fits(e->session_id, sizeof e->session_id);
+    return dm_store_id_ok(e->device_id) && dm_store_str_fits(e->type, sizeof e->type) &&
+           dm_store_str_fits(e->format, sizeof e->format) &&
+           dm_store_str_fits(e->source, sizeof e->source) &&
+           dm_store_str_fits(e->correlator, sizeof e->correlator) &&
+           dm_store_str_fits(e->session_id, sizeof e->session_id);
 }
 
 int dmsec_store_event_add(dmsec_store_t *st, const dmsec_device_event_t *e, int64_t *id)
@@ -952,29 +891,24 @@ int dmsec_store_event_add(dmsec_store_t *st, const dmsec_device_event_t *e, int6
     if (rc)
         return rc;
     /* The data may fill its field without a terminator: cut to fit. */
-    size_t dlen = strnlen(e->data, sizeof e->data);
-    if (dlen == sizeof e->data) {
-        dlen--;
-        while (dlen > 0 && ((unsigned char)e->data[dlen] & 0xC0) == 0x80)
-            dlen--;
-    }
-    rc = bind_str(s, 1, e->device_id);
+    size_t dlen = dm_store_fit_len(e->data, strnlen(e->data, sizeof e->data), sizeof e->data);
+    rc = dm_store_bind_str(s, 1, e->device_id);
     if (!rc)
-        rc = bind_i64(s, 2, e->at);
+        rc = dm_store_bind_i64(s, 2, e->at);
     if (!rc)
-        rc = bind_i64(s, 3, e->alert);
+        rc = dm_store_bind_i64(s, 3, e->alert);
     if (!rc)
-        rc = bind_str(s, 4, e->type);
+        rc = dm_store_bind_str(s, 4, e->type);
     if (!rc)
-        rc = bind_str(s, 5, e->format);
+        rc = dm_store_bind_str(s, 5, e->format);
     if (!rc)
-        rc = bind_str(s, 6, e->source);
+        rc = dm_store_bind_str(s, 6, e->source);
     if (!rc)
-        rc = bind_str(s, 7, e->correlator);
+        rc = dm_store_bind_str(s, 7, e->correlator);
     if (!rc)
         rc = dm_store_bind_text(s, 8, e->data, dlen);
     if (!rc)
-        rc = bind_str(s, 9, e->session_id);
+        rc = dm_store_bind_str(s, 9, e->session_id);
     rc = write_bound(st, s, rc);
     if (!rc && id)
         *id = sqlite3_last_insert_rowid(dm_store_db(st));
@@ -1003,6 +937,11 @@ static int col_event(sqlite3_stmt *s, dmsec_device_event_t *e)
     return rc;
 }
 
+static int read_event(void *batch, sqlite3_stmt *s, size_t i)
+{
+    return col_event(s, (dmsec_device_event_t *)batch + i);
+}
+
 int dmsec_store_event_list(dmsec_store_t *st, const char *device_id, size_t offset, size_t limit,
                            int (*fn)(void *ctx, const dmsec_device_event_t *e), void *ctx)
 {
@@ -1023,35 +962,23 @@ int dmsec_store_event_list(dmsec_store_t *st, const char *device_id, size_t offs
         rc = get(st, MQ_EVENT_LIST, &s);
         if (rc)
             break;
-        rc = bind_i64(s, 1, last_at);
+        rc = dm_store_bind_i64(s, 1, last_at);
         if (!rc)
-            rc = bind_i64(s, 2, last_id);
+            rc = dm_store_bind_i64(s, 2, last_id);
         if (!rc)
-            rc = bind_i64(s, 3, (int64_t)want);
+            rc = dm_store_bind_i64(s, 3, (int64_t)want);
         if (!rc && device_id)
-            rc = bind_str(s, 4, device_id);
+            rc = dm_store_bind_str(s, 4, device_id);
         if (!rc)
-            rc = bind_i64(s, 5, size_i64(offset));
+            rc = dm_store_bind_i64(s, 5, dm_store_size_i64(offset));
         offset = 0;
-        while (!rc && n < want) {
-            int src = sqlite3_step(s);
-            if (src != SQLITE_ROW) {
-                rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
-                break;
-            }
-            rc = col_event(s, &batch[n]);
-            if (!rc) {
-                last_at = batch[n].at;
-                last_id = batch[n].id;
-                n++;
-            }
+        rc = dm_store_read_rows(s, rc, want, &n, read_event, batch);
+        if (n) {
+            last_at = batch[n - 1].at;
+            last_id = batch[n - 1].id;
         }
-        dm_store_stmt_done(s);
-        for (size_t i = 0; !rc && !stop && i < n; i++) {
-            int r = fn(ctx, &batch[i]);
-            stop = r != 0;
-            rc = r < 0 ? r : DMSEC_OK;
-        }
+        for (size_t i = 0; !rc && !stop && i < n; i++)
+            rc = dm_store_cb_rc(fn(ctx, &batch[i]), &stop);
         left -= n;
         if (n < want)
             break;
@@ -1065,7 +992,7 @@ int dmsec_store_event_list(dmsec_store_t *st, const char *device_id, size_t offs
 int dmsec_store_inventory_set(dmsec_store_t *st, const char *device_id, const char *uri,
                               const char *value, int64_t now)
 {
-    if (!st || !id_ok(device_id) || !uri_ok(uri) || !value)
+    if (!st || !dm_store_id_ok(device_id) || !uri_ok(uri) || !value)
         return DMSEC_ERR_INVALID_ARG;
     if (strnlen(value, (size_t)DMSEC_STORE_VALUE_MAX + 1) > DMSEC_STORE_VALUE_MAX)
         return DMSEC_ERR_TOO_LARGE;
@@ -1073,13 +1000,13 @@ int dmsec_store_inventory_set(dmsec_store_t *st, const char *device_id, const ch
     int rc = get(st, MQ_INV_SET, &s);
     if (rc)
         return rc;
-    rc = bind_str(s, 1, device_id);
+    rc = dm_store_bind_str(s, 1, device_id);
     if (!rc)
-        rc = bind_str(s, 2, uri);
+        rc = dm_store_bind_str(s, 2, uri);
     if (!rc)
-        rc = bind_str(s, 3, value);
+        rc = dm_store_bind_str(s, 3, value);
     if (!rc)
-        rc = bind_i64(s, 4, now);
+        rc = dm_store_bind_i64(s, 4, now);
     return write_bound(st, s, rc);
 }
 
@@ -1089,7 +1016,7 @@ static int device_exists(dmsec_store_t *st, const char *device_id)
     int rc = get(st, MQ_DEV_EXISTS, &s);
     if (rc)
         return rc;
-    rc = step_row(s, bind_str(s, 1, device_id));
+    rc = dm_store_step_row(s, dm_store_bind_str(s, 1, device_id));
     dm_store_stmt_done(s);
     return rc;
 }
@@ -1100,6 +1027,27 @@ typedef struct {
     int64_t updated;
 } inv_row_t;
 
+static int read_inv(void *batch, sqlite3_stmt *s, size_t i)
+{
+    inv_row_t *r = (inv_row_t *)batch + i;
+    int rc = dm_store_col_text(s, 0, r->uri, sizeof r->uri, 1);
+    const unsigned char *v = sqlite3_column_text(s, 1);
+    int vlen = sqlite3_column_bytes(s, 1);
+    if (!rc && !v)
+        rc = DMSEC_ERR_NO_MEMORY;
+    if (!rc) {
+        r->value = malloc((size_t)vlen + 1);
+        if (!r->value)
+            rc = DMSEC_ERR_NO_MEMORY;
+    }
+    if (!rc) {
+        memcpy(r->value, v, (size_t)vlen);
+        r->value[vlen] = '\0';
+        r->updated = sqlite3_column_int64(s, 2);
+    }
+    return rc;
+}
+
 int dmsec_store_inventory_list(dmsec_store_t *st, const char *device_id,
                                int (*fn)(void *ctx, const char *uri, const char *value,
                                          int64_t updated),
@@ -1107,7 +1055,7 @@ int dmsec_store_inventory_list(dmsec_store_t *st, const char *device_id,
 {
     if (!st || !device_id || !fn)
         return DMSEC_ERR_INVALID_ARG;
-    if (!id_ok(device_id))
+    if (!dm_store_id_ok(device_id))
         return DMSEC_ERR_STORE_NOT_FOUND;
     int rc = device_exists(st, device_id);
     if (rc)
@@ -1123,44 +1071,17 @@ int dmsec_store_inventory_list(dmsec_store_t *st, const char *device_id,
         rc = get(st, MQ_INV_LIST, &s);
         if (rc)
             break;
-        rc = bind_str(s, 1, device_id);
+        rc = dm_store_bind_str(s, 1, device_id);
         if (!rc)
-            rc = bind_str(s, 2, last);
+            rc = dm_store_bind_str(s, 2, last);
         if (!rc)
-            rc = bind_i64(s, 3, INV_BATCH);
-        while (!rc && n < INV_BATCH) {
-            int src = sqlite3_step(s);
-            if (src != SQLITE_ROW) {
-                rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
-                break;
-            }
-            inv_row_t *r = &batch[n];
-            rc = dm_store_col_text(s, 0, r->uri, sizeof r->uri, 1);
-            const unsigned char *v = sqlite3_column_text(s, 1);
-            int vlen = sqlite3_column_bytes(s, 1);
-            if (!rc && !v)
-                rc = DMSEC_ERR_NO_MEMORY;
-            if (!rc) {
-                r->value = malloc((size_t)vlen + 1);
-                if (!r->value)
-                    rc = DMSEC_ERR_NO_MEMORY;
-            }
-            if (!rc) {
-                memcpy(r->value, v, (size_t)vlen);
-                r->value[vlen] = '\0';
-                r->updated = sqlite3_column_int64(s, 2);
-                n++;
-            }
-        }
-        dm_store_stmt_done(s);
+            rc = dm_store_bind_i64(s, 3, INV_BATCH);
+        rc = dm_store_read_rows(s, rc, INV_BATCH, &n, read_inv, batch);
         if (n)
             memcpy(last, batch[n - 1].uri, sizeof last);
         for (size_t i = 0; i < n; i++) {
-            if (!rc && !stop) {
-                int r = fn(ctx, batch[i].uri, batch[i].value, batch[i].updated);
-                stop = r != 0;
-                rc = r < 0 ? r : DMSEC_OK;
-            }
+            if (!rc && !stop)
+                rc = dm_store_cb_rc(fn(ctx, batch[i].uri, batch[i].value, batch[i].updated), &stop);
             free(batch[i].value);
             batch[i].value = NULL;
         }
@@ -1177,15 +1098,15 @@ int dmsec_store_device_seen(dmsec_store_t *st, const char *device_id, int64_t no
 {
     if (!st || !device_id)
         return DMSEC_ERR_INVALID_ARG;
-    if (!id_ok(device_id))
+    if (!dm_store_id_ok(device_id))
         return DMSEC_ERR_STORE_NOT_FOUND;
     sqlite3_stmt *s = NULL;
     int rc = get(st, MQ_SEEN, &s);
     if (rc)
         return rc;
-    rc = bind_str(s, 1, device_id);
+    rc = dm_store_bind_str(s, 1, device_id);
     if (!rc)
-        rc = bind_i64(s, 2, now);
+        rc = dm_store_bind_i64(s, 2, now);
     rc = write_bound(st, s, rc);
     if (!rc && changes(st) == 0)
         rc = DMSEC_ERR_STORE_NOT_FOUND;
@@ -1197,13 +1118,13 @@ int dmsec_store_device_seen_get(dmsec_store_t *st, const char *device_id, int64_
 {
     if (!st || !device_id || !first || !last)
         return DMSEC_ERR_INVALID_ARG;
-    if (!id_ok(device_id))
+    if (!dm_store_id_ok(device_id))
         return DMSEC_ERR_STORE_NOT_FOUND;
     sqlite3_stmt *s = NULL;
     int rc = get(st, MQ_SEEN_GET, &s);
     if (rc)
         return rc;
-    rc = step_row(s, bind_str(s, 1, device_id));
+    rc = dm_store_step_row(s, dm_store_bind_str(s, 1, device_id));
     if (!rc) {
         *first = sqlite3_column_int64(s, 0);
         *last = sqlite3_column_int64(s, 1);

@@ -346,6 +346,53 @@ static int col_int(sqlite3_stmt *s, int i)
     return (int)v;
 }
 
+/* Steps a query of one row: DMSEC_OK on a row (the caller reads it and
+ * resets), DMSEC_ERR_STORE_NOT_FOUND when it has none. rc is the binds'
+ * result: an error skips the step. */
+static int step_row(sqlite3_stmt *s, int rc)
+{
+    if (rc)
+        return rc;
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        return DMSEC_OK;
+    return src == SQLITE_DONE ? DMSEC_ERR_STORE_NOT_FOUND : dm_store_err(src);
+}
+
+/* Steps a bound query (rc: the binds' result) for at most max rows, read
+ * storing row i; an error of read ends the walk. *n is the rows read; the
+ * statement is reset. */
+static int read_rows(sqlite3_stmt *s, int rc, size_t max, size_t *n,
+                     int (*read)(void *ctx, sqlite3_stmt *s, size_t i), void *ctx)
+{
+    *n = 0;
+    while (!rc && *n < max) {
+        int src = sqlite3_step(s);
+        if (src != SQLITE_ROW) {
+            rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
+            break;
+        }
+        rc = read(ctx, s, *n);
+        if (!rc)
+            (*n)++;
+    }
+    stmt_done(s);
+    return rc;
+}
+
+/* What a listing callback's answer r means: non-zero stops the walk (*stop),
+ * a negative one is its error. */
+static int cb_rc(int r, int *stop)
+{
+    *stop = r != 0;
+    return r < 0 ? r : DMSEC_OK;
+}
+
+static int64_t size_i64(size_t n)
+{
+    return n > INT64_MAX ? INT64_MAX : (int64_t)n;
+}
+
 /* 1 when s is a NUL-terminated string of at most cap - 1 bytes. */
 static int str_fits(const char *s, size_t cap)
 {
@@ -1127,17 +1174,12 @@ static int device_one(dmsec_store_t *st, int q, const char *key, dmsec_device_t 
 {
     sqlite3_stmt *s = NULL;
     int rc = stmt_get(st, q, &s);
+    if (rc)
+        return rc;
+    rc = step_row(s, bind_str(s, 1, key));
     if (!rc)
-        rc = bind_str(s, 1, key);
-    if (!rc) {
-        int src = sqlite3_step(s);
-        if (src == SQLITE_ROW)
-            rc = col_device(s, out);
-        else
-            rc = src == SQLITE_DONE ? DMSEC_ERR_STORE_NOT_FOUND : dm_store_err(src);
-    }
-    if (s)
-        stmt_done(s);
+        rc = col_device(s, out);
+    stmt_done(s);
     return rc;
 }
 
@@ -1158,6 +1200,11 @@ int dmsec_store_device_by_cert(dmsec_store_t *st, const char *subject, dmsec_dev
     return device_one(st, Q_DEV_BY_CERT, subject, out);
 }
 
+static int read_device(void *batch, sqlite3_stmt *s, size_t i)
+{
+    return col_device(s, (dmsec_device_t *)batch + i);
+}
+
 /* Devices by id after `after`, whose id starts with prefix (NULL: any), at
  * most limit (0: all), in batches. */
 static int device_walk(dmsec_store_t *st, const char *after, const char *prefix, size_t limit,
@@ -1176,30 +1223,17 @@ static int device_walk(dmsec_store_t *st, const char *after, const char *prefix,
         sqlite3_stmt *s = NULL;
         size_t n = 0;
         rc = stmt_get(st, Q_DEV_LIST, &s);
-        if (!rc)
-            rc = bind_str(s, 1, last);
+        if (rc)
+            break;
+        rc = bind_str(s, 1, last);
         if (!rc)
             rc = bind_i64(s, 2, (int64_t)want);
         if (!rc && prefix)
             rc = bind_str(s, 3, prefix);
-        while (!rc && n < want) {
-            int src = sqlite3_step(s);
-            if (src != SQLITE_ROW) {
-                rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
-                break;
-            }
-            rc = col_device(s, &batch[n]);
-            if (!rc)
-                n++;
-        }
-        if (s)
-            stmt_done(s);
+        rc = read_rows(s, rc, want, &n, read_device, batch);
         int stop = 0;
-        for (size_t i = 0; !rc && !stop && i < n; i++) {
-            int r = fn(ctx, &batch[i]);
-            stop = r != 0;
-            rc = r < 0 ? r : DMSEC_OK;
-        }
+        for (size_t i = 0; !rc && !stop && i < n; i++)
+            rc = cb_rc(fn(ctx, &batch[i]), &stop);
         left -= n;
         if (rc || stop || n < want)
             break;
@@ -1340,19 +1374,14 @@ static int pending_read(dmsec_store_t *st, const char *device_id, uint8_t *secre
     int rc = stmt_get(st, Q_PENDING_GET, &s);
     if (rc)
         return rc;
-    rc = bind_str(s, 1, device_id);
+    rc = step_row(s, bind_str(s, 1, device_id));
     if (!rc) {
-        int src = sqlite3_step(s);
-        if (src == SQLITE_ROW) {
-            sqlite3_int64 scheme = sqlite3_column_int64(s, 0);
-            sqlite3_int64 integrity = sqlite3_column_int64(s, 1);
-            *keep_plain = scheme == DMSEC_AUTH_BASIC || integrity == DMSEC_INTEGRITY_HMAC_SHA256;
-            rc = col_blob(s, 2, secret, DMSEC_SECRET_MAX, len);
-            if (!rc && *len == 0)
-                rc = DMSEC_ERR_STORE_NOT_FOUND; /* nothing to commit */
-        } else {
-            rc = src == SQLITE_DONE ? DMSEC_ERR_STORE_NOT_FOUND : dm_store_err(src);
-        }
+        sqlite3_int64 scheme = sqlite3_column_int64(s, 0);
+        sqlite3_int64 integrity = sqlite3_column_int64(s, 1);
+        *keep_plain = scheme == DMSEC_AUTH_BASIC || integrity == DMSEC_INTEGRITY_HMAC_SHA256;
+        rc = col_blob(s, 2, secret, DMSEC_SECRET_MAX, len);
+        if (!rc && *len == 0)
+            rc = DMSEC_ERR_STORE_NOT_FOUND; /* nothing to commit */
     }
     stmt_done(s);
     return rc;
@@ -1454,13 +1483,10 @@ int dmsec_store_notification_pending(dmsec_store_t *st, const char *device_id, i
     rc = bind_str(s, 1, device_id);
     if (!rc)
         rc = bind_i64(s, 2, now);
+    rc = step_row(s, rc);
     if (!rc) {
-        int src = sqlite3_step(s);
         int64_t id = 0;
-        if (src == SQLITE_ROW)
-            rc = col_notification(s, out, &id);
-        else
-            rc = src == SQLITE_DONE ? DMSEC_ERR_STORE_NOT_FOUND : dm_store_err(src);
+        rc = col_notification(s, out, &id);
     }
     stmt_done(s);
     return rc;
@@ -1525,6 +1551,24 @@ int dmsec_store_notification_opened(dmsec_store_t *st, const char *device_id, ui
     return changed_one(st, s, rc);
 }
 
+typedef struct {
+    dmsec_notification_t *batch;
+    int64_t last_sent;
+    int64_t last_id;
+} nwalk_t;
+
+static int read_notification(void *ctx, sqlite3_stmt *s, size_t i)
+{
+    nwalk_t *w = ctx;
+    int64_t id = 0;
+    int rc = col_notification(s, &w->batch[i], &id);
+    if (!rc) {
+        w->last_sent = w->batch[i].sent;
+        w->last_id = id;
+    }
+    return rc;
+}
+
 /* The keyset walk shared by the two notification listings: rows ordered by
  * (sent, id), read LIST_BATCH at a time. */
 static int notification_walk(dmsec_store_t *st, int q, const char *device_id, int64_t before,
@@ -1532,13 +1576,11 @@ static int notification_walk(dmsec_store_t *st, int q, const char *device_id, in
                              void *ctx)
 {
     dmsec_notification_t batch[LIST_BATCH];
-    int64_t last_sent = INT64_MIN;
-    int64_t last_id = INT64_MIN;
+    nwalk_t w = {batch, INT64_MIN, INT64_MIN};
     int rc = DMSEC_OK;
     for (;;) {
         sqlite3_stmt *s = NULL;
         size_t n = 0;
-        int64_t id = 0;
         rc = stmt_get(st, q, &s);
         if (rc)
             break;
@@ -1551,31 +1593,15 @@ static int notification_walk(dmsec_store_t *st, int q, const char *device_id, in
                 rc = bind_i64(s, k++, now);
         }
         if (!rc)
-            rc = bind_i64(s, k++, last_sent);
+            rc = bind_i64(s, k++, w.last_sent);
         if (!rc)
-            rc = bind_i64(s, k++, last_id);
+            rc = bind_i64(s, k++, w.last_id);
         if (!rc)
             rc = bind_i64(s, k, LIST_BATCH);
-        while (!rc && n < LIST_BATCH) {
-            int src = sqlite3_step(s);
-            if (src != SQLITE_ROW) {
-                rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
-                break;
-            }
-            rc = col_notification(s, &batch[n], &id);
-            if (!rc) {
-                last_sent = batch[n].sent;
-                last_id = id;
-                n++;
-            }
-        }
-        stmt_done(s);
+        rc = read_rows(s, rc, LIST_BATCH, &n, read_notification, &w);
         int stop = 0;
-        for (size_t i = 0; !rc && !stop && i < n; i++) {
-            int r = fn(ctx, &batch[i]);
-            stop = r != 0;
-            rc = r < 0 ? r : DMSEC_OK;
-        }
+        for (size_t i = 0; !rc && !stop && i < n; i++)
+            rc = cb_rc(fn(ctx, &batch[i]), &stop);
         if (rc || stop || n < LIST_BATCH)
             break;
     }
@@ -1753,14 +1779,31 @@ typedef struct {
     void *ctx;
 } newest_walk_t;
 
+typedef struct {
+    const newest_walk_t *w;
+    unsigned char *batch;
+    int64_t last_time;
+    int64_t last_id;
+} newest_pos_t;
+
+static int read_newest(void *ctx, sqlite3_stmt *s, size_t i)
+{
+    newest_pos_t *p = ctx;
+    int rc = p->w->read(s, p->batch + i * p->w->rec_size);
+    if (!rc) {
+        p->last_id = sqlite3_column_int64(s, 0);
+        p->last_time = sqlite3_column_int64(s, p->w->time_col);
+    }
+    return rc;
+}
+
 static int newest_walk(dmsec_store_t *st, const newest_walk_t *w, const char *device_id,
                        size_t offset, size_t limit)
 {
     unsigned char *batch = calloc(LIST_BATCH, w->rec_size);
     if (!batch)
         return DMSEC_ERR_NO_MEMORY;
-    int64_t last_time = INT64_MAX;
-    int64_t last_id = INT64_MAX;
+    newest_pos_t pos = {w, batch, INT64_MAX, INT64_MAX};
     size_t left = limit ? limit : SIZE_MAX;
     int rc = DMSEC_OK;
     while (left) {
@@ -1770,9 +1813,9 @@ static int newest_walk(dmsec_store_t *st, const newest_walk_t *w, const char *de
         rc = stmt_get(st, w->q, &s);
         if (rc)
             break;
-        rc = bind_i64(s, 1, last_time);
+        rc = bind_i64(s, 1, pos.last_time);
         if (!rc)
-            rc = bind_i64(s, 2, last_id);
+            rc = bind_i64(s, 2, pos.last_id);
         if (!rc)
             rc = bind_i64(s, 3, (int64_t)want);
         if (!rc && device_id)
@@ -1780,28 +1823,12 @@ static int newest_walk(dmsec_store_t *st, const newest_walk_t *w, const char *de
         /* The offset skips rows of the first batch only: later ones go on
          * from the last row read. */
         if (!rc)
-            rc = bind_i64(s, 5, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
+            rc = bind_i64(s, 5, size_i64(offset));
         offset = 0;
-        while (!rc && n < want) {
-            int src = sqlite3_step(s);
-            if (src != SQLITE_ROW) {
-                rc = src == SQLITE_DONE ? DMSEC_OK : dm_store_err(src);
-                break;
-            }
-            rc = w->read(s, batch + n * w->rec_size);
-            if (!rc) {
-                last_id = sqlite3_column_int64(s, 0);
-                last_time = sqlite3_column_int64(s, w->time_col);
-                n++;
-            }
-        }
-        stmt_done(s);
+        rc = read_rows(s, rc, want, &n, read_newest, &pos);
         int stop = 0;
-        for (size_t i = 0; !rc && !stop && i < n; i++) {
-            int r = w->fn(w->ctx, batch + i * w->rec_size);
-            stop = r != 0;
-            rc = r < 0 ? r : DMSEC_OK;
-        }
+        for (size_t i = 0; !rc && !stop && i < n; i++)
+            rc = cb_rc(w->fn(w->ctx, batch + i * w->rec_size), &stop);
         left -= n;
         if (rc || stop || n < want)
             break;
@@ -1996,7 +2023,58 @@ int dm_store_col_text(sqlite3_stmt *s, int i, char *dst, size_t cap, int key)
     return col_text(s, i, dst, cap, key);
 }
 
-size_t dm_store_fit_len(const char *t, size_t cap)
+size_t dm_store_fit_len(const char *t, size_t len, size_t cap)
 {
-    return fit_len((const unsigned char *)t, strlen(t), cap);
+    return fit_len((const unsigned char *)t, len, cap);
+}
+
+int dm_store_bind_str(sqlite3_stmt *s, int i, const char *t)
+{
+    return bind_str(s, i, t);
+}
+
+int dm_store_bind_i64(sqlite3_stmt *s, int i, int64_t v)
+{
+    return bind_i64(s, i, v);
+}
+
+int dm_store_bind_fit(sqlite3_stmt *s, int i, const char *t, size_t cap)
+{
+    return bind_fit(s, i, t, cap);
+}
+
+int64_t dm_store_size_i64(size_t n)
+{
+    return size_i64(n);
+}
+
+int dm_store_str_fits(const char *s, size_t cap)
+{
+    return str_fits(s, cap);
+}
+
+int dm_store_id_ok(const char *id)
+{
+    return id_ok(id);
+}
+
+int dm_store_tx_end(dmsec_store_t *st, int rc)
+{
+    return tx_end(st, rc);
+}
+
+int dm_store_step_row(sqlite3_stmt *s, int rc)
+{
+    return step_row(s, rc);
+}
+
+int dm_store_read_rows(sqlite3_stmt *s, int rc, size_t max, size_t *n,
+                       int (*read)(void *ctx, sqlite3_stmt *s, size_t i), void *ctx)
+{
+    return read_rows(s, rc, max, n, read, ctx);
+}
+
+int dm_store_cb_rc(int r, int *stop)
+{
+    return cb_rc(r, stop);
 }

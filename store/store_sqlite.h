@@ -32,21 +32,44 @@ int dm_store_schema_setup(sqlite3 *db);
 /* For the management half of the contract (mgmt.c), which keeps its own
  * statements in the handle: DM_STORE_MGMT_STMTS of them, prepared from sql
  * on the first dm_store_mstmt of index q and finalized by
- * dmsec_store_close. The rest are sqlite.c's helpers: write_run steps a
- * write under the writer lock (its own transaction outside a
- * dmsec_store_begin), stmt_done resets and clears, bind_text and bind_blob
- * bind SQLITE_STATIC, col_text reads a text column into a field (cut to
- * fit, or DMSEC_ERR_STORE_CORRUPT when key and too long), fit_len is the
- * length of t cut to fit cap bytes without splitting a UTF-8 sequence. */
+ * dmsec_store_close. The rest are sqlite.c's helpers, one home for both
+ * halves:
+ * - write_run steps a write under the writer lock (its own transaction
+ *   outside a dmsec_store_begin); stmt_done resets and clears; tx_end
+ *   commits when rc is 0, else rolls back and returns rc.
+ * - bind_text, bind_str and bind_blob bind SQLITE_STATIC; bind_fit binds
+ *   text cut to fit a field of cap bytes (NULL as ""); size_i64 saturates.
+ * - col_text reads a text column into a field (cut to fit, or
+ *   DMSEC_ERR_STORE_CORRUPT when key and too long); fit_len is the length
+ *   of t (len bytes) cut to fit cap bytes without splitting a UTF-8
+ *   sequence.
+ * - str_fits: s is at most cap - 1 bytes; id_ok: a non-empty device id
+ *   that fits.
+ * - step_row steps a query of one row (rc: the binds' result):
+ *   DMSEC_ERR_STORE_NOT_FOUND when it has none; the caller resets.
+ * - read_rows steps a bound query for at most max rows, read storing row
+ *   i, *n the rows read, and resets it; cb_rc maps a listing callback's
+ *   answer r (non-zero stops: *stop; negative: its error). */
 #define DM_STORE_MGMT_STMTS 40
 struct dmsec_store;
 int dm_store_mstmt(struct dmsec_store *st, int q, const char *sql, sqlite3_stmt **out);
 sqlite3 *dm_store_db(struct dmsec_store *st);
 int dm_store_write_run(struct dmsec_store *st, sqlite3_stmt *s);
 void dm_store_stmt_done(sqlite3_stmt *s);
+int dm_store_tx_end(struct dmsec_store *st, int rc);
 int dm_store_bind_text(sqlite3_stmt *s, int i, const char *t, size_t len);
+int dm_store_bind_str(sqlite3_stmt *s, int i, const char *t);
 int dm_store_bind_blob(sqlite3_stmt *s, int i, const uint8_t *p, size_t len);
+int dm_store_bind_i64(sqlite3_stmt *s, int i, int64_t v);
+int dm_store_bind_fit(sqlite3_stmt *s, int i, const char *t, size_t cap);
+int64_t dm_store_size_i64(size_t n);
 int dm_store_col_text(sqlite3_stmt *s, int i, char *dst, size_t cap, int key);
-size_t dm_store_fit_len(const char *t, size_t cap);
+size_t dm_store_fit_len(const char *t, size_t len, size_t cap);
+int dm_store_str_fits(const char *s, size_t cap);
+int dm_store_id_ok(const char *id);
+int dm_store_step_row(sqlite3_stmt *s, int rc);
+int dm_store_read_rows(sqlite3_stmt *s, int rc, size_t max, size_t *n,
+                       int (*read)(void *ctx, sqlite3_stmt *s, size_t i), void *ctx);
+int dm_store_cb_rc(int r, int *stop);
 
 #endif
