@@ -25,18 +25,11 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 #include "dmsec/store.h"
+#include "store_fixture.h"
 #include "store_sqlite.h"
 
 #define SERVER_ID "dm.example.org"
 #define RACERS 8
-
-static char tmp_dir[64];
-
-static void path_of(const char *name, char *out, size_t cap)
-{
-    int n = snprintf(out, cap, "%s/%s", tmp_dir, name);
-    assert_true(n > 0 && (size_t)n < cap);
-}
 
 static dmsec_store_t *store_open(const char *name)
 {
@@ -48,32 +41,6 @@ static dmsec_store_t *store_open(const char *name)
     assert_int_equal(dmsec_store_open(uri, &st), DMSEC_OK);
     assert_non_null(st);
     return st;
-}
-
-/* A plain SQLite connection on a store file, to look from outside. */
-static sqlite3 *raw_open(const char *name)
-{
-    char path[256];
-    path_of(name, path, sizeof path);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-                     SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
-}
-
-static void raw_exec(sqlite3 *db, const char *sql)
-{
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-}
-
-static void raw_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *s = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
 }
 
 static void fill(uint8_t *p, size_t n, uint8_t seed)
@@ -1647,26 +1614,7 @@ static void durable_in_memory(void **state)
 static int make_dir(void **state)
 {
     (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dmsec-store-XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmp_dir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(tmp_dir);
+    return tmp_dir_make("store");
 }
 
 int main(void)

@@ -22,18 +22,11 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 #include "dmsec/store.h"
+#include "store_fixture.h"
 #include "store_sqlite.h"
 
 #define NOW 1800000000
 #define MAX_SEEN 1100
-
-static char tmp_dir[64];
-
-static void path_of(const char *name, char *out, size_t cap)
-{
-    int n = snprintf(out, cap, "%s/%s", tmp_dir, name);
-    assert_true(n > 0 && (size_t)n < cap);
-}
 
 static dmsec_store_t *store_open(const char *name)
 {
@@ -42,31 +35,6 @@ static dmsec_store_t *store_open(const char *name)
     dmsec_store_t *st = NULL;
     assert_int_equal(dmsec_store_open(path, &st), DMSEC_OK);
     return st;
-}
-
-static sqlite3 *raw_open(const char *name)
-{
-    char path[256];
-    path_of(name, path, sizeof path);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-                     SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
-}
-
-static void raw_exec(sqlite3 *db, const char *sql)
-{
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-}
-
-static void raw_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *s = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
 }
 
 static void add_device(dmsec_store_t *st, const char *id)
@@ -1461,26 +1429,7 @@ static void killed_writer(void **state)
 static int make_dir(void **state)
 {
     (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dmsec-mgmt-XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmp_dir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(tmp_dir);
+    return tmp_dir_make("mgmt");
 }
 
 int main(void)

@@ -1,0 +1,78 @@
+/*
+ * store_fixture.h - what the store tests (test_store, test_store_mgmt)
+ * share: a temporary directory for their files, paths in it, and a plain
+ * SQLite connection to look at (or damage) a store file from outside.
+ * Header-only: each test is a program of its own. Include after cmocka.h.
+ */
+#ifndef DMSEC_TEST_STORE_FIXTURE_H
+#define DMSEC_TEST_STORE_FIXTURE_H
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmp_dir[64];
+
+/* Makes tmp_dir, /tmp/dmsec-<tag>-XXXXXX: 0, or -1 when it cannot. */
+static inline int tmp_dir_make(const char *tag)
+{
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dmsec-%s-XXXXXX", tag);
+    return mkdtemp(tmp_dir) ? 0 : -1;
+}
+
+/* A cmocka group teardown: removes tmp_dir and the files in it. */
+static inline int remove_dir(void **state)
+{
+    (void)state;
+    DIR *d = opendir(tmp_dir);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return rmdir(tmp_dir);
+}
+
+static inline void path_of(const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s", tmp_dir, name);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* A plain SQLite connection on a store file, to look from outside. */
+static inline sqlite3 *raw_open(const char *name)
+{
+    char path[256];
+    path_of(name, path, sizeof path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static inline void raw_exec(sqlite3 *db, const char *sql)
+{
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* The first column of the first row of sql, as text. */
+static inline void raw_text(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+}
+
+#endif
