@@ -39,6 +39,25 @@
  *       wrong md5 Cred when there is none). Logs one line per request:
  *       "relay #K POST PATH cred=kept|corrupted|inserted|none -> http=S synchdr=C".
  *       Runs until killed.
+ *   attacker mgmt --device ID --url URL --session-id SID [--scheme S] [--user NAME]
+ *                 (--secret S --nonce-b64 B | --wrong-cred | --no-cred)
+ *                 [--refs N] [--ids A,B,..] [--correlator C] [--alert-data D]
+ *                 [--value V] [--messages K] [--source-after ID] [--save PREFIX]
+ *       a session of forged management answers naming device ID. Every
+ *       message carries: a Status 200 for each (MsgRef m, CmdRef c), m and c
+ *       in 1..N (default 4), plus CmdRefs A,B,.. (queue ids) with each MsgRef
+ *       and without one; Results for CmdRef 1..N (MsgRef 1) of ./DevInfo/Mod
+ *       with value V; a Generic Alert 1226 (FUMO type, Correlator C, Data D,
+ *       default 200); a Replace of ./DevInfo/FwV with value V. Package #1
+ *       (with Alert 1201) has the Cred asked for; each next message goes to
+ *       the RespURI while the server challenges or sends commands, up to K
+ *       messages (default 3): after a challenge a Cred on its nonce with
+ *       --secret, a wrong one otherwise (none once accepted), the Source
+ *       --source-after when given, a 212/200 Status for the server's SyncHdr.
+ *       One line per message "msg=K http=S synchdr=C chal=0|1 server_cmds=N
+ *       cmd_status=..." (server_cmds: the answer's commands other than
+ *       Status, Results and Alert), then "mgmt accepted=0|1 messages=K
+ *       server_cmds=N". --save keeps each answer as PREFIX-K.
  */
 #define _DEFAULT_SOURCE
 
@@ -242,14 +261,15 @@ static void post(const char *url, const char *ct, const struct buf *body, struct
 
 struct opts {
     const char *device, *url, *sid, *out, *scheme, *user, *secret, *nonce_b64, *body, *save, *ct,
-        *listen, *to, *log;
-    int wrong_cred, no_cred, messages, wrong_from;
+        *listen, *to, *log, *ids, *correlator, *alert_data, *value, *source_after;
+    int wrong_cred, no_cred, messages, wrong_from, refs;
 };
 
 static void parse_opts(int argc, char **argv, int first, struct opts *o)
 {
     memset(o, 0, sizeof *o);
     o->messages = 3;
+    o->refs = 4;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--wrong-cred")) {
@@ -295,6 +315,18 @@ static void parse_opts(int argc, char **argv, int first, struct opts *o)
             o->wrong_from = atoi(v);
         else if (!strcmp(a, "--log"))
             o->log = v;
+        else if (!strcmp(a, "--refs"))
+            o->refs = atoi(v);
+        else if (!strcmp(a, "--ids"))
+            o->ids = v;
+        else if (!strcmp(a, "--correlator"))
+            o->correlator = v;
+        else if (!strcmp(a, "--alert-data"))
+            o->alert_data = v;
+        else if (!strcmp(a, "--value"))
+            o->value = v;
+        else if (!strcmp(a, "--source-after"))
+            o->source_after = v;
         else
             die("unknown option ", a);
     }
@@ -302,10 +334,9 @@ static void parse_opts(int argc, char **argv, int first, struct opts *o)
 
 /* ---- pkg1 ---- */
 
-static int cmd_pkg1(const struct opts *o)
+/* The scheme asked for with --scheme (md5 by default). */
+static dmsec_auth_scheme_t scheme_of(const struct opts *o)
 {
-    if (!o->device || !o->url || !o->sid || !o->out)
-        die("pkg1 needs --device, --url, --session-id and --out", NULL);
     dmsec_auth_scheme_t scheme = DMSEC_AUTH_MD5;
     if (o->scheme && dmsec_auth_scheme_parse(o->scheme, strlen(o->scheme), &scheme)) {
         char uri[64];
@@ -313,34 +344,64 @@ static int cmd_pkg1(const struct opts *o)
         if (dmsec_auth_scheme_parse(uri, strlen(uri), &scheme))
             die("unknown scheme ", o->scheme);
     }
-    const char *user = o->user ? o->user : o->device;
-    dmsec_msg_t *m = dmsec_msg_new();
-    if (!m || dmsec_msg_set_hdr(m, o->sid, "1", o->url, o->device, user))
-        die("cannot build the header", NULL);
-    char data[512] = "";
-    if (o->wrong_cred) {
+    return scheme;
+}
+
+/* The Data of a Cred for user: wrong (right form and length, a wrong
+ * value), or built on o->secret and the nonce. */
+static void cred_data(const struct opts *o, dmsec_auth_scheme_t scheme, const char *user, int wrong,
+                      const uint8_t *nonce, size_t nn, char *data, size_t cap)
+{
+    data[0] = '\0';
+    if (wrong) {
         /* What a guesser sends: the right form and length, a wrong value. */
         uint8_t junk[32];
         size_t n = scheme == DMSEC_AUTH_SHA256 ? 32 : 16;
         if (scheme == DMSEC_AUTH_BASIC) {
             char up[300];
             snprintf(up, sizeof up, "%s:not-the-password", user);
-            dmsec_b64_encode((const uint8_t *)up, strlen(up), data, sizeof data, NULL);
-        } else if (dmsec_rng_os_fill(NULL, junk, n) ||
-                   dmsec_b64_encode(junk, n, data, sizeof data, NULL)) {
+            dmsec_b64_encode((const uint8_t *)up, strlen(up), data, cap, NULL);
+        } else if (dmsec_rng_os_fill(NULL, junk, n) || dmsec_b64_encode(junk, n, data, cap, NULL)) {
             die("cannot make a random Cred", NULL);
         }
-    } else if (!o->no_cred) {
-        if (!o->secret || !o->nonce_b64)
-            die("pkg1 needs --secret and --nonce-b64 (or --wrong-cred / --no-cred)", NULL);
-        uint8_t nonce[128];
-        size_t nn = 0;
-        if (dmsec_b64_decode(o->nonce_b64, strlen(o->nonce_b64), nonce, sizeof nonce, &nn))
-            die("bad --nonce-b64 ", o->nonce_b64);
-        if (dmsec_cred_build(scheme, user, (const uint8_t *)o->secret, strlen(o->secret), nonce, nn,
-                             data, sizeof data, NULL))
-            die("cannot build the Cred", NULL);
+        return;
     }
+    if (dmsec_cred_build(scheme, user, (const uint8_t *)o->secret, strlen(o->secret), nonce, nn,
+                         data, cap, NULL))
+        die("cannot build the Cred", NULL);
+}
+
+/* The Data of package #1's Cred as the options ask ("" for none). */
+static void pkg1_cred(const struct opts *o, dmsec_auth_scheme_t scheme, const char *user,
+                      char *data, size_t cap)
+{
+    data[0] = '\0';
+    if (o->no_cred)
+        return;
+    if (o->wrong_cred) {
+        cred_data(o, scheme, user, 1, NULL, 0, data, cap);
+        return;
+    }
+    if (!o->secret || !o->nonce_b64)
+        die("--secret and --nonce-b64 are needed (or --wrong-cred / --no-cred)", NULL);
+    uint8_t nonce[128];
+    size_t nn = 0;
+    if (dmsec_b64_decode(o->nonce_b64, strlen(o->nonce_b64), nonce, sizeof nonce, &nn))
+        die("bad --nonce-b64 ", o->nonce_b64);
+    cred_data(o, scheme, user, 0, nonce, nn, data, cap);
+}
+
+static int cmd_pkg1(const struct opts *o)
+{
+    if (!o->device || !o->url || !o->sid || !o->out)
+        die("pkg1 needs --device, --url, --session-id and --out", NULL);
+    dmsec_auth_scheme_t scheme = scheme_of(o);
+    const char *user = o->user ? o->user : o->device;
+    dmsec_msg_t *m = dmsec_msg_new();
+    if (!m || dmsec_msg_set_hdr(m, o->sid, "1", o->url, o->device, user))
+        die("cannot build the header", NULL);
+    char data[512];
+    pkg1_cred(o, scheme, user, data, sizeof data);
     if (data[0] && !(m->hdr.cred = dmsec_msg_cred(m, dmsec_auth_scheme_uri(scheme), "b64", data)))
         die("no memory", NULL);
     dmsec_cmd_t *alert = dmsec_msg_add_cmd(m, NULL, DMSEC_CMD_ALERT);
@@ -475,6 +536,173 @@ static int cmd_replay(const struct opts *o)
     printf("replay accepted=%d secret_replace=%d messages=%d\n", accepted, secret,
            k > o->messages ? o->messages : k);
     return accepted || secret;
+}
+
+/* ---- mgmt: forged management answers ---- */
+
+#define FUMO_TYPE "org.openmobilealliance.dm.firmwareupdate.downloadandupdate"
+
+static void need(const void *p)
+{
+    if (!p)
+        die("no memory", NULL);
+}
+
+static void add_status(dmsec_msg_t *m, const char *msg_ref, const char *cmd_ref, const char *cmd)
+{
+    need(dmsec_msg_add_status(m, msg_ref, cmd_ref, cmd, 200)); /* no MsgRef: CmdRef alone */
+}
+
+/* The forged answers every message of the session carries. */
+static void add_payload(dmsec_msg_t *m, const struct opts *o)
+{
+    static const char *const kinds[] = {"Get", "Replace", "Add", "Exec", "Delete", "Copy"};
+    const char *value = o->value ? o->value : "dmsec-attacker";
+    char mr[16], cr[32];
+    for (int i = 1; i <= o->refs; i++) {
+        snprintf(mr, sizeof mr, "%d", i);
+        for (int k = 1; k <= o->refs; k++) {
+            snprintf(cr, sizeof cr, "%d", k);
+            add_status(m, mr, cr, kinds[(k - 1) % 6]);
+        }
+        if (o->ids) {
+            char list[512];
+            snprintf(list, sizeof list, "%s", o->ids);
+            for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save))
+                add_status(m, mr, t, "Exec");
+        }
+    }
+    if (o->ids) {
+        char list[512];
+        snprintf(list, sizeof list, "%s", o->ids);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            add_status(m, NULL, t, "Exec");
+    }
+    for (int k = 1; k <= o->refs; k++) {
+        snprintf(cr, sizeof cr, "%d", k);
+        dmsec_cmd_t *res = dmsec_msg_add_cmd(m, NULL, DMSEC_CMD_RESULTS);
+        need(res);
+        res->msg_ref = dmsec_msg_strdup(m, "1");
+        res->cmd_ref = dmsec_msg_strdup(m, cr);
+        dmsec_item_t *it = dmsec_cmd_add_item(m, res, NULL, "./DevInfo/Mod");
+        need(it);
+        need(dmsec_meta_add(m, &it->meta, DMSEC_MI_FORMAT, "chr"));
+        need(it->data = dmsec_msg_data(m, value, strlen(value), 0));
+    }
+    const char *ad = o->alert_data ? o->alert_data : "200";
+    dmsec_cmd_t *ga = dmsec_msg_add_cmd(m, NULL, DMSEC_CMD_ALERT);
+    need(ga);
+    need(ga->data = dmsec_msg_data(m, "1226", 4, 0));
+    if (o->correlator)
+        need(ga->correlator = dmsec_msg_strdup(m, o->correlator));
+    dmsec_item_t *gi = dmsec_cmd_add_item(m, ga, NULL, "./FUMO/dmsec/DownloadAndUpdate");
+    need(gi);
+    need(dmsec_meta_add(m, &gi->meta, DMSEC_MI_TYPE, FUMO_TYPE));
+    need(dmsec_meta_add(m, &gi->meta, DMSEC_MI_FORMAT, "int"));
+    need(gi->data = dmsec_msg_data(m, ad, strlen(ad), 0));
+    dmsec_cmd_t *rep = dmsec_msg_add_cmd(m, NULL, DMSEC_CMD_REPLACE);
+    need(rep);
+    dmsec_item_t *it = dmsec_cmd_add_item(m, rep, NULL, "./DevInfo/FwV");
+    need(it);
+    need(dmsec_meta_add(m, &it->meta, DMSEC_MI_FORMAT, "chr"));
+    need(it->data = dmsec_msg_data(m, value, strlen(value), 0));
+}
+
+/* The server's commands in an answer (not Status, Results or Alert). */
+static int server_cmds(const dmsec_msg_t *m)
+{
+    int n = 0;
+    for (const dmsec_cmd_t *c = m ? m->body.cmds : NULL; c; c = c->next)
+        n += c->type != DMSEC_CMD_STATUS && c->type != DMSEC_CMD_RESULTS &&
+             c->type != DMSEC_CMD_ALERT;
+    return n;
+}
+
+static int cmd_mgmt(const struct opts *o)
+{
+    if (!o->device || !o->url || !o->sid)
+        die("mgmt needs --device, --url and --session-id", NULL);
+    if (o->refs < 0 || o->refs > 12)
+        die("--refs is 0..12", NULL);
+    dmsec_auth_scheme_t scheme = scheme_of(o);
+    const char *user = o->user ? o->user : o->device;
+    char url[1024];
+    snprintf(url, sizeof url, "%s", o->url);
+    char data[512];
+    pkg1_cred(o, scheme, user, data, sizeof data);
+    int accepted = 0, total = 0, k;
+    dmsec_msg_t *prev = NULL; /* the server's last answer */
+    for (k = 1; k <= o->messages; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", k);
+        const char *source = k > 1 && o->source_after ? o->source_after : o->device;
+        const char *target = prev && prev->hdr.source ? prev->hdr.source->uri : o->url;
+        dmsec_msg_t *m = dmsec_msg_new();
+        if (!m || dmsec_msg_set_hdr(m, o->sid, id, target, source, user))
+            die("cannot build the header", NULL);
+        if (data[0])
+            need(m->hdr.cred = dmsec_msg_cred(m, dmsec_auth_scheme_uri(scheme), "b64", data));
+        if (prev) {
+            need(dmsec_msg_add_status(m, prev->hdr.msg_id, "0", "SyncHdr",
+                                      prev->hdr.cred ? 212 : 200));
+        } else {
+            dmsec_cmd_t *alert = dmsec_msg_add_cmd(m, NULL, DMSEC_CMD_ALERT);
+            need(alert);
+            need(alert->data = dmsec_msg_data(m, "1201", 4, 0));
+        }
+        add_payload(m, o);
+        m->body.final = 1;
+        struct buf b = encode(DMSEC_CODEC_XML, m);
+        dmsec_msg_free(m);
+        struct answer a;
+        post(url, XML_CT, &b, &a);
+        free(b.p);
+        if (o->save) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s-%d", o->save, k);
+            spit(path, a.body.p ? a.body.p : (uint8_t *)"", a.body.n);
+        }
+        dmsec_msg_free(prev);
+        prev = a.http == 200 ? decode(a.ct, a.body.p, a.body.n) : NULL;
+        free(a.body.p);
+        const dmsec_cmd_t *hs = peer_synchdr_status(prev);
+        int code = hs ? dmsec_status_code(hs) : -1;
+        int cmds = server_cmds(prev);
+        accepted |= code == 200 || code == 212;
+        total += cmds;
+        char d[400];
+        describe(prev, d, sizeof d);
+        printf("msg=%d http=%ld %s server_cmds=%d\n", k, a.http, d, cmds);
+        if (!a.http) {
+            dmsec_msg_free(prev);
+            return 1;
+        }
+        int challenged = (code == 401 || code == 407) && hs->chal;
+        if (!prev || !prev->hdr.resp_uri || !prev->hdr.resp_uri[0] || (!challenged && !cmds))
+            break;
+        snprintf(url, sizeof url, "%s", prev->hdr.resp_uri);
+        /* The next Cred: on the challenge's nonce with the secret, a wrong
+         * one for a stranger, none once accepted. */
+        const char *nb64 =
+            challenged ? dmsec_meta_str(hs->chal ? hs->chal->meta : NULL, DMSEC_MI_NEXTNONCE)
+                       : NULL;
+        if (!challenged) {
+            data[0] = '\0';
+        } else if (o->secret && !o->wrong_cred && !o->no_cred && nb64) {
+            uint8_t nonce[128];
+            size_t nn = 0;
+            if (dmsec_b64_decode(nb64, strlen(nb64), nonce, sizeof nonce, &nn))
+                die("bad NextNonce from the server", NULL);
+            cred_data(o, scheme, user, 0, nonce, nn, data, sizeof data);
+        } else {
+            cred_data(o, scheme, user, 1, NULL, 0, data, sizeof data);
+        }
+    }
+    dmsec_msg_free(prev);
+    printf("mgmt accepted=%d messages=%d server_cmds=%d\n", accepted,
+           k > o->messages ? o->messages : k, total);
+    return 0;
 }
 
 /* ---- inspect and shape ---- */
@@ -738,7 +966,7 @@ static int cmd_relay(const struct opts *o)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        die("usage: attacker pkg1|post|replay|inspect|shape|relay ...", NULL);
+        die("usage: attacker pkg1|post|replay|inspect|shape|relay|mgmt ...", NULL);
     const char *cmd = argv[1];
     struct opts o;
     int file_arg = !strcmp(cmd, "inspect") || !strcmp(cmd, "shape");
@@ -759,6 +987,8 @@ int main(int argc, char **argv)
         rc = cmd_shape(argv[2]);
     else if (!strcmp(cmd, "relay"))
         rc = cmd_relay(&o);
+    else if (!strcmp(cmd, "mgmt"))
+        rc = cmd_mgmt(&o);
     else
         die("unknown command ", cmd);
     curl_global_cleanup();
