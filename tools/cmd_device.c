@@ -16,20 +16,6 @@
 #define DEFAULT_SERVER_ID "dmsec"
 #define SERVER_SECRET_LEN 32
 
-static dmsec_store_t *open_store(tool_opts_t *o)
-{
-    const char *db = opt_need(o, "db");
-    if (!db)
-        return NULL;
-    dmsec_store_t *st = NULL;
-    int rc = dmsec_store_open(db, &st);
-    if (rc) {
-        tool_fail(db, rc);
-        return NULL;
-    }
-    return st;
-}
-
 static const char *scheme_label(const dmsec_device_t *d)
 {
     if (d->integrity == DMSEC_INTEGRITY_HMAC_MD5)
@@ -37,16 +23,6 @@ static const char *scheme_label(const dmsec_device_t *d)
     if (d->integrity == DMSEC_INTEGRITY_HMAC_SHA256)
         return "hmac-sha256";
     return dmsec_auth_scheme_name(d->client_scheme);
-}
-
-static void iso_time(int64_t t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t <= 0 || !gmtime_r(&tt, &tm))
-        snprintf(out, 32, "-");
-    else
-        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static int parse_scheme(const char *s, dmsec_auth_scheme_t *scheme, dmsec_integrity_t *integ)
@@ -183,7 +159,7 @@ static int device_add(int argc, char **argv)
             rc = TOOL_EXIT_FAIL;
         d.client_nonce_len = d.server_nonce_len = DMSEC_NONCE_LEN;
     }
-    dmsec_store_t *st = rc ? NULL : open_store(&o);
+    dmsec_store_t *st = rc ? NULL : tool_store_open(&o);
     if (!rc && !st)
         rc = TOOL_EXIT_FAIL;
     if (!rc) {
@@ -233,7 +209,7 @@ struct list_ctx {
 static void print_device(const dmsec_device_t *d, int json)
 {
     char created[32];
-    iso_time(d->created, created);
+    tool_iso_time(d->created, created);
     if (json) {
         printf("{\"device_id\":");
         json_str(d->device_id);
@@ -268,8 +244,8 @@ static int print_notification(void *ctx, const dmsec_notification_t *n)
     struct list_ctx *l = ctx;
     char sent[32];
     char expires[32];
-    iso_time(n->sent, sent);
-    iso_time(n->expires, expires);
+    tool_iso_time(n->sent, sent);
+    tool_iso_time(n->expires, expires);
     if (l->json)
         printf("%s{\"session_id\":\"%X\",\"default_nonce\":%s,\"sent\":\"%s\",\"expires\":\"%s\","
                "\"opened\":%s,\"consumed\":%s,\"attempts\":%d}",
@@ -296,7 +272,7 @@ static int device_cmd(int argc, char **argv, const char *verb)
         tool_error("missing --device-id");
         return TOOL_EXIT_USAGE;
     }
-    dmsec_store_t *st = open_store(&o);
+    dmsec_store_t *st = tool_store_open(&o);
     if (!st)
         return TOOL_EXIT_FAIL;
     int rc = 0;
@@ -405,7 +381,7 @@ int cmd_notify(int argc, char **argv)
     dmsec_notify_opts_t no;
     if (notify_opts_from(&o, &no))
         return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = open_store(&o);
+    dmsec_store_t *st = tool_store_open(&o);
     if (!st)
         return TOOL_EXIT_FAIL;
     uint16_t sid = 0;
@@ -446,8 +422,8 @@ static int print_session(void *ctx, const dmsec_session_rec_t *r)
     struct list_ctx *l = ctx;
     char started[32];
     char ended[32];
-    iso_time(r->started, started);
-    iso_time(r->ended, ended);
+    tool_iso_time(r->started, started);
+    tool_iso_time(r->ended, ended);
     const char *result = r->ended ? (r->result ? dmsec_errname(r->result) : "ok") : "open";
     if (l->json) {
         printf("%s{\"device_id\":", l->n ? ",\n" : "");
@@ -479,7 +455,7 @@ static int run_listing(int argc, char **argv, const char *what,
     size_t limit;
     if (list_opts(argc, argv, &o, &limit))
         return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = open_store(&o);
+    dmsec_store_t *st = tool_store_open(&o);
     if (!st)
         return TOOL_EXIT_FAIL;
     struct list_ctx l = {opt_flag(&o, "json"), 0};
@@ -501,7 +477,7 @@ static int print_audit(void *ctx, const dmsec_audit_rec_t *r)
 {
     struct list_ctx *l = ctx;
     char at[32];
-    iso_time(r->at, at);
+    tool_iso_time(r->at, at);
     if (l->json) {
         printf("%s{\"at\":\"%s\",\"device_id\":", l->n ? ",\n" : "", at);
         json_str(r->device_id);
@@ -568,7 +544,7 @@ static int store_restored(int argc, char **argv)
         tool_error("no store at %s: restore the backup there first", path);
         return TOOL_EXIT_FAIL;
     }
-    dmsec_store_t *st = open_store(&o);
+    dmsec_store_t *st = tool_store_open(&o);
     if (!st)
         return TOOL_EXIT_FAIL;
     struct id_list l = {0};

@@ -112,20 +112,6 @@ static int parse_id(const char *s, int64_t *id)
     return 0;
 }
 
-static dmsec_store_t *open_db(tool_opts_t *o)
-{
-    const char *db = opt_need(o, "db");
-    if (!db)
-        return NULL;
-    dmsec_store_t *st = NULL;
-    int rc = dmsec_store_open(db, &st);
-    if (rc) {
-        tool_fail(db, rc);
-        return NULL;
-    }
-    return st;
-}
-
 /* 0 when the device is known, else TOOL_EXIT_FAIL after saying why. */
 static int device_known(dmsec_store_t *st, const char *device)
 {
@@ -156,25 +142,29 @@ static void operator_name(char *out, size_t cap)
 
 /* ---- output ---- */
 
-static void iso(int64_t t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t <= 0 || !gmtime_r(&tt, &tm))
-        snprintf(out, 32, "-");
-    else
-        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* A time as a JSON value: an ISO 8601 string, or null when never. */
 static void json_time(int64_t t)
 {
     char s[32];
-    iso(t, s);
+    tool_iso_time(t, s);
     if (t <= 0)
         printf("null");
     else
         printf("\"%s\"", s);
+}
+
+/* ,"name":value, value a JSON string. */
+static void json_field(const char *name, const char *value)
+{
+    printf(",\"%s\":", name);
+    json_str(value);
+}
+
+/* ,"name":time, a time as json_time writes it. */
+static void json_field_time(const char *name, int64_t t)
+{
+    printf(",\"%s\":", name);
+    json_time(t);
 }
 
 /* Shown as text when every byte is printable ASCII, tab or a line end. */
@@ -272,30 +262,22 @@ static void json_cmd(const dmsec_store_cmd_t *c)
         printf("%" PRId64, c->parent_id);
     else
         printf("null");
-    printf(",\"device\":");
-    json_str(c->device_id);
+    json_field("device", c->device_id);
     printf(",\"kind\":\"%s\",\"target\":", kind_name(c->kind));
     json_str(c->target);
-    printf(",\"source\":");
-    json_str(c->source);
+    json_field("source", c->source);
     printf(",");
     json_value("data", c->has_data, c->data, c->data_len);
     printf(",\"data_len\":%zu,\"format\":", c->has_data ? c->data_len : 0);
     json_str(c->format);
-    printf(",\"type\":");
-    json_str(c->mime);
-    printf(",\"correlator\":");
-    json_str(c->correlator);
-    printf(",\"expires\":");
-    json_time(c->expires);
-    printf(",\"queued_by\":");
-    json_str(c->queued_by);
-    printf(",\"queued_at\":");
-    json_time(c->queued_at);
+    json_field("type", c->mime);
+    json_field("correlator", c->correlator);
+    json_field_time("expires", c->expires);
+    json_field("queued_by", c->queued_by);
+    json_field_time("queued_at", c->queued_at);
     printf(",\"state\":\"%s\",\"session_id\":", state_name(c->state));
     json_str(c->session_id);
-    printf(",\"sent_at\":");
-    json_time(c->sent_at);
+    json_field_time("sent_at", c->sent_at);
     printf(",\"attempts\":%d,\"status\":", c->attempts);
     if (c->status)
         printf("%d", c->status);
@@ -305,15 +287,13 @@ static void json_cmd(const dmsec_store_cmd_t *c)
     json_value("result", c->has_result, c->result, c->result_len);
     printf(",\"result_len\":%zu,\"result_format\":", c->has_result ? c->result_len : 0);
     json_str(c->result_format);
-    printf(",\"result_type\":");
-    json_str(c->result_mime);
+    json_field("result_type", c->result_mime);
     printf(",\"outcome\":");
     if (c->outcome)
         printf("%d", c->outcome);
     else
         printf("null");
-    printf(",\"done_at\":");
-    json_time(c->done_at);
+    json_field_time("done_at", c->done_at);
     printf("}");
 }
 
@@ -338,14 +318,14 @@ static void text_cmd(const dmsec_store_cmd_t *c)
     show_field("format", c->format);
     show_field("type", c->mime);
     show_field("correlator", c->correlator);
-    iso(c->expires, t);
+    tool_iso_time(c->expires, t);
     show_field("expires", t);
     show_field("queued_by", c->queued_by);
-    iso(c->queued_at, t);
+    tool_iso_time(c->queued_at, t);
     show_field("queued_at", t);
     show_field("state", state_name(c->state));
     show_field("session", c->session_id);
-    iso(c->sent_at, t);
+    tool_iso_time(c->sent_at, t);
     show_field("sent_at", t);
     snprintf(num, sizeof num, "%d", c->attempts);
     show_field("attempts", num);
@@ -353,7 +333,7 @@ static void text_cmd(const dmsec_store_cmd_t *c)
     show_field("status", c->status ? num : NULL);
     snprintf(num, sizeof num, "%d", c->outcome);
     show_field("outcome", c->outcome ? num : NULL);
-    iso(c->done_at, t);
+    tool_iso_time(c->done_at, t);
     show_field("done_at", t);
     printf("%-14s ", "data");
     if (c->has_data)
@@ -640,8 +620,7 @@ static int run_many(dmsec_store_t *st, tool_opts_t *o, queue_fn fn, void *ctx,
             char why[160];
             snprintf(why, sizeof why, "notify: %s", dmsec_strerror(t->notify_err));
             json_str(t->id ? why : reason(t->err));
-            printf(",\"code\":");
-            json_str(dmsec_errname(t->id ? t->notify_err : t->err));
+            json_field("code", dmsec_errname(t->id ? t->notify_err : t->err));
             printf("}");
         }
         printf("]}\n");
@@ -851,7 +830,7 @@ static int cmd_queue(const char *kind_name_arg, int argc, char **argv)
         rc = cmd_data(o, &c);
     operator_name(c.queued_by, sizeof c.queued_by);
     dmsec_store_t *st = NULL;
-    if (!rc && (st = open_db(o)) == NULL)
+    if (!rc && (st = tool_store_open(o)) == NULL)
         rc = TOOL_EXIT_FAIL;
     if (!rc) {
         char what[64 + DMSEC_STORE_URI_MAX];
@@ -866,31 +845,63 @@ static int cmd_queue(const char *kind_name_arg, int argc, char **argv)
 
 /* ---- dmsec cmd list | show | cancel ---- */
 
+/* A listing: a JSON array (--json) or text rows; a command listing's text
+ * row is text_row's. */
 struct listing {
     int json;
     int all; /* a device column */
     size_t n;
+    void (*text_row)(const struct listing *l, const dmsec_store_cmd_t *c);
 };
 
-static int list_one(void *ctx, const dmsec_store_cmd_t *c)
+/* "[" before the rows of a JSON listing. */
+static void listing_open(const struct listing *l)
+{
+    if (l->json)
+        printf("[");
+}
+
+/* "]" after them; the exit code, err said as what's failure. */
+static int listing_close(const struct listing *l, int err, const char *what)
+{
+    if (l->json)
+        printf("]\n");
+    return err ? tool_fail(what, err) : 0;
+}
+
+/* The callback of a command listing. */
+static int cmd_row(void *ctx, const dmsec_store_cmd_t *c)
 {
     struct listing *l = ctx;
     if (l->json) {
         printf("%s", l->n ? ",\n" : "");
         json_cmd(c);
     } else {
-        char t[32];
-        iso(c->queued_at, t);
-        printf("%-8" PRId64 " ", c->id);
-        if (l->all)
-            printf("%-28s ", c->device_id);
-        char status[16];
-        snprintf(status, sizeof status, "%d", c->status);
-        printf("%-9s %-8s %-40s %4s %s\n", state_name(c->state), kind_name(c->kind),
-               c->target[0] ? c->target : "-", c->status ? status : "-", t);
+        l->text_row(l, c);
     }
     l->n++;
     return 0;
+}
+
+/* The commands f selects as a listing: the exit code. */
+static int list_cmds(dmsec_store_t *st, const dmsec_cmd_filter_t *f, struct listing *l,
+                     const char *what)
+{
+    listing_open(l);
+    return listing_close(l, dmsec_store_cmd_list(st, f, cmd_row, l), what);
+}
+
+static void queued_row(const struct listing *l, const dmsec_store_cmd_t *c)
+{
+    char t[32];
+    tool_iso_time(c->queued_at, t);
+    printf("%-8" PRId64 " ", c->id);
+    if (l->all)
+        printf("%-28s ", c->device_id);
+    char status[16];
+    snprintf(status, sizeof status, "%d", c->status);
+    printf("%-9s %-8s %-40s %4s %s\n", state_name(c->state), kind_name(c->kind),
+           c->target[0] ? c->target : "-", c->status ? status : "-", t);
 }
 
 static int parse_states(const char *s, unsigned *bits)
@@ -938,19 +949,13 @@ static int cmd_list(int argc, char **argv)
     dmsec_cmd_filter_t f = {.device_id = all ? NULL : a.pos[0]};
     if (parse_states(opt_get(&a.o, "state"), &f.states) || parse_limit(&a.o, &f.limit))
         return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = open_db(&a.o);
+    dmsec_store_t *st = tool_store_open(&a.o);
     if (!st)
         return TOOL_EXIT_FAIL;
     int rc = all ? 0 : device_known(st, f.device_id);
     if (!rc) {
-        struct listing l = {opt_flag(&a.o, "json"), all, 0};
-        if (l.json)
-            printf("[");
-        int err = dmsec_store_cmd_list(st, &f, list_one, &l);
-        if (l.json)
-            printf("]\n");
-        if (err)
-            rc = tool_fail("cmd list", err);
+        struct listing l = {opt_flag(&a.o, "json"), all, 0, queued_row};
+        rc = list_cmds(st, &f, &l, "cmd list");
     }
     dmsec_store_close(st);
     return rc;
@@ -971,7 +976,7 @@ static int cmd_by_id(int argc, char **argv, int cancel)
     }
     if (parse_id(a.pos[0], &id))
         return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = open_db(&a.o);
+    dmsec_store_t *st = tool_store_open(&a.o);
     if (!st)
         return TOOL_EXIT_FAIL;
     int json = opt_flag(&a.o, "json");
@@ -1048,28 +1053,21 @@ static int device_view(struct args *a, int argc, char **argv, const char *const 
         tool_error("usage: %s", usage);
         return TOOL_EXIT_USAGE;
     }
-    *st = open_db(&a->o);
+    *st = tool_store_open(&a->o);
     if (!*st)
         return TOOL_EXIT_FAIL;
     return device_known(*st, a->pos[0]);
 }
 
-static int result_one(void *ctx, const dmsec_store_cmd_t *c)
+static void result_row(const struct listing *l, const dmsec_store_cmd_t *c)
 {
-    struct listing *l = ctx;
-    if (l->json) {
-        printf("%s", l->n ? ",\n" : "");
-        json_cmd(c);
-    } else {
-        char t[32];
-        iso(c->done_at, t);
-        printf("%-8" PRId64 " %-6s %-8s %-36s %4d %s ", c->id, state_name(c->state),
-               kind_name(c->kind), c->target, c->outcome ? c->outcome : c->status, t);
-        text_value(c->has_result, c->result, c->result_len, PREVIEW);
-        printf("\n");
-    }
-    l->n++;
-    return 0;
+    (void)l;
+    char t[32];
+    tool_iso_time(c->done_at, t);
+    printf("%-8" PRId64 " %-6s %-8s %-36s %4d %s ", c->id, state_name(c->state), kind_name(c->kind),
+           c->target, c->outcome ? c->outcome : c->status, t);
+    text_value(c->has_result, c->result, c->result_len, PREVIEW);
+    printf("\n");
 }
 
 int cmd_results(int argc, char **argv)
@@ -1084,14 +1082,8 @@ int cmd_results(int argc, char **argv)
         rc = TOOL_EXIT_USAGE;
     if (!rc) {
         f.device_id = a.pos[0];
-        struct listing l = {opt_flag(&a.o, "json"), 0, 0};
-        if (l.json)
-            printf("[");
-        int err = dmsec_store_cmd_list(st, &f, result_one, &l);
-        if (l.json)
-            printf("]\n");
-        if (err)
-            rc = tool_fail("results", err);
+        struct listing l = {opt_flag(&a.o, "json"), 0, 0, result_row};
+        rc = list_cmds(st, &f, &l, "results");
     }
     dmsec_store_close(st);
     return rc;
@@ -1101,14 +1093,12 @@ static int inventory_one(void *ctx, const char *uri, const char *value, int64_t 
 {
     struct listing *l = ctx;
     char t[32];
-    iso(updated, t);
+    tool_iso_time(updated, t);
     if (l->json) {
         printf("%s{\"uri\":", l->n ? "," : "");
         json_str(uri);
-        printf(",\"value\":");
-        json_str(value ? value : "");
-        printf(",\"updated\":");
-        json_time(updated);
+        json_field("value", value ? value : "");
+        json_field_time("updated", updated);
         printf("}");
     } else {
         printf("%-28s %-36s %s\n", uri, value ? value : "", t);
@@ -1129,20 +1119,18 @@ int cmd_inventory(int argc, char **argv)
     if (err)
         rc = tool_fail("inventory", err);
     if (!rc) {
-        struct listing l = {opt_flag(&a.o, "json"), 0, 0};
+        struct listing l = {opt_flag(&a.o, "json"), 0, 0, NULL};
         if (l.json) {
             printf("{\"device\":");
             json_str(a.pos[0]);
-            printf(",\"first_seen\":");
-            json_time(first);
-            printf(",\"last_seen\":");
-            json_time(last);
+            json_field_time("first_seen", first);
+            json_field_time("last_seen", last);
             printf(",\"values\":[");
         } else {
             char f[32];
             char s[32];
-            iso(first, f);
-            iso(last, s);
+            tool_iso_time(first, f);
+            tool_iso_time(last, s);
             printf("device      %s\nfirst_seen  %s\nlast_seen   %s\n", a.pos[0], f, s);
         }
         err = dmsec_store_inventory_list(st, a.pos[0], inventory_one, &l);
@@ -1159,22 +1147,17 @@ static int event_one(void *ctx, const dmsec_device_event_t *e)
 {
     struct listing *l = ctx;
     char t[32];
-    iso(e->at, t);
+    tool_iso_time(e->at, t);
     if (l->json) {
         printf("%s{\"id\":%" PRId64 ",\"at\":", l->n ? ",\n" : "", e->id);
         json_time(e->at);
         printf(",\"alert\":%d,\"type\":", e->alert);
         json_str(e->type);
-        printf(",\"format\":");
-        json_str(e->format);
-        printf(",\"source\":");
-        json_str(e->source);
-        printf(",\"correlator\":");
-        json_str(e->correlator);
-        printf(",\"data\":");
-        json_str(e->data);
-        printf(",\"session_id\":");
-        json_str(e->session_id);
+        json_field("format", e->format);
+        json_field("source", e->source);
+        json_field("correlator", e->correlator);
+        json_field("data", e->data);
+        json_field("session_id", e->session_id);
         printf("}");
     } else {
         printf("%s %d %-40s %-24s %-12s ", t, e->alert, e->type[0] ? e->type : "-",
@@ -1196,14 +1179,10 @@ int cmd_events(int argc, char **argv)
     if (!rc && parse_limit(&a.o, &limit))
         rc = TOOL_EXIT_USAGE;
     if (!rc) {
-        struct listing l = {opt_flag(&a.o, "json"), 0, 0};
-        if (l.json)
-            printf("[");
-        int err = dmsec_store_event_list(st, a.pos[0], 0, limit, event_one, &l);
-        if (l.json)
-            printf("]\n");
-        if (err)
-            rc = tool_fail("events", err);
+        struct listing l = {opt_flag(&a.o, "json"), 0, 0, NULL};
+        listing_open(&l);
+        rc = listing_close(&l, dmsec_store_event_list(st, a.pos[0], 0, limit, event_one, &l),
+                           "events");
     }
     dmsec_store_close(st);
     return rc;
@@ -1250,7 +1229,7 @@ int cmd_fumo(int argc, char **argv)
     if (parse_expires(o, &f.expires) || notify_setup(o, &nopts, &no))
         return TOOL_EXIT_USAGE;
     operator_name(f.queued_by, sizeof f.queued_by);
-    dmsec_store_t *st = open_db(o);
+    dmsec_store_t *st = tool_store_open(o);
     if (!st)
         return TOOL_EXIT_FAIL;
     int rc = many ? run_many(st, o, queue_fumo, &f, no)

@@ -84,6 +84,13 @@ void json_str(const char *s);
 struct dmsec_notify_opts;
 int notify_opts_from(tool_opts_t *o, struct dmsec_notify_opts *no);
 
+/* The store named by --db, opened; NULL after printing why. */
+struct dmsec_store;
+struct dmsec_store *tool_store_open(tool_opts_t *o);
+
+/* A time as "YYYY-MM-DDTHH:MM:SSZ" (UTC), or "-" when t <= 0 (never). */
+void tool_iso_time(int64_t t, char out[32]);
+
 /* Prints "dmsec: <fmt...>" on stderr. */
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "dmsec: <what>: <dmsec_strerror(err)> (<name>)" and returns TOOL_EXIT_FAIL. */

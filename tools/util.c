@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dmsec/encoding.h"
 #include "dmsec/errors.h"
+#include "dmsec/store.h"
 #include "tool.h"
 
 void tool_error(const char *fmt, ...)
@@ -222,4 +224,28 @@ void json_bytes(const uint8_t *p, size_t n)
 void json_str(const char *s)
 {
     json_bytes((const uint8_t *)s, strlen(s));
+}
+
+dmsec_store_t *tool_store_open(tool_opts_t *o)
+{
+    const char *db = opt_need(o, "db");
+    if (!db)
+        return NULL;
+    dmsec_store_t *st = NULL;
+    int rc = dmsec_store_open(db, &st);
+    if (rc) {
+        tool_fail(db, rc);
+        return NULL;
+    }
+    return st;
+}
+
+void tool_iso_time(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t <= 0 || !gmtime_r(&tt, &tm))
+        snprintf(out, 32, "-");
+    else
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
