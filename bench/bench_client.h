@@ -2,8 +2,9 @@
  * bench_client.h - what the benchmarks' simulated devices share: an HTTP
  * POST over a libcurl easy handle (keep-alive), and one whole client
  * session on the engine, keeping the device's nonces between sessions as
- * a real device would. Header-only (static functions): each benchmark is a
- * program of its own.
+ * a real device would; a device and its account made alike for the store
+ * and the simulated device; the clock and a process's CPU time. Header-only
+ * (static functions): each benchmark is a program of its own.
  */
 #ifndef DMSEC_BENCH_CLIENT_H
 #define DMSEC_BENCH_CLIENT_H
@@ -13,10 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "dmsec/auth.h"
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
+#include "dmsec/store.h"
 
 struct bench_buf {
     uint8_t *p;
@@ -65,6 +70,40 @@ static int bench_get_account(void *ctx, const char *peer, dmsec_account_t *out)
     return 0;
 }
 
+/* Runs the started client session s (first message in out) at url to its
+ * end: each message POSTed, each answer fed. The nonces the session issues
+ * and accepts are written back to acc before anything more is sent, as a
+ * real device keeps them in its tree. *messages (when not NULL) counts the
+ * messages of both directions. 0, or the engine's error
+ * (DMSEC_ERR_SESSION_PROTOCOL for an HTTP status other than 200). */
+static int bench_session_run(CURL *c, const char *url, dmsec_session_t *s, dmsec_codec_t codec,
+                             dmsec_account_t *acc, dmsec_session_out_t *out, int *messages)
+{
+    const char *type = dmsec_codec_content_type(codec);
+    int rc = DMSEC_OK;
+    while (!rc && out->has_message) {
+        struct bench_buf b = {0};
+        const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
+        long st = bench_post(c, to, type, out->body, out->len, &b);
+        if (messages)
+            *messages += st == 200 && b.n ? 2 : 1;
+        rc = st == 200 ? dmsec_session_feed(s, b.p, b.n, type, NULL, time(NULL), out)
+                       : DMSEC_ERR_SESSION_PROTOCOL;
+        free(b.p);
+        for (size_t i = 0; !rc && i < dmsec_session_events(s); i++) {
+            const dmsec_event_t *e = dmsec_session_event(s, i);
+            if (e->type == DMSEC_EV_NONCE_ACCEPTED && e->len <= DMSEC_NONCE_MAX) {
+                memcpy(acc->out_nonce, e->bytes, e->len);
+                acc->out_nonce_len = e->len;
+            } else if (e->type == DMSEC_EV_NONCE_ISSUED && e->len <= DMSEC_NONCE_MAX) {
+                memcpy(acc->in_nonce, e->bytes, e->len);
+                acc->in_nonce_len = e->len;
+            }
+        }
+    }
+    return rc;
+}
+
 /* One client-initiated session of device_id with server_id at url, in
  * codec. acc holds the device's account; the nonces the session issues and
  * accepts are written back to it. 0 when both sides authenticated. */
@@ -81,31 +120,67 @@ static int bench_session(CURL *c, const char *url, const char *server_id, const 
     dmsec_session_t *s = dmsec_session_new(&cfg);
     if (!s)
         return -1;
-    const char *type = dmsec_codec_content_type(codec);
     dmsec_session_out_t out;
     int rc = dmsec_session_start(s, time(NULL), &out);
-    while (!rc && out.has_message) {
-        struct bench_buf b = {0};
-        const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
-        long st = bench_post(c, to, type, out.body, out.len, &b);
-        rc = st == 200 ? dmsec_session_feed(s, b.p, b.n, type, NULL, time(NULL), &out)
-                       : DMSEC_ERR_SESSION_PROTOCOL;
-        free(b.p);
-        for (size_t i = 0; !rc && i < dmsec_session_events(s); i++) {
-            const dmsec_event_t *e = dmsec_session_event(s, i);
-            if (e->type == DMSEC_EV_NONCE_ACCEPTED && e->len <= DMSEC_NONCE_MAX) {
-                memcpy(acc->out_nonce, e->bytes, e->len);
-                acc->out_nonce_len = e->len;
-            } else if (e->type == DMSEC_EV_NONCE_ISSUED && e->len <= DMSEC_NONCE_MAX) {
-                memcpy(acc->in_nonce, e->bytes, e->len);
-                acc->in_nonce_len = e->len;
-            }
-        }
-    }
+    if (!rc)
+        rc = bench_session_run(c, url, s, codec, acc, &out, NULL);
     int ok = !rc && dmsec_session_result(s) == 0 && dmsec_session_peer_authenticated(s) &&
              dmsec_session_self_authenticated(s);
     dmsec_session_free(s);
     return ok ? 0 : -1;
+}
+
+/* A benchmark device as the store holds it (d) and as the simulated device
+ * knows its account (a): MD5 both ways, passwords "client-pw" and
+ * "server-pw", both nonces set. */
+static inline void bench_device_make(dmsec_device_t *d, dmsec_account_t *a, const char *device_id,
+                                     const char *server_id)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->device_id, sizeof d->device_id, "%s", device_id);
+    snprintf(d->client_name, sizeof d->client_name, "%s", d->device_id);
+    d->client_scheme = d->server_scheme = DMSEC_AUTH_MD5;
+    dmsec_prehash_compute(d->device_id, (const uint8_t *)"client-pw", 9, &d->client_prehash);
+    dmsec_prehash_compute(server_id, (const uint8_t *)"server-pw", 9, &d->server_prehash);
+    memset(d->client_nonce, 1, 16);
+    memset(d->server_nonce, 2, 16);
+    d->client_nonce_len = d->server_nonce_len = 16;
+    memset(a, 0, sizeof *a);
+    a->out_scheme = a->in_scheme = DMSEC_AUTH_MD5;
+    snprintf(a->out_name, sizeof a->out_name, "%s", d->device_id);
+    snprintf(a->in_name, sizeof a->in_name, "%s", server_id);
+    a->out_prehash = d->client_prehash;
+    a->in_prehash = d->server_prehash;
+    memcpy(a->out_nonce, d->client_nonce, 16);
+    memcpy(a->in_nonce, d->server_nonce, 16);
+    a->out_nonce_len = a->in_nonce_len = 16;
+}
+
+/* Monotonic seconds. */
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* User + system CPU seconds of a process so far (Linux /proc). */
+static inline double bench_cpu_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 #endif

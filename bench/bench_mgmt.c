@@ -69,32 +69,6 @@
 #define MAX_CONCURRENCY 256
 #define MAX_GETS 50
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* User + system CPU seconds of a process so far (Linux /proc). */
-static double cpu_seconds(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* ---- the devices ---- */
 
 struct device {
@@ -205,32 +179,10 @@ static int run_session(CURL *c, const char *url, struct device *dev, struct sess
     dmsec_session_t *s = dmsec_session_new(&cfg);
     if (!s)
         return -1;
-    const char *type = dmsec_codec_content_type(codec);
     dmsec_session_out_t out;
     int rc = dmsec_session_start(s, time(NULL), &out);
-    while (!rc && out.has_message) {
-        struct bench_buf b = {0};
-        const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
-        long st = bench_post(c, to, type, out.body, out.len, &b);
-        (*messages)++;
-        if (st == 200 && b.n)
-            (*messages)++;
-        rc = st == 200 ? dmsec_session_feed(s, b.p, b.n, type, NULL, time(NULL), &out)
-                       : DMSEC_ERR_SESSION_PROTOCOL;
-        free(b.p);
-        /* The device keeps its nonces, as a real one keeps them in its
-         * tree, before it sends anything more. */
-        for (size_t i = 0; !rc && i < dmsec_session_events(s); i++) {
-            const dmsec_event_t *e = dmsec_session_event(s, i);
-            if (e->type == DMSEC_EV_NONCE_ACCEPTED && e->len <= DMSEC_NONCE_MAX) {
-                memcpy(dev->acc.out_nonce, e->bytes, e->len);
-                dev->acc.out_nonce_len = e->len;
-            } else if (e->type == DMSEC_EV_NONCE_ISSUED && e->len <= DMSEC_NONCE_MAX) {
-                memcpy(dev->acc.in_nonce, e->bytes, e->len);
-                dev->acc.in_nonce_len = e->len;
-            }
-        }
-    }
+    if (!rc)
+        rc = bench_session_run(c, url, s, codec, &dev->acc, &out, messages);
     int ok = !rc && dmsec_session_done(s) && dmsec_session_result(s) == 0 &&
              dmsec_session_peer_authenticated(s) && dmsec_session_self_authenticated(s);
     dmsec_session_free(s);
@@ -309,8 +261,8 @@ static int run_phase(enum phase_kind kind, const char *url, struct worker *ws, i
     ph.kind = kind;
     ph.url = url;
     pthread_mutex_init(&ph.lock, NULL);
-    double cpu0 = cpu_seconds(server);
-    double t0 = now();
+    double cpu0 = bench_cpu_seconds(server);
+    double t0 = bench_now();
     int started = 0;
     for (; started < n_workers; started++) {
         ws[started].ph = &ph;
@@ -319,8 +271,8 @@ static int run_phase(enum phase_kind kind, const char *url, struct worker *ws, i
     }
     for (int i = 0; i < started; i++)
         pthread_join(ws[i].thread, NULL);
-    double wall = now() - t0;
-    double cpu = cpu_seconds(server) - cpu0;
+    double wall = bench_now() - t0;
+    double cpu = bench_cpu_seconds(server) - cpu0;
     pthread_mutex_destroy(&ph.lock);
     if (started == 0) {
         fprintf(stderr, "bench_mgmt: cannot start a thread\n");
@@ -362,27 +314,9 @@ static int setup_devices(const char *db)
     for (int i = 0; !rc && i < n_devices; i++) {
         struct device *dv = &devices[i];
         dmsec_device_t d;
-        memset(&d, 0, sizeof d);
         snprintf(dv->id, sizeof dv->id, "IMEI:3510000%08d", i);
-        snprintf(d.device_id, sizeof d.device_id, "%s", dv->id);
-        snprintf(d.client_name, sizeof d.client_name, "%s", dv->id);
-        d.client_scheme = d.server_scheme = DMSEC_AUTH_MD5;
-        dmsec_prehash_compute(d.device_id, (const uint8_t *)"client-pw", 9, &d.client_prehash);
-        dmsec_prehash_compute(SERVER_ID, (const uint8_t *)"server-pw", 9, &d.server_prehash);
-        memset(d.client_nonce, 1, 16);
-        memset(d.server_nonce, 2, 16);
-        d.client_nonce_len = d.server_nonce_len = 16;
+        bench_device_make(&d, &dv->acc, dv->id, SERVER_ID);
         rc = dmsec_store_device_add(st, &d);
-        dmsec_account_t *a = &dv->acc;
-        memset(a, 0, sizeof *a);
-        a->out_scheme = a->in_scheme = DMSEC_AUTH_MD5;
-        snprintf(a->out_name, sizeof a->out_name, "%s", d.device_id);
-        snprintf(a->in_name, sizeof a->in_name, "%s", SERVER_ID);
-        a->out_prehash = d.client_prehash;
-        a->in_prehash = d.server_prehash;
-        memcpy(a->out_nonce, d.client_nonce, 16);
-        memcpy(a->in_nonce, d.server_nonce, 16);
-        a->out_nonce_len = a->in_nonce_len = 16;
     }
     rc = rc ? (dmsec_store_rollback(st), rc) : dmsec_store_commit(st);
     dmsec_store_close(st);
@@ -529,8 +463,8 @@ static int start_server(const char *path, const char *db, struct server *sv)
     sv->out = p[0];
     char line[1024];
     size_t n = 0;
-    double until = now() + 10;
-    while (now() < until && n < sizeof line - 1) {
+    double until = bench_now() + 10;
+    while (bench_now() < until && n < sizeof line - 1) {
         struct pollfd pfd = {.fd = sv->out, .events = POLLIN};
         if (poll(&pfd, 1, 100) <= 0)
             continue;
@@ -704,12 +638,12 @@ int main(int argc, char **argv)
         for (int step = 0; step < 2 && !broken; step++) {
             enum phase_kind k = (rounds + step) % 2 ? P_AUTH : P_MGMT;
             if (k == P_MGMT) {
-                double q0 = now();
+                double q0 = bench_now();
                 if (queue_gets(st)) {
                     broken = 1;
                     break;
                 }
-                queue_s += now() - q0;
+                queue_s += bench_now() - q0;
             }
             if (run_phase(k, url, ws, concurrency, sv.pid, rounds, &tot[k]))
                 broken = 1;

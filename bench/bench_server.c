@@ -53,32 +53,6 @@
 #define SERVER_ID "bench"
 #define MAX_CLIENTS 64
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* User + system CPU seconds of a process so far (Linux /proc). */
-static double cpu_seconds(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* ---- the ceiling: a fixed body over the same HTTP stack ----
  *
  * ---- the durable floor: the same, after one durable write per request ----
@@ -328,7 +302,7 @@ static void *run_client(void *arg)
     else
         snprintf(url, sizeof url, "http://127.0.0.1:%d/dm", cl->port);
     static const uint8_t probe[] = "<SyncML/>";
-    while (now() < cl->until) {
+    while (bench_now() < cl->until) {
         int ok;
         if (cl->mode == M_CEILING || cl->mode == M_FLOOR) {
             struct bench_buf b = {0};
@@ -351,7 +325,7 @@ static void *run_client(void *arg)
 static double drive(int port, enum mode mode, int n, double seconds, struct client *cls,
                     long *errors)
 {
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < n; i++) {
         cls[i].port = port;
         cls[i].mode = mode;
@@ -366,7 +340,7 @@ static double drive(int port, enum mode mode, int n, double seconds, struct clie
         total += cls[i].done;
         *errors += cls[i].errors;
     }
-    return (double)total / (now() - t0);
+    return (double)total / (bench_now() - t0);
 }
 
 static int setup_devices(const char *db, struct client *cls, int n)
@@ -376,29 +350,13 @@ static int setup_devices(const char *db, struct client *cls, int n)
         return -1;
     for (int i = 0; i < n; i++) {
         dmsec_device_t d;
-        memset(&d, 0, sizeof d);
-        snprintf(d.device_id, sizeof d.device_id, "IMEI:35000000000%04d", i);
-        snprintf(d.client_name, sizeof d.client_name, "%s", d.device_id);
-        d.client_scheme = d.server_scheme = DMSEC_AUTH_MD5;
-        dmsec_prehash_compute(d.device_id, (const uint8_t *)"client-pw", 9, &d.client_prehash);
-        dmsec_prehash_compute(SERVER_ID, (const uint8_t *)"server-pw", 9, &d.server_prehash);
-        memset(d.client_nonce, 1, 16);
-        memset(d.server_nonce, 2, 16);
-        d.client_nonce_len = d.server_nonce_len = 16;
+        char id[64];
+        snprintf(id, sizeof id, "IMEI:35000000000%04d", i);
+        bench_device_make(&d, &cls[i].acc, id, SERVER_ID);
         if (dmsec_store_device_add(st, &d)) {
             dmsec_store_close(st);
             return -1;
         }
-        dmsec_account_t *a = &cls[i].acc;
-        memset(a, 0, sizeof *a);
-        a->out_scheme = a->in_scheme = DMSEC_AUTH_MD5;
-        snprintf(a->out_name, sizeof a->out_name, "%s", d.device_id);
-        snprintf(a->in_name, sizeof a->in_name, "%s", SERVER_ID);
-        a->out_prehash = d.client_prehash;
-        a->in_prehash = d.server_prehash;
-        memcpy(a->out_nonce, d.client_nonce, 16);
-        memcpy(a->in_nonce, d.server_nonce, 16);
-        a->out_nonce_len = a->in_nonce_len = 16;
         cls[i].index = i;
     }
     dmsec_store_close(st);
@@ -494,14 +452,14 @@ int main(int argc, char **argv)
             if ((only && *only && strcmp(only, mode_name[m])) ||
                 (m == M_LEAN && bench_codec != DMSEC_CODEC_XML))
                 continue;
-            double srv0 = cpu_seconds(pid);
-            double self0 = cpu_seconds(getpid());
-            double t0 = now();
+            double srv0 = bench_cpu_seconds(pid);
+            double self0 = bench_cpu_seconds(getpid());
+            double t0 = bench_now();
             long err = 0;
             double r = drive(ports[m], (enum mode)m, n, seconds / 3, cls, &err);
-            double wall = now() - t0;
-            double srv = cpu_seconds(pid) - srv0;
-            double self = cpu_seconds(getpid()) - self0;
+            double wall = bench_now() - t0;
+            double srv = bench_cpu_seconds(pid) - srv0;
+            double self = bench_cpu_seconds(getpid()) - self0;
             errors[m] += err;
             if (r > best[m])
                 best[m] = r;
