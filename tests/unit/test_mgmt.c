@@ -22,6 +22,7 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 #include "dmsec/tree.h"
+#include "account_fixture.h"
 
 #define DEVICE_ID "IMEI:493005100592800"
 #define SERVER_ID "dm.example.org"
@@ -168,29 +169,6 @@ static void assert_done(const struct party *srv, int64_t tag, int status, const 
 
 /* ---- accounts and callbacks ---- */
 
-static void set_account(dmsec_account_t *a, const char *out_name, const char *out_secret,
-                        const char *in_name, const char *in_secret)
-{
-    memset(a, 0, sizeof *a);
-    a->out_scheme = a->in_scheme = DMSEC_AUTH_MD5;
-    strcpy(a->out_name, out_name);
-    a->out_secret_len = strlen(out_secret);
-    memcpy(a->out_secret, out_secret, a->out_secret_len);
-    assert_int_equal(dmsec_prehash_compute(out_name, (const uint8_t *)out_secret,
-                                           strlen(out_secret), &a->out_prehash),
-                     DMSEC_OK);
-    strcpy(a->in_name, in_name);
-    assert_int_equal(dmsec_prehash_compute(in_name, (const uint8_t *)in_secret, strlen(in_secret),
-                                           &a->in_prehash),
-                     DMSEC_OK);
-    a->in_secret_len = strlen(in_secret);
-    memcpy(a->in_secret, in_secret, a->in_secret_len);
-    memset(a->out_nonce, 0x11, 16);
-    a->out_nonce_len = 16;
-    memset(a->in_nonce, 0x22, 16);
-    a->in_nonce_len = 16;
-}
-
 static int exec_handler(void *ctx, const char *server_id, const char *uri, const uint8_t *data,
                         size_t len, const char *correlator)
 {
@@ -214,8 +192,10 @@ static void pair(struct party *dev, struct party *srv)
 {
     memset(dev, 0, sizeof *dev);
     memset(srv, 0, sizeof *srv);
-    set_account(&dev->mem.acc, DEVICE_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET);
-    set_account(&srv->mem.acc, SERVER_ID, SERVER_SECRET, DEVICE_ID, CLIENT_SECRET);
+    account_set(&dev->mem.acc, DMSEC_AUTH_MD5, DEVICE_ID, CLIENT_SECRET, DMSEC_AUTH_MD5, SERVER_ID,
+                SERVER_SECRET);
+    account_set(&srv->mem.acc, DMSEC_AUTH_MD5, SERVER_ID, SERVER_SECRET, DMSEC_AUTH_MD5, DEVICE_ID,
+                CLIENT_SECRET);
     memcpy(srv->mem.acc.in_nonce, dev->mem.acc.out_nonce, 16);
     memcpy(dev->mem.acc.in_nonce, srv->mem.acc.out_nonce, 16);
     dev->mem.known = srv->mem.known = 1;
@@ -334,6 +314,14 @@ static dmsec_session_t *new_server(struct party *srv)
     return s;
 }
 
+/* A paired device and server (pair), each with its session. */
+static void start(struct party *dev, struct party *srv, dmsec_session_t **c, dmsec_session_t **s)
+{
+    pair(dev, srv);
+    *c = new_client(dev);
+    *s = new_server(srv);
+}
+
 /* ---- conversations ---- */
 
 struct wire {
@@ -366,6 +354,19 @@ static void wire_set(struct wire *w, const uint8_t *body, size_t len, const char
     copy_s(w->ct, sizeof w->ct, ct);
     copy_s(w->hmac, sizeof w->hmac, hmac);
     w->to_server = to_server;
+}
+
+static void run_free(struct run *r);
+
+/* Frees what start made and the conversation r. */
+static void finish(struct run *r, dmsec_session_t *c, dmsec_session_t *s, struct party *dev,
+                   struct party *srv)
+{
+    run_free(r);
+    dmsec_session_free(c);
+    dmsec_session_free(s);
+    party_free(dev);
+    party_free(srv);
 }
 
 static void run_free(struct run *r)
@@ -532,9 +533,8 @@ static void every_command_kind_reaches_the_tree(void **state)
     EACH_CODEC
     {
         struct party dev, srv;
-        pair(&dev, &srv);
-        dmsec_session_t *c = new_client(&dev);
-        dmsec_session_t *s = new_server(&srv);
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
         const void *bin = codec == DMSEC_CODEC_WBXML ? (const void *)bin_wbxml : bin_xml;
         size_t bin_len = codec == DMSEC_CODEC_WBXML ? sizeof bin_wbxml : strlen(bin_xml);
         queue(s, 1, DMSEC_CMD_GET, "./Vendor/A", NULL, 0, NULL);
@@ -633,11 +633,7 @@ static void every_command_kind_reaches_the_tree(void **state)
         assert_int_equal(bins, 1);
         assert_true(m->body.final);
         dmsec_msg_free(m);
-        run_free(&r);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
-        party_free(&dev);
-        party_free(&srv);
+        finish(&r, c, s, &dev, &srv);
     }
 }
 
@@ -647,9 +643,8 @@ static void atomic_and_sequence(void **state)
     EACH_CODEC
     {
         struct party dev, srv;
-        pair(&dev, &srv);
-        dmsec_session_t *c = new_client(&dev);
-        dmsec_session_t *s = new_server(&srv);
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
         dmsec_mgmt_cmd_t seq_m[] = {
             {.tag = 21,
              .type = DMSEC_CMD_REPLACE,
@@ -723,11 +718,7 @@ static void atomic_and_sequence(void **state)
         assert_null(g->children->next->next);
         assert_int_equal(count_cmds(m->body.cmds, DMSEC_CMD_ATOMIC, NULL), 2);
         dmsec_msg_free(m);
-        run_free(&r);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
-        party_free(&dev);
-        party_free(&srv);
+        finish(&r, c, s, &dev, &srv);
     }
 }
 
@@ -738,9 +729,8 @@ static void package_over_several_messages(void **state)
     {
         client_max_msg = 4096;
         struct party dev, srv;
-        pair(&dev, &srv);
-        dmsec_session_t *c = new_client(&dev);
-        dmsec_session_t *s = new_server(&srv);
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
         enum { N = 60 };
         char uri[N][40], val[N][16];
         for (int i = 0; i < N; i++) {
@@ -790,11 +780,7 @@ static void package_over_several_messages(void **state)
                 assert_int_equal(srv.evs[i].tag, want++);
         }
         assert_int_equal(want, 100 + N + 1);
-        run_free(&r);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
-        party_free(&dev);
-        party_free(&srv);
+        finish(&r, c, s, &dev, &srv);
     }
 }
 
@@ -900,11 +886,7 @@ static void large_objects_both_ways(void **state)
         assert_true(results >= 5);
         assert_true(last_up);
         assert_int_equal(got_up, BIG);
-        run_free(&r);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
-        party_free(&dev);
-        party_free(&srv);
+        finish(&r, c, s, &dev, &srv);
         free(down);
         free(up);
     }
@@ -936,11 +918,7 @@ static void large_object_size_mismatch_is_424(void **state)
             assert_false(ev_tag(&srv, DMSEC_EV_CMD_DONE, 70)->has_data);
             assert_done(&srv, 71, 200, "copied");
             tree_value(&dev, "./Vendor/A", "old", 3, DMSEC_TREE_CHR);
-            run_free(&r);
-            dmsec_session_free(c);
-            dmsec_session_free(s);
-            party_free(&dev);
-            party_free(&srv);
+            finish(&r, c, s, &dev, &srv);
             free(v);
         }
     }
@@ -971,11 +949,7 @@ static void value_over_max_obj_size_is_413_unsent(void **state)
             assert_int_equal(count_cmds(m->body.cmds, DMSEC_CMD_REPLACE, NULL), 0);
             dmsec_msg_free(m);
         }
-        run_free(&r);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
-        party_free(&dev);
-        party_free(&srv);
+        finish(&r, c, s, &dev, &srv);
         free(v);
     }
 }
@@ -988,9 +962,8 @@ static void empty_session_ends_the_dm_way(void **state)
         for (int secure = 0; secure < 2; secure++) {
             transport_secure = secure;
             struct party dev, srv;
-            pair(&dev, &srv);
-            dmsec_session_t *c = new_client(&dev);
-            dmsec_session_t *s = new_server(&srv);
+            dmsec_session_t *c, *s;
+            start(&dev, &srv, &c, &s);
             struct run r = converse(c, &dev, s, &srv, NULL, NULL);
             session_ok(c, s, &r);
             assert_true(dmsec_session_peer_authenticated(s));
@@ -1039,11 +1012,7 @@ static void empty_session_ends_the_dm_way(void **state)
                     "hw-3");
                 assert_true(dmsec_session_self_authenticated(s));
             }
-            run_free(&r);
-            dmsec_session_free(c);
-            dmsec_session_free(s);
-            party_free(&dev);
-            party_free(&srv);
+            finish(&r, c, s, &dev, &srv);
         }
     }
 }
@@ -1054,9 +1023,8 @@ static void generic_alert_from_the_client(void **state)
     EACH_CODEC
     {
         struct party dev, srv;
-        pair(&dev, &srv);
-        dmsec_session_t *c = new_client(&dev);
-        dmsec_session_t *s = new_server(&srv);
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
         dmsec_mgmt_cmd_t a = {
             .tag = 77,
             .type = DMSEC_CMD_ALERT,
@@ -1104,11 +1072,7 @@ static void generic_alert_from_the_client(void **state)
         assert_null(st->source_refs->next);
         assert_int_equal(dmsec_status_code(st), 200);
         dmsec_msg_free(m);
-        run_free(&r);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
-        party_free(&dev);
-        party_free(&srv);
+        finish(&r, c, s, &dev, &srv);
     }
 }
 
@@ -1118,9 +1082,8 @@ static void status_refs_echo_the_items(void **state)
     EACH_CODEC
     {
         struct party dev, srv;
-        pair(&dev, &srv);
-        dmsec_session_t *c = new_client(&dev);
-        dmsec_session_t *s = new_server(&srv);
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
         queue(s, 1, DMSEC_CMD_REPLACE, "./Vendor/A", "x", 1, NULL);
         dmsec_mgmt_cmd_t cp = {
             .tag = 2, .type = DMSEC_CMD_COPY, .target = "./Vendor/Dst", .source = "./Vendor/Src"};
@@ -1143,11 +1106,7 @@ static void status_refs_echo_the_items(void **state)
         assert_int_equal(dmsec_status_code(st), 404);
         dmsec_msg_free(m);
         assert_done(&srv, 3, 404, NULL);
-        run_free(&r);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
-        party_free(&dev);
-        party_free(&srv);
+        finish(&r, c, s, &dev, &srv);
     }
 }
 
@@ -1172,9 +1131,8 @@ static void failed_feed_leaves_the_queue(void **state)
     EACH_CODEC
     {
         struct party dev, srv;
-        pair(&dev, &srv);
-        dmsec_session_t *c = new_client(&dev);
-        dmsec_session_t *s = new_server(&srv);
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
         queue(s, 1, DMSEC_CMD_GET, "./Vendor/A", NULL, 0, NULL);
         dmsec_session_out_t out;
         struct wire w;
@@ -1264,11 +1222,7 @@ static void pending_cmds_fills_an_empty_queue(void **state)
             assert_string_equal(g->items->target->uri, "./Vendor/A");
             dmsec_msg_free(m);
             assert_true(srv.pending_calls >= 2); /* asked again once 500 was out */
-            run_free(&r);
-            dmsec_session_free(c);
-            dmsec_session_free(s);
-            party_free(&dev);
-            party_free(&srv);
+            finish(&r, c, s, &dev, &srv);
         }
     }
 }
@@ -1284,9 +1238,8 @@ static void binary_over_xml_goes_as_b64(void **state)
         for (size_t i = 0; i < sizeof big; i++)
             big[i] = (uint8_t)(i * 7 + (i >> 8));
         struct party dev, srv;
-        pair(&dev, &srv);
-        dmsec_session_t *c = new_client(&dev);
-        dmsec_session_t *s = new_server(&srv);
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
         queue(s, 1, DMSEC_CMD_ADD, "./Vendor/Raw", (const char *)bin_wbxml, sizeof bin_wbxml,
               "bin");
         queue(s, 2, DMSEC_CMD_ADD, "./Vendor/Big", (const char *)big, sizeof big, "bin");
@@ -1307,11 +1260,7 @@ static void binary_over_xml_goes_as_b64(void **state)
             assert_int_equal(dmsec_b64_encode(big, sizeof big, big64, sizeof big64, &n), DMSEC_OK);
             tree_value(&dev, "./Vendor/Big", big64, n, DMSEC_TREE_B64);
         }
-        run_free(&r);
-        dmsec_session_free(c);
-        dmsec_session_free(s);
-        party_free(&dev);
-        party_free(&srv);
+        finish(&r, c, s, &dev, &srv);
     }
 }
 

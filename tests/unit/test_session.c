@@ -21,6 +21,7 @@
 #include "dmsec/hmac.h"
 #include "dmsec/notify.h"
 #include "dmsec/session.h"
+#include "account_fixture.h"
 
 #define DEVICE_ID "IMEI:493005100592800"
 #define SERVER_ID "dm.example.org"
@@ -66,25 +67,7 @@ static void set_account(dmsec_account_t *a, dmsec_auth_scheme_t out_scheme, cons
                         const char *out_secret, dmsec_auth_scheme_t in_scheme, const char *in_name,
                         const char *in_secret)
 {
-    memset(a, 0, sizeof *a);
-    a->out_scheme = out_scheme;
-    strcpy(a->out_name, out_name);
-    a->out_secret_len = strlen(out_secret);
-    memcpy(a->out_secret, out_secret, a->out_secret_len);
-    assert_int_equal(dmsec_prehash_compute(out_name, (const uint8_t *)out_secret,
-                                           strlen(out_secret), &a->out_prehash),
-                     DMSEC_OK);
-    a->in_scheme = in_scheme;
-    strcpy(a->in_name, in_name);
-    assert_int_equal(dmsec_prehash_compute(in_name, (const uint8_t *)in_secret, strlen(in_secret),
-                                           &a->in_prehash),
-                     DMSEC_OK);
-    a->in_secret_len = strlen(in_secret);
-    memcpy(a->in_secret, in_secret, a->in_secret_len);
-    memset(a->out_nonce, 0x11, 16);
-    a->out_nonce_len = 16;
-    memset(a->in_nonce, 0x22, 16);
-    a->in_nonce_len = 16;
+    account_set(a, out_scheme, out_name, out_secret, in_scheme, in_name, in_secret);
     strcpy(a->srvcred_path, "./DMAcc/dmsec/AppAuth/SRVCRED");
 }
 
