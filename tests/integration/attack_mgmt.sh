@@ -49,7 +49,9 @@ expect "recording proxy starts" start_proxy MPORT mitm.log "$MITM" --record "$wo
 head -c 20000 /dev/urandom >fw.bin
 "$PKG" --file fw.bin --mode ok >pkg.out 2>>pkg.log &
 pids+=($!)
-wait_line '^port=' pkg.out && PKGPORT=$(field port pkg.out) || bad "pkgserver does not start"
+PKGPORT=
+wait_line '^port=' pkg.out && PKGPORT=$(field port pkg.out)
+[ -n "$PKGPORT" ] && ok "pkgserver on port $PKGPORT" || bad "pkgserver does not start"
 
 A=IMEI:490154203238001
 B=IMEI:490154203238002
@@ -95,7 +97,7 @@ same() {
 # ---- a real session of A: a Get answered with Results, FUMO accepted ----
 "$TOOL" cmd get $A ./DevInfo/Mod --db "$DB" >/dev/null && ok "Get ./DevInfo/Mod queued for $A" || bad "queue Get"
 HEX=$(sha256sum fw.bin | cut -d' ' -f1)
-EXEC=$("$TOOL" fumo $A --db "$DB" --url "http://127.0.0.1:${PKGPORT:-1}/fw.bin" --sha256 "$HEX" --size 20000)
+EXEC=$("$TOOL" fumo $A --db "$DB" --url "http://127.0.0.1:$PKGPORT/fw.bin" --sha256 "$HEX" --size 20000)
 [[ $EXEC =~ ^[0-9]+$ ]] && ok "dmsec fumo queued for $A (Exec $EXEC)" || bad "dmsec fumo: $EXEC"
 CORR=$(show "$EXEC" | jq -r .correlator)
 # The install hook says it runs, then waits for the test's word: while it
@@ -103,7 +105,7 @@ CORR=$(show "$EXEC" | jq -r .correlator)
 cat >hook.sh <<HOOK
 #!/bin/sh
 touch "$work/hook-started"
-for _ in \$(seq 1 1200); do [ -e "$work/go" ] && exit 0; sleep 0.05; done
+for _ in \$(seq 1 1200); do [ -e "$work/go" ] && exit 0; [ -d "$work" ] || exit 1; sleep 0.05; done
 exit 1
 HOOK
 chmod +x hook.sh
@@ -204,7 +206,7 @@ code=$(api -X POST -H "Authorization: Bearer $stok" -H 'Content-Type: applicatio
 [ "$code" = 401 ] && ok "API: queueing a command with the DM session token -> 401" || bad "API: queue with the session token -> $code"
 for auth in "" "Bearer $TOKEN"; do
     for m in GET POST; do
-        args=(-X $m)
+        args=(-X "$m")
         [ -n "$auth" ] && args+=(-H "Authorization: $auth")
         [ $m = POST ] && args+=(-H 'Content-Type: application/json' --data '{}')
         code=$(api "${args[@]}" "http://127.0.0.1:$PORT/api/v1/devices")
@@ -241,10 +243,10 @@ audit_of() {
     echo "$(($(audit_count $A auth_failed "session=$1") + $(audit_count $A replay_refused "session=$1"))) $(audit_count $A session_ended "result=DMSEC_OK session=$1")"
 }
 refused_in() {
-    local now
+    local now before
     read -r -a now <<<"$(audit_of "$1")"
-    read -r -a was <<<"$2"
-    [ "${now[0]}" -gt "${was[0]}" ] && [ "${now[1]}" = "${was[1]}" ]
+    read -r -a before <<<"$2"
+    [ "${now[0]}" -gt "${before[0]}" ] && [ "${now[1]}" = "${before[1]}" ]
 }
 n=0
 for f in $report $results_msg; do
@@ -277,6 +279,5 @@ for f in $report $results_msg; do
 done
 same "after the replays" snap.after $A
 
-[ -n "${DEBUG_KEEP:-}" ] && cp -r "$work" "$DEBUG_KEEP"
 echo "integration attack_mgmt: $pass passed, $fail failed"
 [ $fail -eq 0 ]
