@@ -319,7 +319,9 @@ static int cb_pending_cmds(void *ctx, dmsec_session_t *engine)
         }
     }
     const char *dev = dmsec_session_peer_id(engine);
-    if (!dev || !dmsec_session_peer_known(engine))
+    /* The engine asks only for an authenticated device; checked here too,
+     * as nothing of a device's queue may reach anyone else. */
+    if (!dev || !dmsec_session_peer_known(engine) || !dmsec_session_peer_authenticated(engine))
         return DMSEC_OK;
     struct load_ctx *l = calloc(1, sizeof *l);
     if (!l)
