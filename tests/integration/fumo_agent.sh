@@ -143,7 +143,7 @@ slow_port=$pkg_port
 expect "job (slow)" new_job "http://127.0.0.1:$slow_port/pkg.bin" "$HEX" "$SIZE"
 "$CLIENT" fumo-run --tree "$tree" --fumo-hook "$work/hook-ok.sh" >"$work/run.out" 2>&1 &
 run_pid=$!
-downloading() { for _ in $(seq 1 100); do [ "$(state_of "$tree")" = 30 ] && return 0; sleep 0.05; done; return 1; }
+downloading() { for _ in $(seq 1 1200); do [ "$(state_of "$tree")" = 30 ] && return 0; sleep 0.05; done; return 1; }
 expect "slow download in progress (State 30)" downloading
 kill -9 "$run_pid"
 wait "$run_pid" 2>/dev/null
