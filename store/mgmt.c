@@ -487,6 +487,8 @@ int dmsec_store_cmd_queue(dmsec_store_t *st, const dmsec_store_cmd_t *cmd, int64
     return rc;
 }
 
+/* A batch of commands read by dm_store_read_rows; the query's extra
+ * column key_col (when >= 0) goes to keys. */
 typedef struct {
     dmsec_store_cmd_t *batch;
     int key_col;
@@ -500,16 +502,6 @@ static int read_cmd(void *ctx, sqlite3_stmt *s, size_t i)
     if (!rc && r->key_col >= 0)
         r->keys[i] = sqlite3_column_int64(s, r->key_col);
     return rc;
-}
-
-/* Reads up to max commands of a bound query (rc: the binds' result) into
- * batch; *n read. The query's extra column key_col (when >= 0) goes to
- * keys. */
-static int read_cmds(sqlite3_stmt *s, int rc, dmsec_store_cmd_t *batch, size_t max, size_t *n,
-                     int key_col, int64_t *keys)
-{
-    cmd_rows_t r = {batch, key_col, keys};
-    return dm_store_read_rows(s, rc, max, n, read_cmd, &r);
 }
 
 /* Calls fn for each command of the batch until one stops (*stop) or fails;
@@ -566,7 +558,8 @@ int dmsec_store_cmd_pending(dmsec_store_t *st, const char *device_id, const char
             rc = dm_store_bind_i64(s, 4, last_id);
         if (!rc)
             rc = dm_store_bind_i64(s, 5, CMD_BATCH);
-        rc = read_cmds(s, rc, batch, CMD_BATCH, &n, 23, keys);
+        cmd_rows_t rows = {batch, 23, keys};
+        rc = dm_store_read_rows(s, rc, CMD_BATCH, &n, read_cmd, &rows);
         if (n) {
             last_key = keys[n - 1];
             last_id = batch[n - 1].id;
@@ -757,7 +750,8 @@ int dmsec_store_cmd_list(dmsec_store_t *st, const dmsec_cmd_filter_t *f,
         if (!rc)
             rc = dm_store_bind_i64(s, 5, dm_store_size_i64(offset));
         offset = 0;
-        rc = read_cmds(s, rc, batch, want, &n, -1, NULL);
+        cmd_rows_t rows = {batch, -1, NULL};
+        rc = dm_store_read_rows(s, rc, want, &n, read_cmd, &rows);
         if (n)
             last = batch[n - 1].id;
         rc = call_cmds(batch, n, rc, &stop, fn, ctx);
