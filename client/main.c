@@ -380,14 +380,21 @@ static int cmd_set(const cli_opts_t *o)
     return rc ? CLI_EXIT_FAIL : 0;
 }
 
-static int cmd_show(const cli_opts_t *o)
+/* The tree --tree names, loaded: 0, or the exit code after saying why. */
+static int tree_of(const cli_opts_t *o, dmsec_tree_t **t)
 {
     static const char *const need[] = {"tree", NULL};
     if (require(o, need))
         return CLI_EXIT_USAGE;
+    return treefile_load(cli_opt(o, "tree"), t) ? CLI_EXIT_FAIL : 0;
+}
+
+static int cmd_show(const cli_opts_t *o)
+{
     dmsec_tree_t *t = NULL;
-    if (treefile_load(cli_opt(o, "tree"), &t))
-        return CLI_EXIT_FAIL;
+    int err = tree_of(o, &t);
+    if (err)
+        return err;
     char *dump = NULL;
     int rc = dmsec_tree_dump(t, &dump);
     dmsec_tree_free(t);
@@ -455,12 +462,10 @@ static int cmd_session(const cli_opts_t *o)
 /* Runs the pending FUMO job of the tree, if any. */
 static int cmd_fumo_run(const cli_opts_t *o)
 {
-    static const char *const need[] = {"tree", NULL};
-    if (require(o, need))
-        return CLI_EXIT_USAGE;
     dmsec_tree_t *t = NULL;
-    if (treefile_load(cli_opt(o, "tree"), &t))
-        return CLI_EXIT_FAIL;
+    int err = tree_of(o, &t);
+    if (err)
+        return err;
     int rc = cli_fumo_run(t, cli_opt(o, "tree"));
     if (rc == 0)
         printf("fumo=none\n");

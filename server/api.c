@@ -653,6 +653,15 @@ static json_t *parse_body(struct call *k, enum MHD_Result *ret, int optional)
     return j;
 }
 
+/* The JSON object the request for a known device id carries; NULL after
+ * answering (*ret) when the device is unknown or the body no object. */
+static json_t *device_body(struct call *k, const char *id, enum MHD_Result *ret)
+{
+    if (!need_device(k, id, ret))
+        return NULL;
+    return parse_body(k, ret, 0);
+}
+
 static enum MHD_Result respond_cmds(struct call *k, const int64_t *ids, size_t n, json_t *req,
                                     const char *device)
 {
@@ -685,9 +694,7 @@ static enum MHD_Result respond_cmds(struct call *k, const int64_t *ids, size_t n
 static enum MHD_Result op_cmd_queue(struct call *k, const char *id)
 {
     enum MHD_Result ret = MHD_NO;
-    if (!need_device(k, id, &ret))
-        return ret;
-    json_t *req = parse_body(k, &ret, 0);
+    json_t *req = device_body(k, id, &ret);
     if (!req)
         return ret;
     json_t *nv = json_object_get(req, "notify");
@@ -876,9 +883,7 @@ static int fumo_fn(dmsec_store_t *st, void *ctx)
 static enum MHD_Result op_fumo(struct call *k, const char *id)
 {
     enum MHD_Result ret = MHD_NO;
-    if (!need_device(k, id, &ret))
-        return ret;
-    json_t *req = parse_body(k, &ret, 0);
+    json_t *req = device_body(k, id, &ret);
     if (!req)
         return ret;
     struct api_fumo in;
