@@ -552,6 +552,19 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
         return rc;
     size_t limit = msg_limit(s);
     size_t used = base + MSG_SLACK;
+    /* What a later message leaves for our commands: its header and the
+     * two Statuses it carries at least (SyncHdr, an Alert 1222). A
+     * command that does not fit this message but fits there waits; only
+     * one that fits no message is refused (413). */
+    size_t bare = 0;
+    dmsec_cmd_t *body = r->body.cmds;
+    r->body.cmds = NULL;
+    rc = msg_len(s, r, &bare);
+    r->body.cmds = body;
+    if (rc)
+        return rc;
+    bare += MSG_SLACK + 2 * CMD_OVERHEAD;
+    size_t cap = bare < limit ? limit - bare : 0;
     for (size_t i = 0; i < s->m.n_q; i++) {
         struct qcmd *q = &s->q[i];
         if (q->removed || q->sent || q->member)
@@ -562,9 +575,7 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
             size_t cost = CMD_OVERHEAD;
             for (size_t k = 1; k <= q->n_members && i + k < s->m.n_q; k++)
                 cost += head_cost(&s->q[i + k]) + data_cost(&s->q[i + k], as_b64(s, &s->q[i + k]));
-            if (cost > room && *sent)
-                break;
-            if (cost > limit - base - MSG_SLACK) {
+            if (cost > cap && cost > room) {
                 /* It will never fit: reported, not sent. */
                 done_event(s, q, 413, NULL, NULL, 0);
                 for (size_t k = 0; k <= q->n_members && i + k < s->m.n_q; k++) {
@@ -574,6 +585,8 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
                 }
                 continue;
             }
+            if (cost > room)
+                break; /* the next message */
             dmsec_cmd_t *g = dmsec_msg_add_cmd(r, NULL, q->type);
             if (!g)
                 return DMSEC_ERR_NO_MEMORY;
@@ -624,10 +637,15 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
             continue;
         }
         if (!q->has_data || room < head + MIN_CHUNK) {
-            if (*sent || room >= head + MIN_CHUNK)
+            size_t need = head;
+            if (q->has_data) {
+                size_t d = data_cost(q, b64);
+                need += d < MIN_CHUNK ? d : MIN_CHUNK;
+            }
+            if (room >= head + MIN_CHUNK || need <= cap)
                 break;
-            /* Not even an empty message has room: the peer's limit is
-             * too small for this command. */
+            /* Not even a message with nothing else has room: the peer's
+             * limit is too small for this command. */
             done_event(s, q, 413, NULL, NULL, 0);
             q->removed = 1;
             continue;
@@ -796,9 +814,11 @@ static void take_status(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_it
         q->done_status = code; /* its Results are still coming */
         return;
     }
-    if (q->type == DMSEC_CMD_GET && code >= 200 && code < 300 && !(res && res[i]) && !q->internal) {
+    if (q->type == DMSEC_CMD_GET && code >= 200 && code < 300 && code != 215 && code != 216 &&
+        !(res && res[i]) && !q->internal) {
         /* Its Results come in a later message (queued behind a Large
-         * Object of the device). */
+         * Object of the device); none come for a Get not executed (215)
+         * or rolled back (216) in an Atomic. */
         q->done_status = code;
         return;
     }
