@@ -24,9 +24,7 @@ DB=$work/dmsec.db
 SID=dmsec-api-test
 PORT=
 APORT=$(free_port)
-TOKEN=tok-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf '%s\n' "$TOKEN" >"$work/token"
-chmod 600 "$work/token"
+TOKEN=$(api_token "$work/token")
 LOG=$work/server.log
 API=http://127.0.0.1:$APORT/api/v1
 : >"$work/exercised"

@@ -124,6 +124,12 @@ need_programs() {
         }
     done
 }
+api_token() { # FILE [BYTES]: a fresh management API token ("tok-" and BYTES random
+    # bytes in hex, 24 unless given) written to FILE (mode 600), and printed
+    local t
+    t=tok-$(head -c "${2:-24}" /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '%s\n' "$t" >"$1" && chmod 600 "$1" && printf '%s\n' "$t"
+}
 # field NAME FILE: the value of NAME in the first line of FILE that has a
 # NAME=VALUE word (the summary lines of attacker, loadpeer, testdevice).
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" "$2" | head -1; }

@@ -22,9 +22,7 @@ cd "$work" || exit 1
 export DB=$work/srv.db SID=srvA
 PORT=
 APORT=$(free_port)
-TOKEN=tok-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf '%s\n' "$TOKEN" >"$work/token"
-chmod 600 "$work/token"
+TOKEN=$(api_token "$work/token" 16)
 LOG=$work/server.log
 SOPTS=(--api-listen "127.0.0.1:$APORT" --api-token-file "$work/token" --session-idle 600)
 start_server PORT "$LOG" "${SOPTS[@]}" || {
