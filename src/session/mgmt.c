@@ -414,8 +414,28 @@ static int is_opaque_format(const char *f)
  * base64 texts join into the whole value's. */
 static int as_b64(const dmsec_session_t *s, const struct qcmd *q)
 {
-    return s->m.codec == DMSEC_CODEC_XML && q->has_data && is_opaque_format(q->format) &&
+    return s->m.codec == DMSEC_CODEC_XML && q->has_data &&
+           (is_opaque_format(q->format) || q->type == DMSEC_CMD_RESULTS) &&
            (memchr(q->data, 0, q->data_len) || utf8_check(q->data, q->data_len, 1));
+}
+
+/* OPAQUE (CDATA in XML) for bin, and in WBXML for a value read from the
+ * tree that holds bytes an inline string cannot (a NUL). */
+static int as_opaque(const dmsec_session_t *s, const struct qcmd *q)
+{
+    return q->has_data && (is_opaque_format(q->format) ||
+                           (s->m.codec == DMSEC_CODEC_WBXML && q->type == DMSEC_CMD_RESULTS &&
+                            memchr(q->data, 0, q->data_len)));
+}
+
+/* Text Data the codec can write: no NUL, and in XML only XML text. A
+ * value that is neither (a chr value of raw bytes) cannot be sent at all. */
+static int unsendable(const dmsec_session_t *s, const struct qcmd *q)
+{
+    if (!q->has_data || !q->data_len || is_opaque_format(q->format) || q->type == DMSEC_CMD_RESULTS)
+        return 0;
+    return memchr(q->data, 0, q->data_len) != NULL ||
+           (s->m.codec == DMSEC_CODEC_XML && utf8_check(q->data, q->data_len, 1) != 0);
 }
 
 static size_t b64_len(size_t n)
@@ -426,7 +446,7 @@ static size_t b64_len(size_t n)
 /* Adds the Item of q (with data[off, off+n), MoreData when more follows)
  * to c. */
 static int add_item(dmsec_msg_t *r, dmsec_cmd_t *c, struct qcmd *q, size_t off, size_t n, int more,
-                    int results, int b64)
+                    int results, int b64, int opaque)
 {
     dmsec_item_t *it =
         results ? dmsec_cmd_add_item(r, c, NULL, q->source)
@@ -462,8 +482,7 @@ static int add_item(dmsec_msg_t *r, dmsec_cmd_t *c, struct qcmd *q, size_t off, 
             it->data = rc ? NULL : dmsec_msg_data(r, text, len, 0);
             free(text);
         } else {
-            it->data = dmsec_msg_data(r, n ? (const char *)q->data + off : "", n,
-                                      is_opaque_format(q->format));
+            it->data = dmsec_msg_data(r, n ? (const char *)q->data + off : "", n, opaque);
         }
         if (!it->data)
             return DMSEC_ERR_NO_MEMORY;
@@ -496,7 +515,7 @@ static dmsec_cmd_t *add_entry(dmsec_session_t *s, dmsec_msg_t *r, dmsec_cmd_t *p
         (q->type == DMSEC_CMD_EXEC || q->type == DMSEC_CMD_ALERT) &&
         !(c->correlator = dmsec_msg_strdup(r, q->correlator)))
         return NULL;
-    if (add_item(r, c, q, q->lo_off, n, more, results, as_b64(s, q)))
+    if (add_item(r, c, q, q->lo_off, n, more, results, as_b64(s, q), as_opaque(s, q)))
         return NULL;
     dmsec_sess_copy_str(q->cmd_id, sizeof q->cmd_id, c->cmd_id);
     snprintf(q->msg_id, sizeof q->msg_id, "%u", s->m.out_msg_id);
@@ -572,6 +591,16 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
         size_t room = used < limit ? limit - used : 0;
         if (q->n_members) {
             /* A group goes whole, in one message. */
+            int bad = 0;
+            for (size_t k = 1; k <= q->n_members && i + k < s->m.n_q; k++)
+                bad |= unsendable(s, &s->q[i + k]);
+            if (bad) {
+                for (size_t k = 0; k <= q->n_members && i + k < s->m.n_q; k++) {
+                    done_event(s, &s->q[i + k], 415, NULL, NULL, 0);
+                    s->q[i + k].removed = 1;
+                }
+                continue;
+            }
             size_t cost = CMD_OVERHEAD;
             for (size_t k = 1; k <= q->n_members && i + k < s->m.n_q; k++)
                 cost += head_cost(&s->q[i + k]) + data_cost(&s->q[i + k], as_b64(s, &s->q[i + k]));
@@ -603,6 +632,13 @@ int dmsec_sess_fill(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
             }
             used += cost;
             (*sent)++;
+            continue;
+        }
+        if (q->lo_off == 0 && unsendable(s, q)) {
+            /* Bytes the codec cannot write as this Format: refused, not
+             * sent (the message would fail, and with it the session). */
+            done_event(s, q, 415, NULL, NULL, 0);
+            q->removed = 1;
             continue;
         }
         if (q->has_data && s->m.peer_max_obj && q->data_len > s->m.peer_max_obj &&

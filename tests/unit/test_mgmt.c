@@ -34,7 +34,8 @@
 
 static dmsec_codec_t codec;
 static int transport_secure = 1;
-static size_t client_max_msg; /* 0: the engine's default */
+static size_t client_max_msg;        /* 0: the engine's default */
+static unsigned server_max_messages; /* 0: the engine's default */
 static size_t client_max_obj;
 
 /* ---- events, kept past the engine's next call ---- */
@@ -306,6 +307,7 @@ static dmsec_session_t *new_server(struct party *srv)
         .server_uri = SERVER_URI,
         .transport_secure = transport_secure,
         .max_msg_size = 262144,
+        .max_messages = server_max_messages,
         .cb = {.get_account = get_account, .pending_cmds = pending_cmds},
         .cb_ctx = srv,
     };
@@ -514,6 +516,7 @@ static void reset_config(void)
 {
     transport_secure = 1;
     client_max_msg = 0;
+    server_max_messages = 0;
     client_max_obj = 0;
 }
 
@@ -1264,6 +1267,62 @@ static void binary_over_xml_goes_as_b64(void **state)
     }
 }
 
+/* At the session's last message the server sends no more: the session
+ * ends as a success, and what was not sent (a Large Object begun
+ * included) has no CMD_DONE, to go again in the next session. */
+static void message_limit_ends_the_session_cleanly(void **state)
+{
+    (void)state;
+    EACH_CODEC
+    {
+        server_max_messages = 4;
+        client_max_msg = 8192;
+        struct party dev, srv;
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
+        char *v = big_value(100000, 'a');
+        queue(s, 1, DMSEC_CMD_REPLACE, "./Vendor/A", "first", 5, "chr");
+        queue(s, 2, DMSEC_CMD_REPLACE, "./Vendor/Big", v, 100000, "chr");
+        struct run r = converse(c, &dev, s, &srv, NULL, NULL);
+        assert_int_equal(r.server_rc, 0);
+        assert_int_equal(r.client_rc, 0);
+        assert_true(dmsec_session_done(s));
+        assert_int_equal(dmsec_session_result(s), DMSEC_OK);
+        assert_int_equal(dmsec_session_result(c), DMSEC_OK);
+        assert_done(&srv, 1, 200, NULL);
+        for (size_t i = 0; i < srv.n_evs; i++)
+            assert_false(srv.evs[i].type == DMSEC_EV_CMD_DONE && srv.evs[i].tag == 2);
+        assert_non_null(ev_tag(&srv, DMSEC_EV_CMD_SENT, 2));
+        tree_value(&dev, "./Vendor/A", "first", 5, DMSEC_TREE_CHR);
+        tree_missing(&dev, "./Vendor/Big");
+        free(v);
+        finish(&r, c, s, &dev, &srv);
+    }
+}
+
+/* A text value the codec cannot write (raw bytes as chr in XML, a NUL in
+ * WBXML text) is answered 415 without being sent; the session and the
+ * commands after it go on. */
+static void unsendable_text_is_415(void **state)
+{
+    (void)state;
+    EACH_CODEC
+    {
+        struct party dev, srv;
+        dmsec_session_t *c, *s;
+        start(&dev, &srv, &c, &s);
+        static const char raw[] = {'a', 0, (char)0xff, 'b'};
+        queue(s, 1, DMSEC_CMD_REPLACE, "./Vendor/A", raw, sizeof raw, "chr");
+        queue(s, 2, DMSEC_CMD_ADD, "./Vendor/B", "fine", 4, "chr");
+        struct run r = converse(c, &dev, s, &srv, NULL, NULL);
+        session_ok(c, s, &r);
+        assert_done(&srv, 1, 415, NULL);
+        assert_done(&srv, 2, 200, NULL);
+        tree_value(&dev, "./Vendor/B", "fine", 4, DMSEC_TREE_CHR);
+        finish(&r, c, s, &dev, &srv);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1279,6 +1338,8 @@ int main(void)
         cmocka_unit_test(failed_feed_leaves_the_queue),
         cmocka_unit_test(pending_cmds_fills_an_empty_queue),
         cmocka_unit_test(binary_over_xml_goes_as_b64),
+        cmocka_unit_test(message_limit_ends_the_session_cleanly),
+        cmocka_unit_test(unsendable_text_is_415),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
