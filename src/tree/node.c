@@ -253,6 +253,8 @@ static int is_digits(const char *s, size_t n)
 
 static int int_ok(const char *s, size_t n)
 {
+    if (!s || !n)
+        return 0; /* an int needs a digit */
     size_t start = (n > 0 && s[0] == '-') ? 1 : 0;
     if (!is_digits(s + start, n - start) || n > 11)
         return 0;

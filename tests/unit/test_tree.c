@@ -1102,6 +1102,12 @@ static void snapshot_restore(void **state)
     assert_memory_equal(info.value, "one", 3);
     assert_int_equal(dmsec_tree_get_local(t, "./B/y", &info), DMSEC_ERR_TREE_NOT_FOUND);
     assert_int_equal(dmsec_tree_set_local(t, "./C", DMSEC_TREE_CHR, NULL, "c", 1), DMSEC_OK);
+    /* an int, bool or b64 without a value is a format error, not a crash
+     * (found by fuzz_mgmt: an Add with Format int and no Data) */
+    assert_int_equal(dmsec_tree_set_local(t, "./I", DMSEC_TREE_INT, NULL, NULL, 0),
+                     DMSEC_ERR_TREE_FORMAT);
+    assert_int_equal(dmsec_tree_set_local(t, "./J", DMSEC_TREE_BOOL, NULL, NULL, 0),
+                     DMSEC_ERR_TREE_FORMAT);
     dmsec_tree_free(t);
 }
 
