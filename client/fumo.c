@@ -191,8 +191,10 @@ static int hex_digest(const char *hex, uint8_t out[32])
     if (strlen(hex) != 64)
         return -1;
     for (size_t i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+        char two[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        char *end = NULL;
+        unsigned long v = strtoul(two, &end, 16);
+        if (end != two + 2)
             return -1;
         out[i] = (uint8_t)v;
     }
@@ -246,12 +248,10 @@ static int download(const char *url, const char *path, unsigned long long max, u
         result = 424; /* told apart by the caller */
     else if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL)
         result = 411;
-    else if (cc == CURLE_HTTP_RETURNED_ERROR)
-        result = 501;
+    else if (cc == CURLE_HTTP_RETURNED_ERROR || (cc == CURLE_OK && (!ok || !closed)))
+        result = 501; /* the server answered, but not with the package */
     else if (cc != CURLE_OK)
         result = 503;
-    else if (!ok || !closed)
-        result = 501;
     fprintf(stderr, "dmsec-client: fumo: download: %s http=%ld bytes=%llu\n",
             cc == CURLE_OK ? "complete" : curl_easy_strerror(cc), http, d.n);
     return result;
@@ -359,7 +359,7 @@ int cli_fumo_run(dmsec_tree_t *t, const char *tree_path)
     get_str(t, JOB "/SHA256", hex, sizeof hex);
     get_str(t, JOB "/Size", size_s, sizeof size_s);
     get_str(t, N "/State", state_s, sizeof state_s);
-    int state = atoi(state_s);
+    int state = (int)strtol(state_s, NULL, 10);
     size_t pl = strlen(tree_path) + 16;
     char *part = malloc(pl);
     char *pkg = malloc(pl);

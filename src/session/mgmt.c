@@ -815,7 +815,7 @@ static int is_hdr_status(const dmsec_cmd_t *c)
 
 static int alert_code(const dmsec_cmd_t *c)
 {
-    return c->data ? atoi(c->data->bytes) : 0;
+    return c->data ? (int)strtol(c->data->bytes, NULL, 10) : 0;
 }
 
 /* Server: a Status on one of our commands. */
@@ -893,7 +893,7 @@ static int take_results(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_it
                 /* its Status came before */
                 done_event(s, q, q->done_status, it, NULL, 0);
                 q->removed = 1;
-            } else if (q && !res[i]) {
+            } else if (q && res && !res[i]) {
                 res[i] = it;
             }
             continue;
@@ -920,7 +920,7 @@ static int take_results(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_it
             if (q->done_status) {
                 done_event(s, q, q->done_status, it, s->lo_buf, s->m.lo_len);
                 q->removed = 1;
-            } else {
+            } else if (res) {
                 res[i] = it;
                 q->done_status = -1; /* marks: the data is in lo_buf */
             }
@@ -932,7 +932,7 @@ static int take_results(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_it
 int dmsec_sess_server_take(dmsec_session_t *s, const dmsec_msg_t *m, dmsec_msg_t *r)
 {
     const dmsec_item_t **res = NULL;
-    if (s->m.n_q && !(res = calloc(s->m.n_q, sizeof *res)))
+    if (s->m.n_q && !(res = calloc(s->m.n_q, sizeof(const dmsec_item_t *))))
         return DMSEC_ERR_NO_MEMORY;
     int rc = DMSEC_OK;
     /* Results first: a Status may precede the Results it goes with. */
