@@ -52,6 +52,19 @@
  *   DMSEC_EV_AUTH_FAILED carrying DMSEC_ERR_SESSION_UNKNOWN_PEER and no
  *   event that stores anything.
  *
+ * Management (server): commands queued with dmsec_session_queue_cmd (or
+ * through the pending_cmds callback) go out in order once the device is
+ * authenticated, in messages no larger than min(the device's MaxMsgSize,
+ * ours), a package over several messages (Final on the last, Alert 1222
+ * asking for the next) and values larger than a message as Large Objects
+ * (both ways); each answer comes back as DMSEC_EV_CMD_DONE with the
+ * caller's tag. A server package without a command ends the session (the
+ * client does not answer it); when the server still needs the device's
+ * answer (its verdict on our Cred over a transport that does not
+ * authenticate the session, after a resync) it asks with a Get of the
+ * DevInfo/DevDetail leaves. Client: commands run through tree_exec (Atomic
+ * through tree_atomic), Results and Generic Alerts are sized the same way.
+ *
  * Ownership: the engine copies the config strings and the account it is
  * given; messages fed in are borrowed for the call; the output body is
  * owned by the engine until the next call or dmsec_session_free. Decoded
