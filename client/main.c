@@ -37,6 +37,7 @@
 #include "client.h"
 #include "dmsec/encoding.h"
 #include "dmsec/errors.h"
+#include "dmsec/version.h"
 
 void cli_err(const char *fmt, ...)
 {
@@ -583,7 +584,7 @@ static const struct command commands[] = {
 static void usage(FILE *f)
 {
     fputs(
-        "usage: dmsec-client COMMAND [OPTIONS]\n"
+        "usage: dmsec-client COMMAND [OPTIONS] | --help | --version\n"
         "  init --tree F --device-id ID [--man M --mod M]\n"
         "  add-account --tree F --account NAME --server-id SID --url URL\n"
         "      --client-name N (--client-secret S | --client-secret-file F)\n"
@@ -618,6 +619,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("dmsec-client %s\n", DMSEC_VERSION_STRING);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

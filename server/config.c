@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dmsec/version.h"
 #include "server.h"
 
 enum opt_kind { OPT_STR, OPT_LONG, OPT_FLAG, OPT_ROTATE };
@@ -125,8 +126,9 @@ static void defaults(struct srv_config *c)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dmsec-server [--config F] [--OPTION VALUE]...\n\noptions (also config "
-               "file keys, `key = value`):\n");
+    fprintf(f, "usage: dmsec-server [--config F] [--OPTION VALUE]...\n"
+               "       dmsec-server --help | --version\n\n"
+               "options (also config file keys, `key = value`):\n");
     for (size_t i = 0; i < N_OPTS; i++)
         fprintf(f, "  --%-20s %s\n", opts[i].name, opts[i].help);
 }
@@ -350,6 +352,13 @@ static int walk_args(int argc, char **argv, struct srv_config *c, int apply, con
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             if (!apply) {
                 usage(stdout);
+                return 1;
+            }
+            continue;
+        }
+        if (!strcmp(a, "--version")) {
+            if (!apply) {
+                printf("dmsec-server %s\n", DMSEC_VERSION_STRING);
                 return 1;
             }
             continue;

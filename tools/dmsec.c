@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dmsec/version.h"
 #include "tool.h"
 
 struct command {
@@ -72,7 +73,7 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dmsec COMMAND [OPTIONS]\n\ncommands:\n");
+    fprintf(f, "usage: dmsec COMMAND [OPTIONS] | dmsec --help | dmsec --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %s\n", commands[i].usage);
     fprintf(f, "\nResults go to stdout; errors to stderr with a non-zero exit.\n");
@@ -87,6 +88,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("dmsec %s\n", DMSEC_VERSION_STRING);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
