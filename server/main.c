@@ -239,6 +239,24 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "cannot open the store %s: %s", srv.cfg.db, dmsec_errname(rc));
         return 1;
     }
+    /* The store belongs to one server id, set once: the devices' SRVCRED
+     * pre-hashes were computed for it. */
+    dmsec_store_t *idst = NULL;
+    char owner[DMSEC_NAME_MAX] = "";
+    rc = dmsec_store_open(srv.cfg.db, &idst);
+    if (!rc)
+        rc = dmsec_store_server_id(idst, srv.cfg.server_id, owner, sizeof owner);
+    dmsec_store_close(idst);
+    if (rc) {
+        if (rc == DMSEC_ERR_STORE_STATE)
+            log_msg(LOG_ERROR, "this store (%s) belongs to server '%s', not '%s' (--server-id)",
+                    srv.cfg.db, owner, srv.cfg.server_id);
+        else
+            log_msg(LOG_ERROR, "cannot read the server id of the store %s: %s", srv.cfg.db,
+                    dmsec_errname(rc));
+        storepool_close_all();
+        return 1;
+    }
     /* The management API (api.c), when a token file is given. */
     if (srv.cfg.api_token_file[0] && api_start(&srv.cfg)) {
         storepool_close_all();

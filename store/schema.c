@@ -143,6 +143,16 @@ const char *const dm_store_migrations[DM_STORE_SCHEMA_VERSION] = {
     "CREATE INDEX sessions_device ON sessions (device_id, started, id);"
     "CREATE INDEX audit_device ON audit (device_id, at, id);"
     "PRAGMA user_version = 3;",
+    /* 3 -> 4: the device lifecycle. A device can be disabled (the server
+     * answers it as an unknown one), and the store keeps facts about
+     * itself (meta: the server id it belongs to, set once). */
+    "ALTER TABLE devices ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0"
+    " CHECK (disabled IN (0, 1));"
+    "CREATE TABLE meta ("
+    " key TEXT PRIMARY KEY NOT NULL,"
+    " value TEXT NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "PRAGMA user_version = 4;",
 };
 
 /* Runs one constant statement (a PRAGMA setting), ignoring its row. */
@@ -235,6 +245,23 @@ static int migrate(sqlite3 *db)
         rc = dm_store_err(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
     if (rc)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int dm_store_schema_check(sqlite3 *db)
+{
+    if (sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return DMSEC_ERR_STORE_IO;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    int version = 0;
+    int rc = schema_version(db, &version);
+    /* An empty file is no store either: nothing here creates one. */
+    if (!rc && version == 0)
+        rc = DMSEC_ERR_STORE_CORRUPT;
+    /* Reading an older schema needs its migration, a write. */
+    if (!rc && version < DM_STORE_SCHEMA_VERSION)
+        rc = DMSEC_ERR_STORE_STATE;
     return rc;
 }
 

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -99,9 +100,10 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_ROLLBACK_TO] = "ROLLBACK TO dmsec_nested",
     [Q_DEV_ADD] = "INSERT INTO devices (" DEV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
                   " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-    [Q_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device_id = ?1",
+    /* A disabled device is answered as an unknown one. */
+    [Q_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE device_id = ?1 AND disabled = 0",
     [Q_DEV_BY_CERT] = "SELECT " DEV_COLS " FROM devices WHERE cert_subject = ?1"
-                      " AND cert_subject <> ''",
+                      " AND cert_subject <> '' AND disabled = 0",
     [Q_DEV_LIST] = "SELECT " DEV_COLS " FROM devices WHERE device_id > ?1"
                    " AND (?3 IS NULL OR substr(device_id, 1, length(?3)) = ?3)"
                    " ORDER BY device_id LIMIT ?2",
@@ -947,8 +949,16 @@ static void sqlite_config(void)
 
 int dmsec_store_open(const char *uri, dmsec_store_t **out)
 {
-    if (!uri || !out)
+    return dmsec_store_open_flags(uri, 0, out);
+}
+
+int dmsec_store_open_flags(const char *uri, unsigned flags, dmsec_store_t **out)
+{
+    if (!uri || !out || (flags & ~(DMSEC_STORE_OPEN_EXISTING | DMSEC_STORE_OPEN_READ_ONLY)))
         return DMSEC_ERR_INVALID_ARG;
+    /* Read only implies existing: nothing may be created. */
+    if (flags & DMSEC_STORE_OPEN_READ_ONLY)
+        flags |= DMSEC_STORE_OPEN_EXISTING;
     pthread_once(&sqlite_config_once, sqlite_config);
     *out = NULL;
     const char *path = NULL;
@@ -972,15 +982,26 @@ int dmsec_store_open(const char *uri, dmsec_store_t **out)
         free(fixed);
         return DMSEC_ERR_NO_MEMORY;
     }
-    rc = create_private(path);
+    int existing = (flags & DMSEC_STORE_OPEN_EXISTING) != 0;
+    int read_only = (flags & DMSEC_STORE_OPEN_READ_ONLY) != 0;
+    struct stat sb;
+    if (existing && (!strcmp(path, ":memory:") || stat(path, &sb) != 0))
+        rc = DMSEC_ERR_STORE_NOT_FOUND;
+    else if (existing && !S_ISREG(sb.st_mode))
+        rc = DMSEC_ERR_STORE_CORRUPT; /* a directory, a device, a pipe */
+    else if (existing && sb.st_size == 0)
+        rc = DMSEC_ERR_STORE_CORRUPT; /* an empty file is no store */
+    else if (!existing)
+        rc = create_private(path);
     if (!rc) {
-        int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                    SQLITE_OPEN_EXRESCODE;
-        rc = dm_store_err(sqlite3_open_v2(path, &st->db, flags, NULL));
+        int oflags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+        oflags |= read_only ? SQLITE_OPEN_READONLY
+                            : SQLITE_OPEN_READWRITE | (existing ? 0 : SQLITE_OPEN_CREATE);
+        rc = dm_store_err(sqlite3_open_v2(path, &st->db, oflags, NULL));
     }
     free(fixed);
     if (!rc)
-        rc = dm_store_schema_setup(st->db);
+        rc = read_only ? dm_store_schema_check(st->db) : dm_store_schema_setup(st->db);
     if (!rc)
         rc = sfile_get(st->db, &st->sf);
     if (rc) {
@@ -1287,6 +1308,136 @@ int dmsec_store_device_remove(dmsec_store_t *st, const char *device_id)
     if (rc)
         return rc;
     return changed_one(st, s, bind_str(s, 1, device_id));
+}
+
+/* ---- the device lifecycle (admin): every device, disabled or not ---- */
+
+/* Prepares sql (admin statements are rare: not cached). */
+static int admin_prepare(dmsec_store_t *st, const char *sql, sqlite3_stmt **s)
+{
+    *s = NULL;
+    return dm_store_err(sqlite3_prepare_v2(st->db, sql, -1, s, NULL));
+}
+
+int dmsec_store_device_get_any(dmsec_store_t *st, const char *device_id, dmsec_device_t *out,
+                               int *disabled)
+{
+    if (!st || !out || !device_id)
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc =
+        admin_prepare(st, "SELECT " DEV_COLS ", disabled FROM devices WHERE device_id = ?1", &s);
+    if (!rc)
+        rc = step_row(s, bind_str(s, 1, device_id));
+    if (!rc)
+        rc = col_device(s, out);
+    if (!rc && disabled)
+        *disabled = sqlite3_column_int(s, 21) != 0;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int dmsec_store_device_set_disabled(dmsec_store_t *st, const char *device_id, int disabled)
+{
+    if (!st || !device_id)
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = admin_prepare(st, "UPDATE devices SET disabled = ?2 WHERE device_id = ?1", &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, device_id);
+    if (!rc)
+        rc = bind_i64(s, 2, disabled ? 1 : 0);
+    if (!rc)
+        rc = write_run(st, s);
+    if (!rc && sqlite3_changes(st->db) == 0)
+        rc = DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int dmsec_store_device_update(dmsec_store_t *st, const dmsec_device_t *dev)
+{
+    if (!st || !dev || !device_valid(dev))
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = admin_prepare(st,
+                           "UPDATE devices SET client_name = ?2, client_scheme = ?3,"
+                           " client_ph_flags = ?4, client_ph_md5 = ?5, client_ph_sha256 = ?6,"
+                           " client_secret = ?7, server_scheme = ?8, server_ph_flags = ?9,"
+                           " server_ph_md5 = ?10, server_ph_sha256 = ?11, server_secret = ?12,"
+                           " integrity = ?13, notify_addr = ?14, srvcred_path = ?15,"
+                           " cert_subject = ?16 WHERE device_id = ?1",
+                           &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, dev->device_id);
+    if (!rc)
+        rc = bind_str(s, 2, dev->client_name);
+    if (!rc)
+        rc = bind_i64(s, 3, dev->client_scheme);
+    if (!rc)
+        rc = bind_prehash(s, 4, &dev->client_prehash);
+    if (!rc)
+        rc = bind_blob(s, 7, dev->client_secret, dev->client_secret_len);
+    if (!rc)
+        rc = bind_i64(s, 8, dev->server_scheme);
+    if (!rc)
+        rc = bind_prehash(s, 9, &dev->server_prehash);
+    if (!rc)
+        rc = bind_blob(s, 12, dev->server_secret, dev->server_secret_len);
+    if (!rc)
+        rc = bind_i64(s, 13, dev->integrity);
+    if (!rc)
+        rc = bind_str(s, 14, dev->notify_addr);
+    if (!rc)
+        rc = bind_str(s, 15, dev->srvcred_path);
+    if (!rc)
+        rc = bind_str(s, 16, dev->cert_subject);
+    if (!rc)
+        rc = write_run(st, s);
+    if (!rc && sqlite3_changes(st->db) == 0)
+        rc = DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int dmsec_store_server_id(dmsec_store_t *st, const char *want, char *out, size_t cap)
+{
+    if (!st || (want && (!want[0] || !str_fits(want, DMSEC_NAME_MAX))) || (out && cap == 0))
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = DMSEC_OK;
+    if (want) {
+        /* Set once: a second writer with another id finds the first. */
+        rc = admin_prepare(st, "INSERT OR IGNORE INTO meta (key, value) VALUES ('server_id', ?1)",
+                           &s);
+        if (!rc)
+            rc = bind_str(s, 1, want);
+        if (!rc)
+            rc = write_run(st, s);
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (!rc)
+        rc = admin_prepare(st, "SELECT value FROM meta WHERE key = 'server_id'", &s);
+    if (!rc)
+        rc = step_row(s, DMSEC_OK);
+    if (!rc) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        if (!v)
+            v = "";
+        if (out)
+            snprintf(out, cap, "%s", v);
+        if (want && strcmp(v, want) != 0)
+            rc = DMSEC_ERR_STORE_STATE;
+    }
+    sqlite3_finalize(s);
+    return rc;
 }
 
 int dmsec_store_device_account(const dmsec_device_t *dev, const char *server_id,

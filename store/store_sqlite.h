@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* The schema this code writes and reads (PRAGMA user_version). */
-#define DM_STORE_SCHEMA_VERSION 3
+#define DM_STORE_SCHEMA_VERSION 4
 
 /* PRAGMA application_id of a dmsec store ("DMSC"): tells our file from any
  * other SQLite database. */
@@ -28,6 +28,12 @@ int dm_store_err(int rc);
  * keys) and creates or migrates the schema. DMSEC_ERR_STORE_CORRUPT for a
  * file that is not a dmsec store or has a newer schema. */
 int dm_store_schema_setup(sqlite3 *db);
+/* For a read-only handle: the connection's settings that change nothing,
+ * and the file identified without changing it. DMSEC_ERR_STORE_CORRUPT for
+ * a file that is not a dmsec store (an empty one included) or has a newer
+ * schema, DMSEC_ERR_STORE_STATE for an older one (reading it needs the
+ * migration, a write). */
+int dm_store_schema_check(sqlite3 *db);
 
 /* For the management half of the contract (mgmt.c), which keeps its own
  * statements in the handle: DM_STORE_MGMT_STMTS of them, prepared from sql

@@ -51,6 +51,56 @@ static void b64_of(const uint8_t *p, size_t n, char *out, size_t cap)
         out[0] = '\0';
 }
 
+/* Bytes as lowercase hex, "-" when none. */
+static void hex_of(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+    if (n == 0 || dmsec_hex_encode(p, n, out, cap))
+        snprintf(out, cap, "-");
+}
+
+/* "cli:" and the operator's login name: who made a change. */
+static void operator_name(char *out, size_t cap)
+{
+    const char *user = getenv("USER");
+    char buf[64];
+    if (!user || !user[0])
+        user = getlogin_r(buf, sizeof buf) == 0 ? buf : NULL;
+    if (user)
+        snprintf(out, cap, "cli:%s", user);
+    else
+        snprintf(out, cap, "cli:uid %u", (unsigned)getuid());
+}
+
+/* An audit row for a change an operator made (never a secret in detail). */
+static int audit_change(dmsec_store_t *st, const char *device_id, const char *event,
+                        const char *detail)
+{
+    char who[96];
+    char text[256];
+    operator_name(who, sizeof who);
+    snprintf(text, sizeof text, "by %s%s%s", who, detail && detail[0] ? ": " : "",
+             detail ? detail : "");
+    return dmsec_store_audit(st, (int64_t)time(NULL), device_id, event, text);
+}
+
+/* The server id of the store: want (from --server-id, may be NULL) checked
+ * against the one the store belongs to, set when it has none (the default
+ * when want is NULL). 0, or TOOL_EXIT_FAIL after saying why. */
+static int store_server_id(dmsec_store_t *st, const char *want, char *out, size_t cap)
+{
+    int rc = dmsec_store_server_id(st, NULL, out, cap);
+    if (rc == DMSEC_ERR_STORE_NOT_FOUND)
+        rc = dmsec_store_server_id(st, want ? want : DEFAULT_SERVER_ID, out, cap);
+    if (rc)
+        return tool_fail("server id", rc);
+    if (want && strcmp(want, out) != 0) {
+        tool_error("this store (%s) belongs to server '%s', not '%s'", tool_store_name(), out,
+                   want);
+        return TOOL_EXIT_FAIL;
+    }
+    return 0;
+}
+
 static int device_add(int argc, char **argv)
 {
     static const char *const known[] = {"db",
@@ -76,9 +126,12 @@ static int device_add(int argc, char **argv)
     const char *scheme = opt_need(&o, "scheme");
     if (!id || !name || !scheme)
         return TOOL_EXIT_USAGE;
-    const char *server_id = opt_get(&o, "server-id");
-    if (!server_id)
-        server_id = DEFAULT_SERVER_ID;
+    const char *want_server_id = opt_get(&o, "server-id");
+    if (want_server_id && (!want_server_id[0] || strlen(want_server_id) >= DMSEC_NAME_MAX)) {
+        tool_error("--server-id takes 1 to %d characters", DMSEC_NAME_MAX - 1);
+        return TOOL_EXIT_USAGE;
+    }
+    char server_id[DMSEC_NAME_MAX] = "";
     dmsec_device_t d;
     memset(&d, 0, sizeof d);
     if (strlen(id) >= sizeof d.device_id || strlen(name) >= sizeof d.client_name || !id[0] ||
@@ -115,6 +168,10 @@ static int device_add(int argc, char **argv)
     if (cs)
         snprintf(d.cert_subject, sizeof d.cert_subject, "%s", cs);
     const char *sp = opt_get(&o, "srvcred-path");
+    if (sp && strlen(sp) >= sizeof d.srvcred_path) {
+        tool_error("--srvcred-path takes at most %zu characters", sizeof d.srvcred_path - 1);
+        return TOOL_EXIT_USAGE;
+    }
     snprintf(d.srvcred_path, sizeof d.srvcred_path, "%s",
              sp ? sp : "./DMAcc/dmsec/AppAuth/SRVCRED");
     snprintf(d.device_id, sizeof d.device_id, "%s", id);
@@ -141,6 +198,13 @@ static int device_add(int argc, char **argv)
         tool_error("secrets take 1 to %d bytes", DMSEC_SECRET_MAX);
         rc = TOOL_EXIT_USAGE;
     }
+    dmsec_store_t *st = rc ? NULL : tool_store_open(&o);
+    if (!rc && !st)
+        rc = TOOL_EXIT_FAIL;
+    /* The server's Cred is computed for the server id the store belongs
+     * to: the one given here must be it. */
+    if (!rc)
+        rc = store_server_id(st, want_server_id, server_id, sizeof server_id);
     if (!rc) {
         dmsec_prehash_compute(name, (const uint8_t *)client_secret, cl, &d.client_prehash);
         dmsec_prehash_compute(server_id, (const uint8_t *)server_secret, sl, &d.server_prehash);
@@ -159,17 +223,27 @@ static int device_add(int argc, char **argv)
             rc = TOOL_EXIT_FAIL;
         d.client_nonce_len = d.server_nonce_len = DMSEC_NONCE_LEN;
     }
-    dmsec_store_t *st = rc ? NULL : tool_store_open(&o);
-    if (!rc && !st)
-        rc = TOOL_EXIT_FAIL;
     if (!rc) {
         /* Durable before the secret is shown: the device must never hold
          * a secret the store lost. */
-        int err = dmsec_store_device_add(st, &d);
+        int err = dmsec_store_begin(st);
+        if (!err) {
+            err = dmsec_store_device_add(st, &d);
+            if (!err) {
+                char detail[128];
+                snprintf(detail, sizeof detail, "scheme %s", scheme);
+                err = audit_change(st, d.device_id, "device_added", detail);
+            }
+            err = err ? (dmsec_store_rollback(st), err) : dmsec_store_commit(st);
+        }
         if (!err)
             err = dmsec_store_sync(st);
-        if (err)
+        if (err == DMSEC_ERR_STORE_EXISTS) {
+            tool_error("device '%s' is already in %s", d.device_id, tool_store_name());
+            rc = TOOL_EXIT_FAIL;
+        } else if (err) {
             rc = tool_fail("device add", err);
+        }
     }
     if (!rc) {
         char cn[32];
@@ -201,15 +275,76 @@ static int device_add(int argc, char **argv)
     return rc;
 }
 
+/* ---- list and show ---- */
+
+/* Where a device stands with its nonces: in sync, or an outstanding
+ * resynchronisation (a default-nonce notification not yet used), or one
+ * that expired unused with no session since. */
+typedef enum { SYNC_IN, SYNC_PENDING, SYNC_FAILED } sync_state_t;
+
+static const char *sync_name(sync_state_t s)
+{
+    return s == SYNC_PENDING ? "resync pending" : s == SYNC_FAILED ? "resync failed" : "in sync";
+}
+
+struct sync_scan {
+    int64_t now;
+    dmsec_notification_t copy; /* the newest default-nonce notification */
+    int found;
+};
+
+static int sync_one(void *ctx, const dmsec_notification_t *n)
+{
+    struct sync_scan *s = ctx;
+    if (n->default_nonce && (!s->found || n->sent >= s->copy.sent)) {
+        s->copy = *n;
+        s->found = 1;
+    }
+    return 0;
+}
+
+/* A device's state for the listings. */
+struct dev_view {
+    int disabled;
+    int64_t last_seen;
+    sync_state_t sync;
+};
+
+static int device_view(dmsec_store_t *st, const dmsec_device_t *d, struct dev_view *v)
+{
+    memset(v, 0, sizeof *v);
+    dmsec_device_t tmp;
+    int rc = dmsec_store_device_get_any(st, d->device_id, &tmp, &v->disabled);
+    memset(&tmp, 0, sizeof tmp);
+    int64_t first = 0;
+    if (!rc)
+        rc = dmsec_store_device_seen_get(st, d->device_id, &first, &v->last_seen);
+    struct sync_scan s = {.now = (int64_t)time(NULL)};
+    if (!rc)
+        rc = dmsec_store_notification_list(st, d->device_id, sync_one, &s);
+    if (!rc && s.found && !s.copy.consumed) {
+        if (s.copy.expires > s.now)
+            v->sync = SYNC_PENDING;
+        else if (v->last_seen < s.copy.sent)
+            v->sync = SYNC_FAILED;
+    }
+    return rc;
+}
+
 struct list_ctx {
     int json;
     int n;
+    int out_of_sync;
+    dmsec_store_t *st;
+    int err;
 };
 
-static void print_device(const dmsec_device_t *d, int json)
+static void print_device(const dmsec_device_t *d, const struct dev_view *v, int json)
 {
     char created[32];
+    char seen[32];
     tool_iso_time(d->created, created);
+    tool_iso_time(v->last_seen, seen);
     if (json) {
         printf("{\"device_id\":");
         json_str(d->device_id);
@@ -220,21 +355,43 @@ static void print_device(const dmsec_device_t *d, int json)
         json_str(d->notify_addr);
         printf(",\"cert_subject\":");
         json_str(d->cert_subject);
-        printf(",\"rotation_pending\":%s,\"created\":\"%s\"}",
-               d->pending_secret_len ? "true" : "false", created);
+        printf(",\"srvcred_path\":");
+        json_str(d->srvcred_path);
+        printf(",\"rotation_pending\":%s,\"created\":\"%s\",\"disabled\":%s,\"last_seen\":",
+               d->pending_secret_len ? "true" : "false", created, v->disabled ? "true" : "false");
+        if (v->last_seen > 0)
+            printf("\"%s\"", seen);
+        else
+            printf("null");
+        printf(",\"sync\":\"%s\"}", sync_name(v->sync));
     } else {
-        printf("%-28s %-24s %-12s %-8s %-24s %s\n", d->device_id, d->client_name, scheme_label(d),
-               dmsec_auth_scheme_name(d->server_scheme), d->notify_addr[0] ? d->notify_addr : "-",
-               created);
+        printf("%-28s %-20s %-11s %-10s %-24s %-8s %-20s %s\n", d->device_id, d->client_name,
+               scheme_label(d), dmsec_auth_scheme_name(d->server_scheme),
+               d->notify_addr[0] ? d->notify_addr : "-", v->disabled ? "disabled" : "enabled",
+               v->last_seen > 0 ? seen : "never", sync_name(v->sync));
     }
+}
+
+static void list_header(void)
+{
+    printf("%-28s %-20s %-11s %-10s %-24s %-8s %-20s %s\n", "DEVICE", "CLIENT NAME", "SCHEME",
+           "SRV SCHEME", "NOTIFY", "STATE", "LAST SEEN", "SYNC");
 }
 
 static int list_one(void *ctx, const dmsec_device_t *d)
 {
     struct list_ctx *l = ctx;
+    struct dev_view v;
+    l->err = device_view(l->st, d, &v);
+    if (l->err)
+        return 1;
+    if (l->out_of_sync && v.sync == SYNC_IN)
+        return 0;
     if (l->json)
         printf("%s", l->n ? ",\n" : "");
-    print_device(d, l->json);
+    else if (l->n == 0)
+        list_header();
+    print_device(d, &v, l->json);
     l->n++;
     return 0;
 }
@@ -246,82 +403,420 @@ static int print_notification(void *ctx, const dmsec_notification_t *n)
     char expires[32];
     tool_iso_time(n->sent, sent);
     tool_iso_time(n->expires, expires);
-    if (l->json)
+    if (l->json) {
         printf("%s{\"session_id\":\"%X\",\"default_nonce\":%s,\"sent\":\"%s\",\"expires\":\"%s\","
                "\"opened\":%s,\"consumed\":%s,\"attempts\":%d}",
                l->n ? "," : "", (unsigned)n->session_id, n->default_nonce ? "true" : "false", sent,
                expires, n->opened ? "true" : "false", n->consumed ? "true" : "false", n->attempts);
-    else
-        printf("  notification %-5X %-8s sent %s expires %s%s%s\n", (unsigned)n->session_id,
-               n->default_nonce ? "resync" : "normal", sent, expires, n->opened ? " opened" : "",
-               n->consumed ? " consumed" : "");
+    } else {
+        if (l->n == 0)
+            printf("\nNOTIFICATIONS\n  %-7s %-8s %-20s %-20s %-8s %s\n", "SESSION", "KIND", "SENT",
+                   "EXPIRES", "ATTEMPTS", "STATE");
+        printf("  %-7X %-8s %-20s %-20s %-8d %s\n", (unsigned)n->session_id,
+               n->default_nonce ? "resync" : "normal", sent, expires, n->attempts,
+               n->consumed ? "consumed"
+               : n->opened ? "opened"
+                           : "sent");
+    }
     l->n++;
     return 0;
 }
 
-static int device_cmd(int argc, char **argv, const char *verb)
+static void show_device(const dmsec_device_t *d, const struct dev_view *v, int json)
 {
-    static const char *const known[] = {"db", "device-id", NULL};
-    static const char *const flags[] = {"json", NULL};
+    char cn[2 * DMSEC_NONCE_MAX + 1];
+    char cp[2 * DMSEC_NONCE_MAX + 1];
+    char sn[2 * DMSEC_NONCE_MAX + 1];
+    hex_of(d->client_nonce, d->client_nonce_len, cn, sizeof cn);
+    hex_of(d->client_nonce_pending, d->client_nonce_pending_len, cp, sizeof cp);
+    hex_of(d->server_nonce, d->server_nonce_len, sn, sizeof sn);
+    if (json) {
+        print_device(d, v, 1);
+        /* The nonces are not secret: the device's listing shows them. */
+        printf(",\"nonces\":{\"client\":\"%s\",\"client_pending\":\"%s\",\"server\":\"%s\"}",
+               d->client_nonce_len ? cn : "", d->client_nonce_pending_len ? cp : "",
+               d->server_nonce_len ? sn : "");
+        return;
+    }
+    char created[32];
+    char seen[32];
+    tool_iso_time(d->created, created);
+    tool_iso_time(v->last_seen, seen);
+    printf("device          %s\n", d->device_id);
+    printf("state           %s\n", v->disabled ? "disabled" : "enabled");
+    printf("client name     %s\n", d->client_name);
+    printf("scheme          %s\n", scheme_label(d));
+    printf("server scheme   %s\n", dmsec_auth_scheme_name(d->server_scheme));
+    printf("notify          %s\n", d->notify_addr[0] ? d->notify_addr : "-");
+    printf("srvcred path    %s\n", d->srvcred_path);
+    printf("cert subject    %s\n", d->cert_subject[0] ? d->cert_subject : "-");
+    printf("created         %s\n", created);
+    printf("last seen       %s\n", v->last_seen > 0 ? seen : "never");
+    printf("sync            %s\n", sync_name(v->sync));
+    printf("rotation        %s\n", d->pending_secret_len ? "pending" : "-");
+    printf("client nonce    %s (hex)\n", cn);
+    printf("pending nonce   %s\n", cp);
+    printf("server nonce    %s (hex)\n", sn);
+}
+
+/* The device named by the first argument (DEVICE) or by --device-id. */
+static int device_arg(int *argc, char ***argv, const char **id)
+{
+    *id = NULL;
+    if (*argc >= 1 && strncmp((*argv)[0], "--", 2) != 0) {
+        *id = (*argv)[0];
+        (*argc)--;
+        (*argv)++;
+    }
+    return 0;
+}
+
+static const char *device_id_of(tool_opts_t *o, const char *pos)
+{
+    const char *opt = opt_get(o, "device-id");
+    if (pos && opt) {
+        tool_error("give the device once: DEVICE or --device-id");
+        return NULL;
+    }
+    if (!pos && !opt)
+        tool_error("missing DEVICE (or --device-id)");
+    return pos ? pos : opt;
+}
+
+static int device_list(int argc, char **argv)
+{
+    static const char *const known[] = {"db", NULL};
+    static const char *const flags[] = {"json", "out-of-sync", NULL};
     tool_opts_t o;
     if (opts_parse(&o, argc, argv, known, flags))
         return TOOL_EXIT_USAGE;
-    int json = opt_flag(&o, "json");
-    const char *id = opt_get(&o, "device-id");
-    if (strcmp(verb, "list") != 0 && !id) {
-        tool_error("missing --device-id");
-        return TOOL_EXIT_USAGE;
-    }
-    dmsec_store_t *st = tool_store_open(&o);
+    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_READ);
     if (!st)
         return TOOL_EXIT_FAIL;
+    struct list_ctx l = {opt_flag(&o, "json"), 0, opt_flag(&o, "out-of-sync"), st, 0};
+    if (l.json)
+        printf("[");
+    int err = dmsec_store_device_list(st, list_one, &l);
+    if (!err)
+        err = l.err;
+    if (l.json)
+        printf("]\n");
+    else if (!err && l.n == 0)
+        fprintf(stderr, "dmsec: no devices%s in %s\n", l.out_of_sync ? " out of sync" : "",
+                tool_store_name());
+    dmsec_store_close(st);
+    return err ? tool_fail("device list", err) : 0;
+}
+
+static int device_show(int argc, char **argv)
+{
+    static const char *const known[] = {"db", "device-id", NULL};
+    static const char *const flags[] = {"json", NULL};
+    const char *pos = NULL;
+    device_arg(&argc, &argv, &pos);
+    tool_opts_t o;
+    if (opts_parse(&o, argc, argv, known, flags))
+        return TOOL_EXIT_USAGE;
+    const char *id = device_id_of(&o, pos);
+    if (!id)
+        return TOOL_EXIT_USAGE;
+    int json = opt_flag(&o, "json");
+    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_READ);
+    if (!st)
+        return TOOL_EXIT_FAIL;
+    dmsec_device_t d;
+    struct dev_view v;
     int rc = 0;
-    int err = 0;
-    if (!strcmp(verb, "list")) {
-        struct list_ctx l = {json, 0};
-        if (json)
-            printf("[");
-        err = dmsec_store_device_list(st, list_one, &l);
-        if (json)
-            printf("]\n");
-    } else if (!strcmp(verb, "show")) {
-        dmsec_device_t d;
-        err = dmsec_store_device_get(st, id, &d);
-        if (!err) {
-            struct list_ctx l = {json, 0};
-            if (json) {
-                printf("{\"device\":");
-                print_device(&d, 1);
-                printf(",\"notifications\":[");
-                err = dmsec_store_notification_list(st, id, print_notification, &l);
-                printf("]}\n");
-            } else {
-                print_device(&d, 0);
-                err = dmsec_store_notification_list(st, id, print_notification, &l);
-            }
-            memset(&d, 0, sizeof d);
+    int err = dmsec_store_device_get_any(st, id, &d, NULL);
+    if (err == DMSEC_ERR_STORE_NOT_FOUND)
+        rc = tool_no_device(id);
+    else if (!err)
+        err = device_view(st, &d, &v);
+    if (!rc && !err) {
+        struct list_ctx l = {json, 0, 0, st, 0};
+        if (json) {
+            printf("{\"device\":");
+            show_device(&d, &v, 1);
+            printf(",\"notifications\":[");
+            err = dmsec_store_notification_list(st, id, print_notification, &l);
+            printf("]}\n");
+        } else {
+            show_device(&d, &v, 0);
+            err = dmsec_store_notification_list(st, id, print_notification, &l);
         }
-    } else {
-        err = dmsec_store_device_remove(st, id);
-        if (!err)
-            err = dmsec_store_sync(st);
-        if (!err)
-            printf(json ? "{\"removed\":true}\n" : "removed %s\n", id);
     }
-    if (err)
+    memset(&d, 0, sizeof d);
+    if (!rc && err)
+        rc = tool_fail("device show", err);
+    dmsec_store_close(st);
+    return rc;
+}
+
+/* remove, disable, enable: one change of one device, audited. */
+static int device_change(int argc, char **argv, const char *verb)
+{
+    static const char *const known[] = {"db", "device-id", NULL};
+    static const char *const flags[] = {"json", NULL};
+    const char *pos = NULL;
+    device_arg(&argc, &argv, &pos);
+    tool_opts_t o;
+    if (opts_parse(&o, argc, argv, known, flags))
+        return TOOL_EXIT_USAGE;
+    const char *id = device_id_of(&o, pos);
+    if (!id)
+        return TOOL_EXIT_USAGE;
+    int json = opt_flag(&o, "json");
+    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_WRITE);
+    if (!st)
+        return TOOL_EXIT_FAIL;
+    int remove = !strcmp(verb, "remove");
+    int disable = !strcmp(verb, "disable");
+    char event[32];
+    snprintf(event, sizeof event, "device_%s",
+             remove    ? "removed"
+             : disable ? "disabled"
+                       : "enabled");
+    int err = dmsec_store_begin(st);
+    if (!err) {
+        err = remove ? dmsec_store_device_remove(st, id)
+                     : dmsec_store_device_set_disabled(st, id, disable);
+        if (!err)
+            err = audit_change(st, id, event, NULL);
+        err = err ? (dmsec_store_rollback(st), err) : dmsec_store_commit(st);
+    }
+    if (!err)
+        err = dmsec_store_sync(st);
+    int rc = 0;
+    if (err == DMSEC_ERR_STORE_NOT_FOUND)
+        rc = tool_no_device(id);
+    else if (err)
         rc = tool_fail(verb, err);
+    else if (json)
+        printf("{\"device_id\":\"%s\",\"%s\":true}\n", id,
+               remove    ? "removed"
+               : disable ? "disabled"
+                         : "enabled");
+    else
+        printf("%s %s\n", remove ? "removed" : disable ? "disabled" : "enabled", id);
+    dmsec_store_close(st);
+    return rc;
+}
+
+/* The changes of device update into d (read from the store). changed
+ * lists the fields changed; 0 or a TOOL_EXIT_* after saying why. */
+static int update_apply(tool_opts_t *o, dmsec_device_t *d, const char *server_id, char *changed,
+                        size_t cap)
+{
+    changed[0] = '\0';
+#define CHANGED(name)                                                                              \
+    snprintf(changed + strlen(changed), cap - strlen(changed), "%s%s", changed[0] ? ", " : "", name)
+    const char *notify = opt_get(o, "notify");
+    if (notify && opt_flag(o, "no-notify")) {
+        tool_error("give --notify or --no-notify, not both");
+        return TOOL_EXIT_USAGE;
+    }
+    if (notify) {
+        if (dmsec_dispatch_check_addr(notify) || strlen(notify) >= sizeof d->notify_addr) {
+            tool_error("--notify must be udp://HOST:PORT");
+            return TOOL_EXIT_USAGE;
+        }
+        snprintf(d->notify_addr, sizeof d->notify_addr, "%s", notify);
+        CHANGED("notify");
+    } else if (opt_flag(o, "no-notify")) {
+        d->notify_addr[0] = '\0';
+        CHANGED("notify");
+    }
+    const char *cs = opt_get(o, "cert-subject");
+    if (cs) {
+        if (strlen(cs) >= sizeof d->cert_subject) {
+            tool_error("--cert-subject takes at most %zu characters", sizeof d->cert_subject - 1);
+            return TOOL_EXIT_USAGE;
+        }
+        snprintf(d->cert_subject, sizeof d->cert_subject, "%s", cs);
+        CHANGED("cert_subject");
+    }
+    const char *sp = opt_get(o, "srvcred-path");
+    if (sp) {
+        if (!sp[0] || strlen(sp) >= sizeof d->srvcred_path) {
+            tool_error("--srvcred-path takes 1 to %zu characters", sizeof d->srvcred_path - 1);
+            return TOOL_EXIT_USAGE;
+        }
+        snprintf(d->srvcred_path, sizeof d->srvcred_path, "%s", sp);
+        CHANGED("srvcred_path");
+    }
+    /* The client's secret is kept as H(name:secret) (and as plaintext only
+     * for hmac-sha256): a new name or a scheme that needs the plaintext
+     * takes the secret the device already has. */
+    char *client_secret = NULL;
+    if (opt_get(o, "client-secret") || opt_get(o, "client-secret-file")) {
+        client_secret = secret_from_opts(o, "client-secret", "client-secret-file");
+        if (!client_secret)
+            return TOOL_EXIT_USAGE;
+        if (!client_secret[0] || strlen(client_secret) > DMSEC_SECRET_MAX) {
+            secret_free(client_secret);
+            tool_error("secrets take 1 to %d bytes", DMSEC_SECRET_MAX);
+            return TOOL_EXIT_USAGE;
+        }
+    } else if (d->client_secret_len) {
+        client_secret = calloc(1, d->client_secret_len + 1);
+        if (!client_secret)
+            return TOOL_EXIT_FAIL;
+        memcpy(client_secret, d->client_secret, d->client_secret_len);
+    }
+    int rc = 0;
+    const char *name = opt_get(o, "client-name");
+    if (name && (!name[0] || strlen(name) >= sizeof d->client_name)) {
+        tool_error("--client-name takes 1 to %zu characters", sizeof d->client_name - 1);
+        rc = TOOL_EXIT_USAGE;
+    }
+    const char *scheme = opt_get(o, "scheme");
+    if (!rc && scheme) {
+        if (parse_scheme(scheme, &d->client_scheme, &d->integrity)) {
+            tool_error("--scheme must be basic, md5, sha256, hmac-md5 or hmac-sha256");
+            rc = TOOL_EXIT_USAGE;
+        } else {
+            CHANGED("scheme");
+        }
+    }
+    const char *ss = opt_get(o, "server-scheme");
+    dmsec_integrity_t ignored;
+    if (!rc && ss) {
+        if (parse_scheme(ss, &d->server_scheme, &ignored) || ignored != DMSEC_INTEGRITY_NONE) {
+            tool_error("--server-scheme must be basic, md5 or sha256");
+            rc = TOOL_EXIT_USAGE;
+        } else {
+            CHANGED("server_scheme");
+        }
+    }
+    int need_client_plain = (name && strcmp(name, d->client_name) != 0) ||
+                            (d->integrity == DMSEC_INTEGRITY_HMAC_SHA256);
+    if (!rc && need_client_plain && !client_secret) {
+        tool_error("%s needs the device's client secret, which %s keeps only hashed: give "
+                   "--client-secret or --client-secret-file (the one the device has)",
+                   name ? "a new client name" : "hmac-sha256", tool_store_name());
+        rc = TOOL_EXIT_FAIL;
+    }
+    if (!rc && name && strcmp(name, d->client_name) != 0) {
+        snprintf(d->client_name, sizeof d->client_name, "%s", name);
+        CHANGED("client_name");
+    }
+    if (!rc && client_secret) {
+        size_t cl = strlen(client_secret);
+        dmsec_prehash_compute(d->client_name, (const uint8_t *)client_secret, cl,
+                              &d->client_prehash);
+        memset(d->client_secret, 0, sizeof d->client_secret);
+        d->client_secret_len = 0;
+        if (d->integrity == DMSEC_INTEGRITY_HMAC_SHA256) {
+            memcpy(d->client_secret, client_secret, cl);
+            d->client_secret_len = cl;
+        }
+    } else if (!rc && d->integrity != DMSEC_INTEGRITY_HMAC_SHA256) {
+        memset(d->client_secret, 0, sizeof d->client_secret);
+        d->client_secret_len = 0;
+    }
+    secret_free(client_secret);
+    /* The server's plaintext: needed for basic and for hmac-sha256, kept
+     * only where needed; it cannot be recovered from its hashes. */
+    int need_server_plain =
+        d->integrity == DMSEC_INTEGRITY_HMAC_SHA256 || d->server_scheme == DMSEC_AUTH_BASIC;
+    if (!rc && need_server_plain && d->server_secret_len == 0) {
+        tool_error("%s needs the server's secret towards the device as plaintext, which %s does "
+                   "not keep for this device: that change needs a new server secret (remove and "
+                   "add the device)",
+                   d->integrity == DMSEC_INTEGRITY_HMAC_SHA256 ? "hmac-sha256"
+                                                               : "the basic server scheme",
+                   tool_store_name());
+        rc = TOOL_EXIT_FAIL;
+    }
+    if (!rc && !need_server_plain) {
+        memset(d->server_secret, 0, sizeof d->server_secret);
+        d->server_secret_len = 0;
+    }
+    (void)server_id;
+#undef CHANGED
+    return rc;
+}
+
+static int device_update(int argc, char **argv)
+{
+    static const char *const known[] = {"db",           "device-id",     "notify",
+                                        "client-name",  "client-secret", "client-secret-file",
+                                        "scheme",       "server-scheme", "cert-subject",
+                                        "srvcred-path", "server-id",     NULL};
+    static const char *const flags[] = {"json", "no-notify", NULL};
+    const char *pos = NULL;
+    device_arg(&argc, &argv, &pos);
+    tool_opts_t o;
+    if (opts_parse(&o, argc, argv, known, flags))
+        return TOOL_EXIT_USAGE;
+    const char *id = device_id_of(&o, pos);
+    if (!id)
+        return TOOL_EXIT_USAGE;
+    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_WRITE);
+    if (!st)
+        return TOOL_EXIT_FAIL;
+    char server_id[DMSEC_NAME_MAX] = "";
+    int rc = store_server_id(st, opt_get(&o, "server-id"), server_id, sizeof server_id);
+    dmsec_device_t d;
+    memset(&d, 0, sizeof d);
+    char changed[160] = "";
+    int err = rc ? 0 : dmsec_store_begin(st);
+    if (!rc && !err) {
+        err = dmsec_store_device_get_any(st, id, &d, NULL);
+        if (!err) {
+            rc = update_apply(&o, &d, server_id, changed, sizeof changed);
+            if (!rc && !changed[0]) {
+                tool_error("nothing to change: give --notify, --no-notify, --client-name, "
+                           "--scheme, --server-scheme, --cert-subject or --srvcred-path");
+                rc = TOOL_EXIT_USAGE;
+            }
+        }
+        if (!rc && !err)
+            err = dmsec_store_device_update(st, &d);
+        if (!rc && !err)
+            err = audit_change(st, id, "device_updated", changed);
+        err = err || rc ? (dmsec_store_rollback(st), err) : dmsec_store_commit(st);
+    }
+    if (!rc && !err)
+        err = dmsec_store_sync(st);
+    if (!rc && err == DMSEC_ERR_STORE_NOT_FOUND)
+        rc = tool_no_device(id);
+    else if (!rc && err == DMSEC_ERR_STORE_EXISTS) {
+        tool_error("another device in %s has that certificate subject", tool_store_name());
+        rc = TOOL_EXIT_FAIL;
+    } else if (!rc && err)
+        rc = tool_fail("device update", err);
+    if (!rc) {
+        if (opt_flag(&o, "json")) {
+            printf("{\"device_id\":");
+            json_str(id);
+            printf(",\"updated\":");
+            json_str(changed);
+            printf("}\n");
+        } else {
+            printf("updated %s: %s\n", id, changed);
+        }
+    }
+    memset(&d, 0, sizeof d);
     dmsec_store_close(st);
     return rc;
 }
 
 int cmd_device(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "add"))
+    const char *verb = argc >= 2 ? argv[1] : "";
+    if (!strcmp(verb, "add"))
         return device_add(argc - 2, argv + 2);
-    if (argc >= 2 &&
-        (!strcmp(argv[1], "list") || !strcmp(argv[1], "show") || !strcmp(argv[1], "remove")))
-        return device_cmd(argc - 2, argv + 2, argv[1]);
-    tool_error("usage: dmsec device add|list|show|remove --db PATH ... (see dmsec --help)");
+    if (!strcmp(verb, "list"))
+        return device_list(argc - 2, argv + 2);
+    if (!strcmp(verb, "show"))
+        return device_show(argc - 2, argv + 2);
+    if (!strcmp(verb, "update"))
+        return device_update(argc - 2, argv + 2);
+    if (!strcmp(verb, "remove") || !strcmp(verb, "disable") || !strcmp(verb, "enable"))
+        return device_change(argc - 2, argv + 2, verb);
+    tool_error("usage: dmsec device add|list|show|update|disable|enable|remove --db PATH ... "
+               "(see dmsec --help)");
     return TOOL_EXIT_USAGE;
 }
 
@@ -381,12 +876,21 @@ int cmd_notify(int argc, char **argv)
     dmsec_notify_opts_t no;
     if (notify_opts_from(&o, &no))
         return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = tool_store_open(&o);
+    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_WRITE);
     if (!st)
         return TOOL_EXIT_FAIL;
+    /* The server id is the store's: the one given must be it. */
+    char server_id[DMSEC_NAME_MAX] = "";
+    if (store_server_id(st, opt_get(&o, "server-id"), server_id, sizeof server_id)) {
+        dmsec_store_close(st);
+        return TOOL_EXIT_FAIL;
+    }
+    no.server_id = server_id;
     uint16_t sid = 0;
     int err = dmsec_dispatch_notify(st, device, &no, &sid);
     dmsec_store_close(st);
+    if (err == DMSEC_ERR_STORE_NOT_FOUND)
+        return tool_no_device(device);
     if (err)
         return tool_fail("notify", err);
     if (opt_flag(&o, "json"))
@@ -455,10 +959,10 @@ static int run_listing(int argc, char **argv, const char *what,
     size_t limit;
     if (list_opts(argc, argv, &o, &limit))
         return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = tool_store_open(&o);
+    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_READ);
     if (!st)
         return TOOL_EXIT_FAIL;
-    struct list_ctx l = {opt_flag(&o, "json"), 0};
+    struct list_ctx l = {opt_flag(&o, "json"), 0, 0, st, 0};
     if (l.json)
         printf("[");
     int err = list(st, limit, &l);
@@ -544,7 +1048,7 @@ static int store_restored(int argc, char **argv)
         tool_error("no store at %s: restore the backup there first", path);
         return TOOL_EXIT_FAIL;
     }
-    dmsec_store_t *st = tool_store_open(&o);
+    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_WRITE);
     if (!st)
         return TOOL_EXIT_FAIL;
     struct id_list l = {0};

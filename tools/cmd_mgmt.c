@@ -118,10 +118,8 @@ static int device_known(dmsec_store_t *st, const char *device)
     dmsec_device_t d;
     int rc = dmsec_store_device_get(st, device, &d);
     memset(&d, 0, sizeof d); /* holds secrets */
-    if (rc == DMSEC_ERR_STORE_NOT_FOUND) {
-        tool_error("no such device: %s", device);
-        return TOOL_EXIT_FAIL;
-    }
+    if (rc == DMSEC_ERR_STORE_NOT_FOUND)
+        return tool_no_device(device);
     return rc ? tool_fail(device, rc) : 0;
 }
 
@@ -640,10 +638,8 @@ static int run_one(dmsec_store_t *st, const char *device, const char *what, tool
 {
     int64_t id = 0;
     int err = fn(st, device, ctx, &id);
-    if (err == DMSEC_ERR_STORE_NOT_FOUND) {
-        tool_error("no such device: %s", device);
-        return TOOL_EXIT_FAIL;
-    }
+    if (err == DMSEC_ERR_STORE_NOT_FOUND)
+        return tool_no_device(device);
     if (!err)
         err = dmsec_store_sync(st);
     if (err)
@@ -830,7 +826,7 @@ static int cmd_queue(const char *kind_name_arg, int argc, char **argv)
         rc = cmd_data(o, &c);
     operator_name(c.queued_by, sizeof c.queued_by);
     dmsec_store_t *st = NULL;
-    if (!rc && (st = tool_store_open(o)) == NULL)
+    if (!rc && (st = tool_store_open_mode(o, TOOL_STORE_WRITE)) == NULL)
         rc = TOOL_EXIT_FAIL;
     if (!rc) {
         char what[64 + DMSEC_STORE_URI_MAX];
@@ -949,7 +945,7 @@ static int cmd_list(int argc, char **argv)
     dmsec_cmd_filter_t f = {.device_id = all ? NULL : a.pos[0]};
     if (parse_states(opt_get(&a.o, "state"), &f.states) || parse_limit(&a.o, &f.limit))
         return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = tool_store_open(&a.o);
+    dmsec_store_t *st = tool_store_open_mode(&a.o, TOOL_STORE_READ);
     if (!st)
         return TOOL_EXIT_FAIL;
     int rc = all ? 0 : device_known(st, f.device_id);
@@ -976,7 +972,7 @@ static int cmd_by_id(int argc, char **argv, int cancel)
     }
     if (parse_id(a.pos[0], &id))
         return TOOL_EXIT_USAGE;
-    dmsec_store_t *st = tool_store_open(&a.o);
+    dmsec_store_t *st = tool_store_open_mode(&a.o, cancel ? TOOL_STORE_WRITE : TOOL_STORE_READ);
     if (!st)
         return TOOL_EXIT_FAIL;
     int json = opt_flag(&a.o, "json");
@@ -1053,7 +1049,7 @@ static int device_view(struct args *a, int argc, char **argv, const char *const 
         tool_error("usage: %s", usage);
         return TOOL_EXIT_USAGE;
     }
-    *st = tool_store_open(&a->o);
+    *st = tool_store_open_mode(&a->o, TOOL_STORE_READ);
     if (!*st)
         return TOOL_EXIT_FAIL;
     return device_known(*st, a->pos[0]);
@@ -1229,7 +1225,7 @@ int cmd_fumo(int argc, char **argv)
     if (parse_expires(o, &f.expires) || notify_setup(o, &nopts, &no))
         return TOOL_EXIT_USAGE;
     operator_name(f.queued_by, sizeof f.queued_by);
-    dmsec_store_t *st = tool_store_open(o);
+    dmsec_store_t *st = tool_store_open_mode(o, TOOL_STORE_WRITE);
     if (!st)
         return TOOL_EXIT_FAIL;
     int rc = many ? run_many(st, o, queue_fumo, &f, no)

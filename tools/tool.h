@@ -84,9 +84,22 @@ void json_str(const char *s);
 struct dmsec_notify_opts;
 int notify_opts_from(tool_opts_t *o, struct dmsec_notify_opts *no);
 
-/* The store named by --db, opened; NULL after printing why. */
+/* The store named by --db, opened; NULL after printing why (naming the
+ * path: no database there, not a dmsec store, no such directory).
+ * tool_store_open creates a missing store (device add); the modes:
+ * TOOL_STORE_READ for the commands that only read (never creates or
+ * changes the file, nor migrates it), TOOL_STORE_WRITE for those that
+ * change an existing store (refuse a missing one). */
+#define TOOL_STORE_CREATE 0
+#define TOOL_STORE_WRITE 1
+#define TOOL_STORE_READ 2
 struct dmsec_store;
 struct dmsec_store *tool_store_open(tool_opts_t *o);
+struct dmsec_store *tool_store_open_mode(tool_opts_t *o, int mode);
+/* The path of the store opened last, for messages. */
+const char *tool_store_name(void);
+/* Prints "no device 'ID' in PATH" and returns TOOL_EXIT_FAIL. */
+int tool_no_device(const char *device_id);
 
 /* A time as "YYYY-MM-DDTHH:MM:SSZ" (UTC), or "-" when t <= 0 (never). */
 void tool_iso_time(int64_t t, char out[32]);

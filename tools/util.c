@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dmsec/encoding.h"
 #include "dmsec/errors.h"
@@ -226,18 +228,76 @@ void json_str(const char *s)
     json_bytes((const uint8_t *)s, strlen(s));
 }
 
-dmsec_store_t *tool_store_open(tool_opts_t *o)
+/* The --db of the store opened last: messages name it. */
+static const char *opened_db = "the store";
+
+/* The file name of a --db value ("sqlite:PATH" or PATH). */
+static const char *db_path(const char *db)
+{
+    return strncmp(db, "sqlite:", 7) ? db : db + 7;
+}
+
+dmsec_store_t *tool_store_open_mode(tool_opts_t *o, int mode)
 {
     const char *db = opt_need(o, "db");
     if (!db)
         return NULL;
+    opened_db = db;
+    const char *path = db_path(db);
+    unsigned flags = mode == TOOL_STORE_READ    ? DMSEC_STORE_OPEN_READ_ONLY
+                     : mode == TOOL_STORE_WRITE ? DMSEC_STORE_OPEN_EXISTING
+                                                : 0;
     dmsec_store_t *st = NULL;
-    int rc = dmsec_store_open(db, &st);
-    if (rc) {
-        tool_fail(db, rc);
-        return NULL;
+    int rc = dmsec_store_open_flags(db, flags, &st);
+    if (!rc)
+        return st;
+    struct stat sb;
+    if (rc == DMSEC_ERR_STORE_NOT_FOUND) {
+        tool_error("no database at '%s'", path);
+    } else if (rc == DMSEC_ERR_STORE_CORRUPT) {
+        tool_error("'%s' is not a dmsec store", path);
+    } else if (rc == DMSEC_ERR_STORE_STATE) {
+        tool_error("'%s' has an older schema: a command that changes it (or dmsec-server) "
+                   "upgrades it first",
+                   path);
+    } else if (rc == DMSEC_ERR_STORE_IO || rc == DMSEC_ERR_STORE_BUSY) {
+        /* Say which part is missing or refused. */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash == dir)
+            slash[1] = '\0';
+        else if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
+        if (stat(dir, &sb) != 0)
+            tool_error("cannot open the database '%s': no directory '%s'", path, dir);
+        else if (access(dir, W_OK) != 0 && stat(path, &sb) != 0)
+            tool_error("cannot create the database '%s': directory '%s' is not writable", path,
+                       dir);
+        else
+            tool_error("cannot open the database '%s': %s", path, dmsec_strerror(rc));
+    } else {
+        tool_fail(path, rc);
     }
-    return st;
+    return NULL;
+}
+
+dmsec_store_t *tool_store_open(tool_opts_t *o)
+{
+    return tool_store_open_mode(o, TOOL_STORE_CREATE);
+}
+
+const char *tool_store_name(void)
+{
+    return db_path(opened_db);
+}
+
+int tool_no_device(const char *device_id)
+{
+    tool_error("no device '%s' in %s", device_id, tool_store_name());
+    return TOOL_EXIT_FAIL;
 }
 
 void tool_iso_time(int64_t t, char out[32])

@@ -54,6 +54,15 @@ typedef struct dmsec_store dmsec_store_t;
  * uri: "sqlite:PATH" or a PATH. Errors: DMSEC_ERR_STORE_IO,
  * DMSEC_ERR_STORE_CORRUPT, DMSEC_ERR_STORE_URI. */
 int dmsec_store_open(const char *uri, dmsec_store_t **out);
+/* dmsec_store_open with flags: DMSEC_STORE_OPEN_EXISTING refuses a missing
+ * file (DMSEC_ERR_STORE_NOT_FOUND) and an empty or foreign one
+ * (DMSEC_ERR_STORE_CORRUPT) instead of creating a store; READ_ONLY (which
+ * implies EXISTING) opens without writing anything, migrating included:
+ * a store of an older schema is DMSEC_ERR_STORE_STATE, and every write
+ * through the handle fails. For the commands that only read. */
+#define DMSEC_STORE_OPEN_EXISTING 0x1u
+#define DMSEC_STORE_OPEN_READ_ONLY 0x2u
+int dmsec_store_open_flags(const char *uri, unsigned flags, dmsec_store_t **out);
 /* Closes a handle; a transaction still open is rolled back. */
 void dmsec_store_close(dmsec_store_t *st);
 
@@ -141,6 +150,27 @@ int dmsec_store_device_list(dmsec_store_t *st, int (*fn)(void *ctx, const dmsec_
 int dmsec_store_device_remove(dmsec_store_t *st, const char *device_id);
 /* Finds the device whose TLS client certificate names subject. */
 int dmsec_store_device_by_cert(dmsec_store_t *st, const char *subject, dmsec_device_t *out);
+
+/* The device lifecycle. A disabled device is answered by
+ * dmsec_store_device_get and dmsec_store_device_by_cert (the server's
+ * lookups) as an unknown one, DMSEC_ERR_STORE_NOT_FOUND; the listings
+ * still show it. get_any reads a device disabled or not (*disabled, may be
+ * NULL, tells which); set_disabled switches it (DMSEC_ERR_STORE_NOT_FOUND
+ * for an unknown id). update replaces a device's names, schemes,
+ * pre-hashes, kept secrets, notify address, SRVCRED path and certificate
+ * subject, keeping its nonces, pending rotation and creation time
+ * (DMSEC_ERR_STORE_NOT_FOUND, DMSEC_ERR_STORE_EXISTS for a certificate
+ * subject another device has). */
+int dmsec_store_device_get_any(dmsec_store_t *st, const char *device_id, dmsec_device_t *out,
+                               int *disabled);
+int dmsec_store_device_set_disabled(dmsec_store_t *st, const char *device_id, int disabled);
+int dmsec_store_device_update(dmsec_store_t *st, const dmsec_device_t *dev);
+
+/* The server id the store belongs to, set once. want NULL: reads it into
+ * out (cap bytes), DMSEC_ERR_STORE_NOT_FOUND when none was set. want given:
+ * sets it when none was set, then reads it; DMSEC_ERR_STORE_STATE when the
+ * store belongs to another server id (out gets that one). out may be NULL. */
+int dmsec_store_server_id(dmsec_store_t *st, const char *want, char *out, size_t cap);
 
 /* The engine's view of a device: the account the server-role engine uses
  * (out = the server towards the device, in = the device). */

@@ -193,7 +193,7 @@ expect_error "fumo: no url" 2 "$DMSEC" fumo IMEI:2 --db "$DB" --sha256 "$sha"
 
 # ---- errors ----
 expect_error "unknown device" 1 "$DMSEC" cmd get IMEI:none ./DevInfo/Man --db "$DB"
-grep -q '^dmsec: no such device' "$work/err" && ok || bad "unknown device message: $(cat "$work/err")"
+grep -q '^dmsec: no device ' "$work/err" && ok || bad "unknown device message: $(cat "$work/err")"
 expect_error "list: unknown device" 1 "$DMSEC" cmd list IMEI:none --db "$DB"
 expect_error "results: unknown device" 1 "$DMSEC" results IMEI:none --db "$DB"
 expect_error "inventory: unknown device" 1 "$DMSEC" inventory IMEI:none --db "$DB"
