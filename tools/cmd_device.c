@@ -339,7 +339,7 @@ struct list_ctx {
     int err;
 };
 
-static void print_device(const dmsec_device_t *d, const struct dev_view *v, int json)
+static void print_device(const dmsec_device_t *d, const struct dev_view *v, int json, int nonces)
 {
     char created[32];
     char seen[32];
@@ -363,7 +363,23 @@ static void print_device(const dmsec_device_t *d, const struct dev_view *v, int 
             printf("\"%s\"", seen);
         else
             printf("null");
-        printf(",\"sync\":\"%s\"}", sync_name(v->sync));
+        printf(",\"sync\":\"%s\"", sync_name(v->sync));
+        if (!nonces) {
+            printf("}");
+            return;
+        }
+        char cn[2 * DMSEC_NONCE_MAX + 1] = "";
+        char cp[2 * DMSEC_NONCE_MAX + 1] = "";
+        char sn[2 * DMSEC_NONCE_MAX + 1] = "";
+        /* The nonces are not secret: the device's listing shows them. */
+        if (d->client_nonce_len)
+            hex_of(d->client_nonce, d->client_nonce_len, cn, sizeof cn);
+        if (d->client_nonce_pending_len)
+            hex_of(d->client_nonce_pending, d->client_nonce_pending_len, cp, sizeof cp);
+        if (d->server_nonce_len)
+            hex_of(d->server_nonce, d->server_nonce_len, sn, sizeof sn);
+        printf(",\"nonces\":{\"client\":\"%s\",\"client_pending\":\"%s\",\"server\":\"%s\"}}", cn,
+               cp, sn);
     } else {
         printf("%-28s %-20s %-11s %-10s %-24s %-8s %-20s %s\n", d->device_id, d->client_name,
                scheme_label(d), dmsec_auth_scheme_name(d->server_scheme),
@@ -391,7 +407,7 @@ static int list_one(void *ctx, const dmsec_device_t *d)
         printf("%s", l->n ? ",\n" : "");
     else if (l->n == 0)
         list_header();
-    print_device(d, &v, l->json);
+    print_device(d, &v, l->json, 0);
     l->n++;
     return 0;
 }
@@ -424,18 +440,8 @@ static int print_notification(void *ctx, const dmsec_notification_t *n)
 
 static void show_device(const dmsec_device_t *d, const struct dev_view *v, int json)
 {
-    char cn[2 * DMSEC_NONCE_MAX + 1];
-    char cp[2 * DMSEC_NONCE_MAX + 1];
-    char sn[2 * DMSEC_NONCE_MAX + 1];
-    hex_of(d->client_nonce, d->client_nonce_len, cn, sizeof cn);
-    hex_of(d->client_nonce_pending, d->client_nonce_pending_len, cp, sizeof cp);
-    hex_of(d->server_nonce, d->server_nonce_len, sn, sizeof sn);
     if (json) {
-        print_device(d, v, 1);
-        /* The nonces are not secret: the device's listing shows them. */
-        printf(",\"nonces\":{\"client\":\"%s\",\"client_pending\":\"%s\",\"server\":\"%s\"}",
-               d->client_nonce_len ? cn : "", d->client_nonce_pending_len ? cp : "",
-               d->server_nonce_len ? sn : "");
+        print_device(d, v, 1, 1);
         return;
     }
     char created[32];
@@ -454,6 +460,12 @@ static void show_device(const dmsec_device_t *d, const struct dev_view *v, int j
     printf("last seen       %s\n", v->last_seen > 0 ? seen : "never");
     printf("sync            %s\n", sync_name(v->sync));
     printf("rotation        %s\n", d->pending_secret_len ? "pending" : "-");
+    char cn[2 * DMSEC_NONCE_MAX + 1];
+    char cp[2 * DMSEC_NONCE_MAX + 1];
+    char sn[2 * DMSEC_NONCE_MAX + 1];
+    hex_of(d->client_nonce, d->client_nonce_len, cn, sizeof cn);
+    hex_of(d->client_nonce_pending, d->client_nonce_pending_len, cp, sizeof cp);
+    hex_of(d->server_nonce, d->server_nonce_len, sn, sizeof sn);
     printf("client nonce    %s (hex)\n", cn);
     printf("pending nonce   %s\n", cp);
     printf("server nonce    %s (hex)\n", sn);
