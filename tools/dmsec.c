@@ -43,8 +43,15 @@ static const struct command commands[] = {
      "--client-secret-file F)\n"
      "         --scheme basic|md5|sha256|hmac-md5|hmac-sha256 [--server-secret S]\n"
      "         [--server-scheme basic|md5|sha256] [--notify udp://HOST:PORT] [--server-id ID]\n"
-     "         [--cert-subject CN] [--json]     registers a device; prints its secrets once\n"
-     "       device list|show|remove --db PATH [--device-id ID] [--json]"},
+     "         [--cert-subject CN] [--srvcred-path P] [--json]\n"
+     "         registers a device; prints its secrets once (--server-id: the store's, set once)\n"
+     "       device list --db PATH [--out-of-sync] [--json]   with state, last seen, sync\n"
+     "       device show|remove|disable|enable DEVICE --db PATH [--json]\n"
+     "       device update DEVICE --db PATH [--notify udp://HOST:PORT | --no-notify]\n"
+     "         [--client-name N] [--scheme S] [--server-scheme S] [--cert-subject CN]\n"
+     "         [--srvcred-path P] [--client-secret S | --client-secret-file F] [--json]\n"
+     "         changes a device without new secrets (a new client name, or hmac-sha256,\n"
+     "         takes the client secret the device has); DEVICE may be --device-id ID"},
     {"notify", cmd_notify,
      "notify DEVICE --db PATH [--server-id ID] [--resync] [--ui MODE] [--addr udp://H:P]\n"
      "         [--json]                          sends package #0; prints the session id"},
