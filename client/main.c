@@ -10,6 +10,7 @@
  *       --server-scheme basic|md5|sha256
  *       --client-nonce-b64 B --server-nonce-b64 B [--integrity none|hmac-md5|hmac-sha256]
  *   dmsec-client session --tree F --server SID [--ca F --cert F --key F] [--codec xml|wbxml]
+ *       [--timeout S]
  *   dmsec-client listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IP]
  *   dmsec-client show --tree F
  *   dmsec-client set --tree F --uri U (--value V | --value-b64 B) [--acl ACL]   (maintenance)
@@ -452,6 +453,16 @@ static int cmd_session(const cli_opts_t *o)
         cli_err("--cert and --key go together");
         return CLI_EXIT_USAGE;
     }
+    const char *timeout = cli_opt(o, "timeout");
+    if (timeout) {
+        char *end = NULL;
+        long v = strtol(timeout, &end, 10);
+        if (end == timeout || *end || v < 1 || v > 3600) {
+            cli_err("--timeout must be 1..3600 seconds");
+            return CLI_EXIT_USAGE;
+        }
+        req.http.timeout_s = v;
+    }
     dmsec_tree_t *t = NULL;
     if (treefile_load(req.tree_path, &t))
         return CLI_EXIT_FAIL;
@@ -547,7 +558,8 @@ static const char *const o_add[] = {"tree",
                                     "client-nonce-b64",
                                     "server-nonce-b64",
                                     NULL};
-static const char *const o_session[] = {"tree", "server", "ca", "cert", "key", "codec", NULL};
+static const char *const o_session[] = {"tree", "server", "ca",      "cert",
+                                        "key",  "codec",  "timeout", NULL};
 static const char *const o_listen[] = {"tree",
                                        "port",
                                        "once",
@@ -592,6 +604,7 @@ static void usage(FILE *f)
         "      --server-scheme basic|md5|sha256\n"
         "      --client-nonce-b64 B --server-nonce-b64 B [--integrity none|hmac-md5|hmac-sha256]\n"
         "  session --tree F --server SID [--ca F --cert F --key F] [--codec xml|wbxml]\n"
+        "      [--timeout S]   seconds for each exchange with the server (30)\n"
         "  listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IPV4]\n"
         "      [--resync-accept-default]   interop (seed 003 Solution 1): accept the server's\n"
         "      Cred on the default nonce after a nonce-0 package #0, instead of challenging it;\n"

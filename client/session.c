@@ -243,6 +243,99 @@ static void leaf_str(const dmsec_tree_t *t, const char *uri, char *out, size_t c
     }
 }
 
+/* Words for an HTTP status other than 200 from url: "HTTP 404 from URL",
+ * and the first line of a short text answer. */
+static void http_words(long http, const char *url, const cli_http_resp_t *b, char *why, size_t cap)
+{
+    char u[400];
+    cli_http_url_shown(url, u, sizeof u);
+    char text[81] = "";
+    if (b->p && !strncasecmp(b->ct, "text/plain", 10)) {
+        size_t k = 0;
+        for (size_t i = 0; i < b->n && k + 1 < sizeof text; i++) {
+            unsigned char ch = b->p[i];
+            if (ch == '\n' || ch == '\r')
+                break;
+            text[k++] = ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' ? '?' : (char)ch;
+        }
+        text[k] = '\0';
+    }
+    snprintf(why, cap, "HTTP %ld from %s%s%s", http, u, text[0] ? ": " : "", text);
+}
+
+static int transport_error(int fail)
+{
+    switch (fail) {
+    case CLI_HTTP_FAIL_CONNECT:
+        return DMSEC_ERR_TRANSPORT_CONNECT;
+    case CLI_HTTP_FAIL_TLS:
+        return DMSEC_ERR_TRANSPORT_TLS;
+    case CLI_HTTP_FAIL_TIMEOUT:
+        return DMSEC_ERR_TRANSPORT_TIMEOUT;
+    default:
+        return DMSEC_ERR_TRANSPORT_IO;
+    }
+}
+
+/* A failure of the engine in words. */
+static const char *engine_words(int err)
+{
+    switch (err) {
+    case DMSEC_ERR_SESSION_PEER_REFUSED:
+        return "the server does not know this device, or refused its credentials (401 twice)";
+    case DMSEC_ERR_SESSION_UNAUTHENTICATED:
+        return "the server did not authenticate itself";
+    case DMSEC_ERR_AUTH_FAILED:
+    case DMSEC_ERR_HMAC_MISMATCH:
+        return "the server's credentials did not verify";
+    case DMSEC_ERR_AUTH_MISSING:
+    case DMSEC_ERR_SESSION_HMAC_MISSING:
+        return "the server sent no credentials";
+    case DMSEC_ERR_SESSION_REPLAY:
+        return "the server's answer was a replay";
+    case DMSEC_ERR_SESSION_LIMIT:
+        return "the session did not end within its message limit";
+    default:
+        return dmsec_strerror(err);
+    }
+}
+
+/* The session's outcome: 0 when it ended with both sides authenticated,
+ * else the error that ended it, with why in words (cap bytes). why holds
+ * the transport's words when transport_err is set. */
+static int outcome(const dmsec_session_t *s, int rc, int saved, int transport_err, int messages,
+                   const char *tree_path, char *why, size_t cap)
+{
+    if (transport_err)
+        return transport_err;
+    int err = rc;
+    if (!err && !saved) {
+        snprintf(why, cap, "cannot save the tree file %s", tree_path);
+        return DMSEC_ERR_STORE_IO;
+    }
+    if (!err && !dmsec_session_done(s)) {
+        if (messages >= MAX_MESSAGES) {
+            snprintf(why, cap, "the session did not end within %d messages", MAX_MESSAGES);
+            return DMSEC_ERR_SESSION_LIMIT;
+        }
+        snprintf(why, cap, "the server stopped answering before the session ended");
+        return DMSEC_ERR_SESSION_PROTOCOL;
+    }
+    if (!err)
+        err = dmsec_session_result(s);
+    if (!err && !dmsec_session_peer_authenticated(s)) {
+        snprintf(why, cap, "the server did not authenticate itself");
+        return DMSEC_ERR_SESSION_UNAUTHENTICATED;
+    }
+    if (!err && !dmsec_session_self_authenticated(s)) {
+        snprintf(why, cap, "the server did not accept the device's credentials");
+        return DMSEC_ERR_SESSION_PEER_REFUSED;
+    }
+    if (err)
+        snprintf(why, cap, "%s", engine_words(err));
+    return err;
+}
+
 static int session_once(dmsec_tree_t *t, const cli_session_req_t *req)
 {
     struct ctx c = {.tree = t};
@@ -298,16 +391,19 @@ static int session_once(dmsec_tree_t *t, const cli_session_req_t *req)
         saved = apply_events(&c, s) == 0 && treefile_save(req->tree_path, t) == 0;
     long http = 0;
     int messages = 0;
+    int transport_err = 0;
+    char why[512] = "";
     while (!rc && saved && out.has_message && messages < MAX_MESSAGES) {
         const char *to = dmsec_session_resp_uri(s) ? dmsec_session_resp_uri(s) : url;
         cli_http_resp_t b;
-        char err[256];
         http = cli_http_post(&req->http, to, out.content_type, out.hmac_header, out.body, out.len,
-                             &b, err, sizeof err);
+                             &b, why, sizeof why);
         messages++;
         if (http != 200) {
-            if (!http)
-                cli_err("HTTP: %s", err);
+            transport_err = http ? DMSEC_ERR_TRANSPORT_HTTP : transport_error(b.fail);
+            if (http)
+                http_words(http, to, &b, why, sizeof why);
+            cli_err("%s", why);
             free(b.p);
             break;
         }
@@ -317,18 +413,19 @@ static int session_once(dmsec_tree_t *t, const cli_session_req_t *req)
         /* Persisted before anything else is sent. */
         saved = apply_events(&c, s) == 0 && treefile_save(req->tree_path, t) == 0;
     }
-    int ok = !rc && saved && http == 200 && dmsec_session_done(s) && dmsec_session_result(s) == 0 &&
-             dmsec_session_peer_authenticated(s) && dmsec_session_self_authenticated(s);
+    int err = outcome(s, rc, saved, transport_err, messages, req->tree_path, why, sizeof why);
     printf("session=%s server=%s http=%ld result=%s server_authenticated=%d "
-           "device_authenticated=%d messages=%d%s\n",
+           "device_authenticated=%d messages=%d%s",
            dmsec_session_id(s) ? dmsec_session_id(s) : "-", req->server_id, http,
-           rc ? dmsec_errname(rc) : dmsec_errname(dmsec_session_result(s)),
-           dmsec_session_peer_authenticated(s), dmsec_session_self_authenticated(s), messages,
-           req->resync ? " resync=1" : "");
+           dmsec_errname(err), dmsec_session_peer_authenticated(s),
+           dmsec_session_self_authenticated(s), messages, req->resync ? " resync=1" : "");
+    if (err)
+        printf(" why=\"%s\"", why);
+    printf("\n");
     fflush(stdout);
     dmsec_session_free(s);
     dmsec_tree_free(c.atomic_snap);
-    return ok ? 0 : 1;
+    return err ? 1 : 0;
 }
 
 /* A session, then the FUMO job it may have accepted, and its report sent

@@ -134,6 +134,13 @@ enum {
     DMSEC_ERR_DISPATCH_ADDR = -950,
     DMSEC_ERR_DISPATCH_SEND = -951,
 
+    /* transport: an agent's HTTP(S) exchange with its server */
+    DMSEC_ERR_TRANSPORT_CONNECT = -960, /* no connection (refused, unreachable, no such host) */
+    DMSEC_ERR_TRANSPORT_TLS = -961,     /* TLS failed (the certificate did not verify, ...) */
+    DMSEC_ERR_TRANSPORT_TIMEOUT = -962, /* no complete answer in time */
+    DMSEC_ERR_TRANSPORT_HTTP = -963,    /* an HTTP status other than 200 */
+    DMSEC_ERR_TRANSPORT_IO = -964,      /* the exchange broke off, or its answer is unusable */
+
     /* tree: the DM tree and its ACLs */
     DMSEC_ERR_TREE_NOT_FOUND = -800,
     DMSEC_ERR_TREE_EXISTS = -801,
