@@ -1611,6 +1611,166 @@ static void durable_in_memory(void **state)
     dmsec_store_close(st);
 }
 
+/* ---- the device lifecycle: opening without creating, disabled devices,
+ * update, the store's server id ---- */
+
+static void open_existing_and_read_only(void **state)
+{
+    (void)state;
+    char path[256];
+    struct stat sb;
+    dmsec_store_t *st = NULL;
+    const unsigned modes[] = {DMSEC_STORE_OPEN_EXISTING, DMSEC_STORE_OPEN_READ_ONLY};
+    for (size_t i = 0; i < 2; i++) {
+        /* Missing: refused, and nothing is created. */
+        path_of("absent.db", path, sizeof path);
+        assert_int_equal(dmsec_store_open_flags(path, modes[i], &st), DMSEC_ERR_STORE_NOT_FOUND);
+        assert_null(st);
+        assert_int_not_equal(stat(path, &sb), 0);
+        assert_int_equal(dmsec_store_open_flags(":memory:", modes[i], &st),
+                         DMSEC_ERR_STORE_NOT_FOUND);
+        /* Empty, foreign text, a directory: not a store, left as they were. */
+        path_of("empty.db", path, sizeof path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(dmsec_store_open_flags(path, modes[i], &st), DMSEC_ERR_STORE_CORRUPT);
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(sb.st_size, 0);
+        path_of("text.db", path, sizeof path);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "# README\n", 9), 9);
+        close(fd);
+        assert_int_equal(dmsec_store_open_flags(path, modes[i], &st), DMSEC_ERR_STORE_CORRUPT);
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(sb.st_size, 9);
+        assert_int_equal(dmsec_store_open_flags(tmp_dir, modes[i], &st), DMSEC_ERR_STORE_CORRUPT);
+    }
+    assert_int_equal(dmsec_store_open_flags(tmp_dir, 0x80, &st), DMSEC_ERR_INVALID_ARG);
+
+    /* A store: read only reads, and refuses every write. */
+    st = store_open("ro.db");
+    add_device(st, "IMEI:1", 1);
+    dmsec_store_close(st);
+    path_of("ro.db", path, sizeof path);
+    assert_int_equal(dmsec_store_open_flags(path, DMSEC_STORE_OPEN_READ_ONLY, &st), DMSEC_OK);
+    dmsec_device_t got;
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    assert_int_not_equal(dmsec_store_audit(st, 1, "IMEI:1", "x", "y"), DMSEC_OK);
+    assert_int_not_equal(dmsec_store_device_remove(st, "IMEI:1"), DMSEC_OK);
+    dmsec_store_close(st);
+    assert_int_equal(dmsec_store_open_flags(path, DMSEC_STORE_OPEN_EXISTING, &st), DMSEC_OK);
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    dmsec_store_close(st);
+
+    /* An older schema is not migrated by a read-only open. */
+    st = store_open("older.db");
+    dmsec_store_close(st);
+    sqlite3 *db = raw_open("older.db");
+    raw_exec(db, "PRAGMA user_version = 3");
+    sqlite3_close(db);
+    path_of("older.db", path, sizeof path);
+    assert_int_equal(dmsec_store_open_flags(path, DMSEC_STORE_OPEN_READ_ONLY, &st),
+                     DMSEC_ERR_STORE_STATE);
+    assert_null(st);
+    db = raw_open("older.db");
+    char text[32];
+    raw_text(db, "PRAGMA user_version", text, sizeof text);
+    assert_string_equal(text, "3");
+    sqlite3_close(db);
+}
+
+static void disabled_device_is_unknown(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("disabled.db");
+    dmsec_device_t d;
+    dmsec_device_t got;
+    make_device(&d, "IMEI:1", 1);
+    snprintf(d.cert_subject, sizeof d.cert_subject, "CN=one");
+    assert_int_equal(dmsec_store_device_add(st, &d), DMSEC_OK);
+    int disabled = -1;
+    assert_int_equal(dmsec_store_device_get_any(st, "IMEI:1", &got, &disabled), DMSEC_OK);
+    assert_int_equal(disabled, 0);
+
+    assert_int_equal(dmsec_store_device_set_disabled(st, "IMEI:1", 1), DMSEC_OK);
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_ERR_STORE_NOT_FOUND);
+    assert_int_equal(dmsec_store_device_by_cert(st, "CN=one", &got), DMSEC_ERR_STORE_NOT_FOUND);
+    assert_int_equal(dmsec_store_device_get_any(st, "IMEI:1", &got, &disabled), DMSEC_OK);
+    assert_int_equal(disabled, 1);
+    assert_device_equal(&got, &d);
+    seen_t seen = {0};
+    assert_int_equal(dmsec_store_device_list(st, on_device, &seen), DMSEC_OK);
+    assert_int_equal(seen.count, 1); /* listings still show it */
+
+    assert_int_equal(dmsec_store_device_set_disabled(st, "IMEI:1", 0), DMSEC_OK);
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    assert_int_equal(dmsec_store_device_by_cert(st, "CN=one", &got), DMSEC_OK);
+    assert_int_equal(dmsec_store_device_set_disabled(st, "IMEI:9", 1), DMSEC_ERR_STORE_NOT_FOUND);
+    assert_int_equal(dmsec_store_device_get_any(st, "IMEI:9", &got, NULL),
+                     DMSEC_ERR_STORE_NOT_FOUND);
+    dmsec_store_close(st);
+}
+
+static void device_update_keeps_nonces(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("update.db");
+    dmsec_device_t d;
+    dmsec_device_t got;
+    make_device(&d, "IMEI:1", 1);
+    assert_int_equal(dmsec_store_device_add(st, &d), DMSEC_OK);
+    dmsec_device_t other;
+    make_device(&other, "IMEI:2", 2);
+    snprintf(other.cert_subject, sizeof other.cert_subject, "CN=two");
+    assert_int_equal(dmsec_store_device_add(st, &other), DMSEC_OK);
+
+    dmsec_device_t u = d;
+    snprintf(u.notify_addr, sizeof u.notify_addr, "udp://127.0.0.1:5000");
+    snprintf(u.client_name, sizeof u.client_name, "renamed");
+    u.server_scheme = DMSEC_AUTH_MD5;
+    /* What update must not touch. */
+    fill(u.client_nonce, sizeof u.client_nonce, 0x77);
+    u.created = 42;
+    assert_int_equal(dmsec_store_device_update(st, &u), DMSEC_OK);
+    assert_int_equal(dmsec_store_device_get(st, "IMEI:1", &got), DMSEC_OK);
+    assert_string_equal(got.notify_addr, "udp://127.0.0.1:5000");
+    assert_string_equal(got.client_name, "renamed");
+    assert_int_equal(got.server_scheme, DMSEC_AUTH_MD5);
+    assert_bytes(got.client_nonce, got.client_nonce_len, d.client_nonce, d.client_nonce_len);
+    assert_bytes(got.server_nonce, got.server_nonce_len, d.server_nonce, d.server_nonce_len);
+    assert_int_equal(got.created, d.created);
+
+    snprintf(u.cert_subject, sizeof u.cert_subject, "CN=two");
+    assert_int_equal(dmsec_store_device_update(st, &u), DMSEC_ERR_STORE_EXISTS);
+    make_device(&u, "IMEI:9", 9);
+    assert_int_equal(dmsec_store_device_update(st, &u), DMSEC_ERR_STORE_NOT_FOUND);
+    u.client_scheme = (dmsec_auth_scheme_t)99;
+    assert_int_equal(dmsec_store_device_update(st, &u), DMSEC_ERR_INVALID_ARG);
+    dmsec_store_close(st);
+}
+
+static void server_id_set_once(void **state)
+{
+    (void)state;
+    dmsec_store_t *st = store_open("sid.db");
+    char out[DMSEC_NAME_MAX] = "x";
+    assert_int_equal(dmsec_store_server_id(st, NULL, out, sizeof out), DMSEC_ERR_STORE_NOT_FOUND);
+    assert_int_equal(dmsec_store_server_id(st, "dmsec", out, sizeof out), DMSEC_OK);
+    assert_string_equal(out, "dmsec");
+    assert_int_equal(dmsec_store_server_id(st, "dmsec", NULL, 0), DMSEC_OK);
+    assert_int_equal(dmsec_store_server_id(st, "funambol", out, sizeof out), DMSEC_ERR_STORE_STATE);
+    assert_string_equal(out, "dmsec");
+    assert_int_equal(dmsec_store_server_id(st, "", out, sizeof out), DMSEC_ERR_INVALID_ARG);
+    dmsec_store_close(st);
+    /* Kept in the file. */
+    st = store_open("sid.db");
+    assert_int_equal(dmsec_store_server_id(st, NULL, out, sizeof out), DMSEC_OK);
+    assert_string_equal(out, "dmsec");
+    dmsec_store_close(st);
+}
+
 static int make_dir(void **state)
 {
     (void)state;
@@ -1621,6 +1781,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(devices_round_trip),
+        cmocka_unit_test(open_existing_and_read_only),
+        cmocka_unit_test(disabled_device_is_unknown),
+        cmocka_unit_test(device_update_keeps_nonces),
+        cmocka_unit_test(server_id_set_once),
         cmocka_unit_test(devices_list_in_batches),
         cmocka_unit_test(device_by_certificate),
         cmocka_unit_test(device_account_mapping),
