@@ -632,7 +632,6 @@ static void maybe_notify(struct call *k, const char *id, int want, json_t *o)
         char s[8];
         snprintf(s, sizeof s, "%04X", sid);
         json_object_set_new(o, "notify_session_id", json_string(s));
-        metrics_notifications(1);
     }
 }
 
@@ -861,7 +860,6 @@ static enum MHD_Result op_notify(struct call *k, const char *id)
                         "the notification could not be sent");
     if (rc)
         return send_store_err(k->c, rc, "notify");
-    metrics_notifications(1);
     char s[8];
     snprintf(s, sizeof s, "%04X", sid);
     return send_json(k->c, MHD_HTTP_OK, json_pack("{s:s, s:s}", "device_id", id, "session_id", s),

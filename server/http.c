@@ -651,7 +651,6 @@ static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_even
     }
     case DMSEC_EV_RESYNC:
         p->resync_event = 1;
-        metrics_resync();
         log_msg(LOG_INFO, "resync device=%s session=%s peer=%s completed", p->dev, p->sid, s->peer);
         snprintf(detail, sizeof detail, "resync completed, session=%s peer=%s", p->sid, s->peer);
         rc = audit(p->st, p->now, dev, "resync", detail);
@@ -1082,7 +1081,10 @@ static enum MHD_Result handle_get(struct MHD_Connection *c, const char *url)
         return respond_text(c, MHD_HTTP_OK, "ok\n", 0);
     if (!strcmp(url, "/metrics")) {
         size_t len = 0;
-        char *text = metrics_render(&len);
+        dmsec_store_t *st = storepool_get();
+        char *text = metrics_render(st, &len);
+        if (st)
+            storepool_put(st);
         if (!text)
             return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n", 0);
         enum MHD_Result ret =

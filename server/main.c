@@ -119,7 +119,6 @@ static void policy_round(struct server *srv, dmsec_store_t **st)
         int count = 0;
         int rc = dmsec_dispatch_resync_overdue(*st, &o, srv->cfg.resync_after, &count);
         if (count > 0) {
-            metrics_notifications(count);
             log_msg(LOG_INFO,
                     "resync-policy: %d overdue notification(s) re-sent on the default "
                     "nonce",

@@ -1,9 +1,14 @@
 /* Counters and the request-duration histogram, as lock-free atomics, and
- * their rendering in the Prometheus text format 0.0.4. */
+ * their rendering in the Prometheus text format 0.0.4. What the store
+ * records (notifications, resyncs, secret rotations, devices, pending
+ * notifications, queued commands) is read from it at scrape time, so that
+ * what other processes did (`dmsec notify`) counts too. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "server.h"
 
@@ -14,8 +19,6 @@ static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 static atomic_ulong sessions_ok;
 static atomic_ulong sessions_failed;
 static atomic_ulong auth[AUTH_LABELS_][2];
-static atomic_ulong notifications;
-static atomic_ulong resyncs;
 static atomic_ulong commands[2]; /* answered: ok (2xx), failed */
 static atomic_ulong rate_limited;
 static atomic_ulong sessions_evicted;
@@ -33,17 +36,6 @@ void metrics_auth(enum auth_label label, int ok)
 {
     if (label < AUTH_LABELS_)
         atomic_fetch_add(&auth[label][ok ? 0 : 1], 1);
-}
-
-void metrics_notifications(long n)
-{
-    if (n > 0)
-        atomic_fetch_add(&notifications, (unsigned long)n);
-}
-
-void metrics_resync(void)
-{
-    atomic_fetch_add(&resyncs, 1);
 }
 
 void metrics_command(int status)
@@ -79,6 +71,37 @@ void metrics_request(double seconds)
         atomic_fetch_add(&bucket_count[i], 1);
     atomic_fetch_add(&duration_count, 1);
     atomic_fetch_add(&duration_sum_us, (unsigned long)(seconds * 1e6 + 0.5));
+}
+
+/* The audit events counted, and their counter names and labels. */
+enum { T_NOTIFY, T_RESYNC_NOTIFY, T_RESYNC, T_SECRET_ROTATED, T_N_ };
+static const char *const tally_events[T_N_] = {"notify", "resync_notify", "resync",
+                                               "secret_rotated"};
+
+/* The audit trail read so far (its last row id) and its counts: each row
+ * is read once by this process, so a scrape reads only the new ones. */
+static pthread_mutex_t tally_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t tally_after;
+static uint64_t tally[T_N_];
+
+struct store_figures {
+    int ok; /* 0: the store could not be read; its figures are left out */
+    uint64_t counts[T_N_];
+    dmsec_store_stats_t stats;
+};
+
+static void read_store(dmsec_store_t *st, struct store_figures *f)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&tally_mu);
+    int rc = dmsec_store_audit_tally(st, &tally_after, tally_events, T_N_, tally);
+    for (size_t i = 0; i < T_N_; i++)
+        f->counts[i] = tally[i];
+    pthread_mutex_unlock(&tally_mu);
+    if (!rc)
+        rc = dmsec_store_stats(st, (int64_t)time(NULL), &f->stats);
+    f->ok = rc == 0;
 }
 
 struct out {
@@ -118,8 +141,13 @@ static void put(struct out *o, const char *fmt, ...)
     }
 }
 
-char *metrics_render(size_t *len)
+char *metrics_render(dmsec_store_t *st, size_t *len)
 {
+    struct store_figures f = {0};
+    read_store(st, &f);
+    size_t open_total = 0;
+    size_t open_unauth = 0;
+    sessions_open(&open_total, &open_unauth);
     static const char *const labels[AUTH_LABELS_] = {"basic",    "md5",         "sha256",
                                                      "hmac-md5", "hmac-sha256", "tls"};
     struct out o = {malloc(4096), 0, 4096, 0};
@@ -138,15 +166,47 @@ char *metrics_render(size_t *len)
             atomic_load(&auth[i][1]));
     }
     put(&o,
-        "# HELP dmsec_notifications_sent_total Notifications sent by the resync policy.\n"
-        "# TYPE dmsec_notifications_sent_total counter\n"
-        "dmsec_notifications_sent_total %lu\n",
-        atomic_load(&notifications));
+        "# HELP dmsec_store_up 1 when this scrape could read the store's figures.\n"
+        "# TYPE dmsec_store_up gauge\n"
+        "dmsec_store_up %d\n",
+        f.ok);
+    if (f.ok) {
+        put(&o,
+            "# HELP dmsec_notifications_sent_total Notifications sent (server, API, policy and "
+            "dmsec notify), by kind, from the store's audit trail.\n"
+            "# TYPE dmsec_notifications_sent_total counter\n"
+            "dmsec_notifications_sent_total{kind=\"normal\"} %llu\n"
+            "dmsec_notifications_sent_total{kind=\"resync\"} %llu\n",
+            (unsigned long long)f.counts[T_NOTIFY], (unsigned long long)f.counts[T_RESYNC_NOTIFY]);
+        put(&o,
+            "# HELP dmsec_resyncs_total Nonce resynchronisations completed.\n"
+            "# TYPE dmsec_resyncs_total counter\n"
+            "dmsec_resyncs_total %llu\n",
+            (unsigned long long)f.counts[T_RESYNC]);
+        put(&o,
+            "# HELP dmsec_secret_rotations_total Server secrets replaced on devices (confirmed).\n"
+            "# TYPE dmsec_secret_rotations_total counter\n"
+            "dmsec_secret_rotations_total %llu\n",
+            (unsigned long long)f.counts[T_SECRET_ROTATED]);
+        put(&o,
+            "# HELP dmsec_devices Devices registered in the store.\n"
+            "# TYPE dmsec_devices gauge\n"
+            "dmsec_devices %llu\n"
+            "# HELP dmsec_notifications_pending Notifications sent, not opened, not expired.\n"
+            "# TYPE dmsec_notifications_pending gauge\n"
+            "dmsec_notifications_pending %llu\n"
+            "# HELP dmsec_commands_queued Management commands queued, not sent yet.\n"
+            "# TYPE dmsec_commands_queued gauge\n"
+            "dmsec_commands_queued %llu\n",
+            (unsigned long long)f.stats.devices, (unsigned long long)f.stats.notifications_pending,
+            (unsigned long long)f.stats.commands_queued);
+    }
     put(&o,
-        "# HELP dmsec_resyncs_total Nonce resynchronisations completed.\n"
-        "# TYPE dmsec_resyncs_total counter\n"
-        "dmsec_resyncs_total %lu\n",
-        atomic_load(&resyncs));
+        "# HELP dmsec_sessions_open DM sessions open now, by state.\n"
+        "# TYPE dmsec_sessions_open gauge\n"
+        "dmsec_sessions_open{state=\"authenticated\"} %zu\n"
+        "dmsec_sessions_open{state=\"unauthenticated\"} %zu\n",
+        open_total - open_unauth, open_unauth);
     put(&o,
         "# HELP dmsec_commands_total Management commands answered by devices, by result.\n"
         "# TYPE dmsec_commands_total counter\n"

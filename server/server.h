@@ -115,8 +115,6 @@ enum auth_label {
 
 void metrics_session(int ok);
 void metrics_auth(enum auth_label label, int ok);
-void metrics_notifications(long n);
-void metrics_resync(void);
 /* A management command answered with this SyncML status. */
 void metrics_command(int status);
 void metrics_rate_limited(void);
@@ -129,8 +127,12 @@ enum conn_event {
     CONN_CLOSED_RATE
 };
 void metrics_connection(enum conn_event ev);
-/* The Prometheus text (format 0.0.4), malloc'd; NULL without memory. */
-char *metrics_render(size_t *len);
+/* The Prometheus text (format 0.0.4), malloc'd; NULL without memory. The
+ * counters of what the store records (notifications by kind, resyncs,
+ * secret rotations: its audit trail, whoever wrote it) and the gauges
+ * (devices, pending notifications, queued commands) are read from st
+ * (NULL: left out); open sessions from the session table. */
+char *metrics_render(dmsec_store_t *st, size_t *len);
 
 /* ---- rate limiting of failed authentications (ratelimit.c) ---- */
 
@@ -231,6 +233,8 @@ void sessions_authenticated(struct sess *s);
 /* 1 when a new session can be had (a free slot, or an unauthenticated
  * session to make room). */
 int sessions_room(void);
+/* The sessions open now, and how many of them are not authenticated yet. */
+void sessions_open(size_t *total, size_t *unauthenticated);
 /* The entry for token, marked busy; NULL with *busy 0 when unknown, or
  * with *busy 1 when another request holds it. */
 struct sess *sessions_acquire(const char *token, int *busy);

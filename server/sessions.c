@@ -130,6 +130,14 @@ int sessions_room(void)
     return room;
 }
 
+void sessions_open(size_t *total, size_t *unauthenticated)
+{
+    pthread_mutex_lock(&mu);
+    *total = count;
+    *unauthenticated = unauth_count;
+    pthread_mutex_unlock(&mu);
+}
+
 struct sess *sessions_acquire(const char *token, int *busy)
 {
     *busy = 0;

@@ -480,6 +480,25 @@ int dmsec_store_device_seen_get(dmsec_store_t *st, const char *device_id, int64_
 int dmsec_store_device_page(dmsec_store_t *st, const char *after, const char *prefix, size_t limit,
                             int (*fn)(void *ctx, const dmsec_device_t *dev), void *ctx);
 
+/* ---- figures for metrics (stats.c): cheap reads at scrape time ---- */
+
+typedef struct dmsec_store_stats {
+    uint64_t devices;               /* registered devices */
+    uint64_t notifications_pending; /* sent, not opened, not expired at now */
+    uint64_t commands_queued;       /* management commands queued, not sent yet */
+} dmsec_store_stats_t;
+
+/* The gauges above, as of now. */
+int dmsec_store_stats(dmsec_store_t *st, int64_t now, dmsec_store_stats_t *out);
+
+/* Adds to counts[i] the audit rows with an id above *after_id whose event
+ * is events[i] (n of them), and moves *after_id to the newest row read: a
+ * caller keeping *after_id and counts reads each row once (counters of what
+ * happened, as every writer of the store recorded it). At most 100000 rows
+ * are read per call; the next call goes on. */
+int dmsec_store_audit_tally(dmsec_store_t *st, int64_t *after_id, const char *const *events,
+                            size_t n, uint64_t *counts);
+
 #ifdef __cplusplus
 }
 #endif
