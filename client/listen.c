@@ -211,11 +211,12 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 
 int cli_listen(const cli_opts_t *o)
 {
-    struct listen_cfg lc = {.tree_path = cli_opt(o, "tree"),
-                            .hook = cli_opt(o, "hook"),
-                            .resync_accept_default = cli_flag(o, "resync-accept-default"),
-                            .http = {cli_opt(o, "ca"), cli_opt(o, "cert"), cli_opt(o, "key")},
-                            .codec = DMSEC_CODEC_XML};
+    struct listen_cfg lc = {
+        .tree_path = cli_opt(o, "tree"),
+        .hook = cli_opt(o, "hook"),
+        .resync_accept_default = cli_flag(o, "resync-accept-default"),
+        .http = {.ca = cli_opt(o, "ca"), .cert = cli_opt(o, "cert"), .key = cli_opt(o, "key")},
+        .codec = DMSEC_CODEC_XML};
     const char *codec = cli_opt(o, "codec");
     if (codec && !strcmp(codec, "wbxml"))
         lc.codec = DMSEC_CODEC_WBXML;

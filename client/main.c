@@ -438,10 +438,11 @@ static int cmd_session(const cli_opts_t *o)
     static const char *const need[] = {"tree", "server", NULL};
     if (require(o, need))
         return CLI_EXIT_USAGE;
-    cli_session_req_t req = {.tree_path = cli_opt(o, "tree"),
-                             .server_id = cli_opt(o, "server"),
-                             .codec = DMSEC_CODEC_XML,
-                             .http = {cli_opt(o, "ca"), cli_opt(o, "cert"), cli_opt(o, "key")}};
+    cli_session_req_t req = {
+        .tree_path = cli_opt(o, "tree"),
+        .server_id = cli_opt(o, "server"),
+        .codec = DMSEC_CODEC_XML,
+        .http = {.ca = cli_opt(o, "ca"), .cert = cli_opt(o, "cert"), .key = cli_opt(o, "key")}};
     const char *codec = cli_opt(o, "codec");
     if (codec && !strcmp(codec, "wbxml"))
         req.codec = DMSEC_CODEC_WBXML;
