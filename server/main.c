@@ -239,13 +239,20 @@ int main(int argc, char **argv)
         return 1;
     }
     /* The store belongs to one server id, set once: the devices' SRVCRED
-     * pre-hashes were computed for it. */
+     * pre-hashes were computed for it. Checked here; a store without one
+     * takes this server's once the rest of the start-up has succeeded. */
     dmsec_store_t *idst = NULL;
     char owner[DMSEC_NAME_MAX] = "";
     rc = dmsec_store_open(srv.cfg.db, &idst);
     if (!rc)
-        rc = dmsec_store_server_id(idst, srv.cfg.server_id, owner, sizeof owner);
+        rc = dmsec_store_server_id(idst, NULL, owner, sizeof owner);
     dmsec_store_close(idst);
+    idst = NULL;
+    int claim_id = rc == DMSEC_ERR_STORE_NOT_FOUND;
+    if (claim_id)
+        rc = DMSEC_OK;
+    else if (!rc && strcmp(owner, srv.cfg.server_id) != 0)
+        rc = DMSEC_ERR_STORE_STATE;
     if (rc) {
         if (rc == DMSEC_ERR_STORE_STATE)
             log_msg(LOG_ERROR, "this store (%s) belongs to server '%s', not '%s' (--server-id)",
@@ -280,6 +287,27 @@ int main(int argc, char **argv)
         srv.tls = 1;
         srv.client_certs = ca != NULL;
     }
+    if (claim_id) {
+        rc = dmsec_store_open(srv.cfg.db, &idst);
+        if (!rc)
+            rc = dmsec_store_server_id(idst, srv.cfg.server_id, owner, sizeof owner);
+        if (rc == DMSEC_ERR_STORE_STATE) {
+            log_msg(LOG_ERROR, "this store (%s) was just given to server '%s', not '%s'",
+                    srv.cfg.db, owner, srv.cfg.server_id);
+            dmsec_store_close(idst);
+            free_pem(cert);
+            free_pem(key);
+            free_pem(ca);
+            api_stop();
+            storepool_close_all();
+            return 1;
+        }
+        if (rc)
+            log_msg(LOG_WARN, "cannot record the server id in the store %s: %s", srv.cfg.db,
+                    dmsec_errname(rc));
+    }
+    dmsec_store_close(idst);
+    idst = NULL;
     srv.rl = ratelimit_new(srv.cfg.max_auth_failures, srv.cfg.failure_window, srv.cfg.block_seconds,
                            RATELIMIT_CAPACITY);
     sessions_init(srv.cfg.max_sessions, srv.cfg.max_unauth_sessions, srv.cfg.session_idle);
