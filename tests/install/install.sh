@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015,SC2154 # ok/bad (always 0), work, pass and fail come from common.bash
 # install.install: `cmake --install` of the build tree into a scratch
 # DESTDIR, then what a packager, an operator and a device maker do with it:
 # - every file in its place: the programs, libdmsec.so with its soname
