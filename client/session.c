@@ -256,7 +256,8 @@ static void http_words(long http, const char *url, const cli_http_resp_t *b, cha
             unsigned char ch = b->p[i];
             if (ch == '\n' || ch == '\r')
                 break;
-            text[k++] = ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' ? '?' : (char)ch;
+            int plain = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+            text[k++] = (char)(plain ? ch : '?');
         }
         text[k] = '\0';
     }

@@ -117,20 +117,13 @@ static void put(struct out *o, const char *fmt, ...)
 {
     if (o->failed)
         return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->p + o->n, o->cap - o->n, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->failed = 1;
-            return;
-        }
-        if ((size_t)n < o->cap - o->n) {
-            o->n += (size_t)n;
-            return;
-        }
-        size_t cap = o->cap * 2 + (size_t)n;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->n, o->cap - o->n, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n >= o->cap - o->n) {
+        /* Grown to fit, then written again. */
+        size_t cap = o->cap * 2 + (size_t)n + 1;
         char *q = realloc(o->p, cap);
         if (!q) {
             o->failed = 1;
@@ -138,7 +131,16 @@ static void put(struct out *o, const char *fmt, ...)
         }
         o->p = q;
         o->cap = cap;
+        va_list aq;
+        va_start(aq, fmt);
+        n = vsnprintf(o->p + o->n, o->cap - o->n, fmt, aq);
+        va_end(aq);
     }
+    if (n < 0 || (size_t)n >= o->cap - o->n) {
+        o->failed = 1;
+        return;
+    }
+    o->n += (size_t)n;
 }
 
 char *metrics_render(dmsec_store_t *st, size_t *len)
