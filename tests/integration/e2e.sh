@@ -185,7 +185,7 @@ agent_refused() {
         sed 's|</Status>|</Status>\n|g' "$next" | grep -m1 '<CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd>' |
             grep -q '<Data>401</Data></Status>' && how="answers 401 to its SyncHdr"
     else
-        grep -q " messages=1$" "$work/sess.out" && ! grep -q "result=DMSEC_OK " "$work/sess.out" &&
+        grep -q " messages=1\( \|$\)" "$work/sess.out" && ! grep -q "result=DMSEC_OK " "$work/sess.out" &&
             how="ends the session at once"
     fi
 }
