@@ -10,9 +10,10 @@ build_pkgs=(build-essential cmake ninja-build pkg-config
 # lint tools, cmocka, libwbxml2's
 # tools (WBXML interop), and the command-line tools the tool and integration
 # tests use (openssl, xxd, jq, curl, and sqlite3 to read what the server
-# stored), and systemd for systemd-analyze (the installed units are verified).
+# stored), systemd for systemd-analyze (the installed units are verified),
+# and python3 (small HTTP listeners and value checks in integration tests).
 test_pkgs=(clang clang-format clang-tidy libclang-rt-14-dev spin
-    libcmocka-dev libwbxml2-utils xxd jq curl sqlite3 systemd)
+    libcmocka-dev libwbxml2-utils xxd jq curl sqlite3 systemd python3)
 
 case "${1:-build}" in
 build) pkgs=("${build_pkgs[@]}") ;;
