@@ -987,10 +987,8 @@ int dmsec_store_open_flags(const char *uri, unsigned flags, dmsec_store_t **out)
     struct stat sb;
     if (existing && (!strcmp(path, ":memory:") || stat(path, &sb) != 0))
         rc = DMSEC_ERR_STORE_NOT_FOUND;
-    else if (existing && !S_ISREG(sb.st_mode))
-        rc = DMSEC_ERR_STORE_CORRUPT; /* a directory, a device, a pipe */
-    else if (existing && sb.st_size == 0)
-        rc = DMSEC_ERR_STORE_CORRUPT; /* an empty file is no store */
+    else if (existing && (!S_ISREG(sb.st_mode) || sb.st_size == 0))
+        rc = DMSEC_ERR_STORE_CORRUPT; /* a directory, a pipe, an empty file */
     else if (!existing)
         rc = create_private(path);
     if (!rc) {
