@@ -86,7 +86,7 @@ static int audit_change(dmsec_store_t *st, const char *device_id, const char *ev
 /* The server id of the store: want (from --server-id, may be NULL) checked
  * against the one the store belongs to, set when it has none (the default
  * when want is NULL). 0, or TOOL_EXIT_FAIL after saying why. */
-static int store_server_id(dmsec_store_t *st, const char *want, char *out, size_t cap)
+int tool_server_id(dmsec_store_t *st, const char *want, char *out, size_t cap)
 {
     int rc = dmsec_store_server_id(st, NULL, out, cap);
     if (rc == DMSEC_ERR_STORE_NOT_FOUND)
@@ -204,7 +204,7 @@ static int device_add(int argc, char **argv)
     /* The server's Cred is computed for the server id the store belongs
      * to: the one given here must be it. */
     if (!rc)
-        rc = store_server_id(st, want_server_id, server_id, sizeof server_id);
+        rc = tool_server_id(st, want_server_id, server_id, sizeof server_id);
     if (!rc) {
         dmsec_prehash_compute(name, (const uint8_t *)client_secret, cl, &d.client_prehash);
         dmsec_prehash_compute(server_id, (const uint8_t *)server_secret, sl, &d.server_prehash);
@@ -768,7 +768,7 @@ static int device_update(int argc, char **argv)
     if (!st)
         return TOOL_EXIT_FAIL;
     char server_id[DMSEC_NAME_MAX] = "";
-    int rc = store_server_id(st, opt_get(&o, "server-id"), server_id, sizeof server_id);
+    int rc = tool_server_id(st, opt_get(&o, "server-id"), server_id, sizeof server_id);
     dmsec_device_t d;
     memset(&d, 0, sizeof d);
     char changed[160] = "";
@@ -893,7 +893,7 @@ int cmd_notify(int argc, char **argv)
         return TOOL_EXIT_FAIL;
     /* The server id is the store's: the one given must be it. */
     char server_id[DMSEC_NAME_MAX] = "";
-    if (store_server_id(st, opt_get(&o, "server-id"), server_id, sizeof server_id)) {
+    if (tool_server_id(st, opt_get(&o, "server-id"), server_id, sizeof server_id)) {
         dmsec_store_close(st);
         return TOOL_EXIT_FAIL;
     }

@@ -828,6 +828,10 @@ static int cmd_queue(const char *kind_name_arg, int argc, char **argv)
     dmsec_store_t *st = NULL;
     if (!rc && (st = tool_store_open_mode(o, TOOL_STORE_WRITE)) == NULL)
         rc = TOOL_EXIT_FAIL;
+    char server_id[DMSEC_NAME_MAX] = "";
+    if (!rc && no &&
+        !(rc = tool_server_id(st, opt_get(o, "server-id"), server_id, sizeof server_id)))
+        nopts.server_id = server_id; /* package #0 in the store's name */
     if (!rc) {
         char what[64 + DMSEC_STORE_URI_MAX];
         snprintf(what, sizeof what, "cmd %s %s", kind_name(kind), c.target);
@@ -1228,6 +1232,15 @@ int cmd_fumo(int argc, char **argv)
     dmsec_store_t *st = tool_store_open_mode(o, TOOL_STORE_WRITE);
     if (!st)
         return TOOL_EXIT_FAIL;
+    char server_id[DMSEC_NAME_MAX] = "";
+    if (no) {
+        int sr = tool_server_id(st, opt_get(o, "server-id"), server_id, sizeof server_id);
+        if (sr) {
+            dmsec_store_close(st);
+            return sr;
+        }
+        nopts.server_id = server_id; /* package #0 in the store's name */
+    }
     int rc = many ? run_many(st, o, queue_fumo, &f, no)
                   : run_one(st, a.pos[0], "fumo", o, queue_fumo, &f, no);
     dmsec_store_close(st);

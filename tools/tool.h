@@ -78,6 +78,12 @@ uint8_t *hex_arg(const char *what, const char *hex, size_t *len);
 void json_bytes(const uint8_t *p, size_t n);
 void json_str(const char *s);
 
+/* The store's server id into out: the one recorded, or (none yet) want or
+ * "dmsec", recorded now. A want that differs from the recorded one is
+ * refused with a message naming both. 0 or a TOOL_EXIT_* code. */
+struct dmsec_store;
+int tool_server_id(struct dmsec_store *st, const char *want, char *out, size_t cap);
+
 /* The notification options (--server-id, --ui, --addr, --ttl, --resync)
  * into *no, now = the current time: 0, or TOOL_EXIT_USAGE after printing
  * why. Shared by notify and the management commands' --notify. */
