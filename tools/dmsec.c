@@ -35,30 +35,36 @@ static const struct command commands[] = {
      "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F]   'ok' or why not\n"
      "       bootstrap content-type --keytype K --mac HEX [--form seed|sec|wsp]\n"
      "       bootstrap make --db PATH --device-id ID --server-id SID --server-url URL\n"
-     "         --keytype K [--imsi D | --network-id R] [--pin P] --out FILE   WBXML bootstrap\n"
+     "         --keytype K [--imsi D | --network-id R] [--pin P | --pin-file F] --out FILE\n"
+     "         [--scheme md5|sha256|basic] [--account NAME] [--notify udp://HOST:PORT]\n"
+     "         [--json]   registers the device, writes its WBXML bootstrap\n"
      "         (--keytype GBA: --ks-naf-hex K | --ks-naf-file F instead of --imsi/--pin)"},
     {"gba-kdf", cmd_gba_kdf, "gba-kdf --ks-naf-hex K --key dmbik|dmbek     the key in hex"},
     {"device", cmd_device,
      "device add --db PATH --device-id ID --client-name N (--client-secret S | "
      "--client-secret-file F)\n"
-     "         --scheme basic|md5|sha256|hmac-md5|hmac-sha256 [--server-secret S]\n"
+     "         --scheme basic|md5|sha256|hmac-md5|hmac-sha256\n"
+     "         [--server-secret S | --server-secret-file F]\n"
      "         [--server-scheme basic|md5|sha256] [--notify udp://HOST:PORT] [--server-id ID]\n"
      "         [--cert-subject CN] [--srvcred-path P] [--json]\n"
      "         registers a device; prints its secrets once (--server-id: the store's, set once)\n"
      "       device list --db PATH [--out-of-sync] [--json]   with state, last seen, sync\n"
      "       device show|remove|disable|enable DEVICE --db PATH [--json]\n"
+     "         (DEVICE, here and below, may be given as --device-id ID)\n"
      "       device update DEVICE --db PATH [--notify udp://HOST:PORT | --no-notify]\n"
      "         [--client-name N] [--scheme S] [--server-scheme S] [--cert-subject CN]\n"
-     "         [--srvcred-path P] [--client-secret S | --client-secret-file F] [--json]\n"
+     "         [--srvcred-path P] [--client-secret S | --client-secret-file F]\n"
+     "         [--server-id ID] [--json]\n"
      "         changes a device without new secrets (a new client name, or hmac-sha256,\n"
-     "         takes the client secret the device has); DEVICE may be --device-id ID"},
+     "         takes the client secret the device has)"},
     {"notify", cmd_notify,
      "notify DEVICE --db PATH [--server-id ID] [--resync] [--ui MODE] [--addr udp://H:P]\n"
-     "         [--json]                          sends package #0; prints the session id"},
+     "         [--ttl SECONDS] [--json]          sends package #0; prints the session id"},
     {"cmd", cmd_cmd,
      "cmd get|replace|add|delete|exec|copy (DEVICE | --devices FILE | --all) URI --db PATH\n"
      "         [--data V | --data-file F] [--format F] [--type T] [--correlator C]\n"
-     "         [--source URI] [--expires SECONDS] [--notify [--addr udp://H:P]] [--json]\n"
+     "         [--source URI] [--expires SECONDS] [--json]\n"
+     "         [--notify [--addr udp://H:P] [--ui MODE] [--ttl SECONDS] [--server-id ID]]\n"
      "         queues a management command; prints its id\n"
      "       cmd list (DEVICE | --all) --db PATH [--state S[,S]] [--limit N] [--json]\n"
      "       cmd show ID --db PATH [--json]      cmd cancel ID --db PATH [--json]"},
@@ -68,7 +74,8 @@ static const struct command commands[] = {
     {"events", cmd_events, "events DEVICE --db PATH [--limit N] [--json]   the device's alerts"},
     {"fumo", cmd_fumo,
      "fumo (DEVICE | --devices FILE | --all) --db PATH --url URL --sha256 HEX [--size N]\n"
-     "         [--node ./FUMO/X] [--expires SECONDS] [--notify] [--json]\n"
+     "         [--node ./FUMO/X] [--expires SECONDS] [--json]\n"
+     "         [--notify [--addr udp://H:P] [--ui MODE] [--ttl SECONDS] [--server-id ID]]\n"
      "         queues a firmware update; prints the id of its Exec"},
     {"sessions", cmd_sessions, "sessions --db PATH [--limit N] [--json]"},
     {"audit", cmd_audit, "audit --db PATH [--limit N] [--json]"},
