@@ -14,7 +14,6 @@
 #include "tool.h"
 
 #define DEFAULT_SERVER_ID "dmsec"
-#define SERVER_SECRET_LEN 32
 
 static const char *scheme_label(const dmsec_device_t *d)
 {
@@ -72,8 +71,8 @@ static void operator_name(char *out, size_t cap)
 }
 
 /* An audit row for a change an operator made (never a secret in detail). */
-static int audit_change(dmsec_store_t *st, const char *device_id, const char *event,
-                        const char *detail)
+int tool_audit_change(dmsec_store_t *st, const char *device_id, const char *event,
+                      const char *detail)
 {
     char who[96];
     char text[256];
@@ -97,6 +96,116 @@ int tool_server_id(dmsec_store_t *st, const char *want, char *out, size_t cap)
         tool_error("this store (%s) belongs to server '%s', not '%s'", tool_store_name(), out,
                    want);
         return TOOL_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* "--name why" for a bad field of device add (the field's name with
+ * dashes: client_name is --client-name). */
+static void option_error(const char *field, const char *why)
+{
+    char opt[32];
+    snprintf(opt, sizeof opt, "%s", field);
+    for (char *c = opt; *c; c++) {
+        if (*c == '_')
+            *c = '-';
+    }
+    tool_error("--%s %s", opt, why);
+}
+
+/* A device's fields from text, shared by device add and device import:
+ * the rules of a device record in one place. */
+int tool_device_fields(const tool_device_in_t *in, dmsec_device_t *d, const char **field, char *why,
+                       size_t cap)
+{
+#define BAD(f, ...)                                                                                \
+    do {                                                                                           \
+        *field = f;                                                                                \
+        snprintf(why, cap, __VA_ARGS__);                                                           \
+        return TOOL_EXIT_USAGE;                                                                    \
+    } while (0)
+    if (!in->device_id || !in->device_id[0] || strlen(in->device_id) >= sizeof d->device_id)
+        BAD("device_id", "takes 1 to %zu characters", sizeof d->device_id - 1);
+    if (!in->client_name || !in->client_name[0] || strlen(in->client_name) >= sizeof d->client_name)
+        BAD("client_name", "takes 1 to %zu characters", sizeof d->client_name - 1);
+    if (!in->scheme || parse_scheme(in->scheme, &d->client_scheme, &d->integrity))
+        BAD("scheme", "must be basic, md5, sha256, hmac-md5 or hmac-sha256");
+    d->server_scheme = d->client_scheme;
+    dmsec_integrity_t ignored;
+    if (in->server_scheme && in->server_scheme[0] &&
+        (parse_scheme(in->server_scheme, &d->server_scheme, &ignored) ||
+         ignored != DMSEC_INTEGRITY_NONE))
+        BAD("server_scheme", "must be basic, md5 or sha256");
+    if (in->notify && in->notify[0]) {
+        if (dmsec_dispatch_check_addr(in->notify))
+            BAD("notify", "must be udp://HOST:PORT");
+        snprintf(d->notify_addr, sizeof d->notify_addr, "%s", in->notify);
+    }
+    /* Never cut: a cut subject would name every certificate that starts
+     * the same. */
+    if (in->cert_subject && strlen(in->cert_subject) >= sizeof d->cert_subject)
+        BAD("cert_subject", "takes at most %zu characters", sizeof d->cert_subject - 1);
+    if (in->cert_subject)
+        snprintf(d->cert_subject, sizeof d->cert_subject, "%s", in->cert_subject);
+    if (in->srvcred_path && strlen(in->srvcred_path) >= sizeof d->srvcred_path)
+        BAD("srvcred_path", "takes at most %zu characters", sizeof d->srvcred_path - 1);
+    snprintf(d->srvcred_path, sizeof d->srvcred_path, "%s",
+             in->srvcred_path && in->srvcred_path[0] ? in->srvcred_path
+                                                     : "./DMAcc/dmsec/AppAuth/SRVCRED");
+    snprintf(d->device_id, sizeof d->device_id, "%s", in->device_id);
+    snprintf(d->client_name, sizeof d->client_name, "%s", in->client_name);
+#undef BAD
+    return 0;
+}
+
+int tool_secret_check(const char *client_secret, const char *server_secret, const char **field)
+{
+    size_t cl = client_secret ? strlen(client_secret) : 0;
+    size_t sl = server_secret ? strlen(server_secret) : 0;
+    *field = cl == 0 || cl > DMSEC_SECRET_MAX   ? "client_secret"
+             : sl == 0 || sl > DMSEC_SECRET_MAX ? "server_secret"
+                                                : NULL;
+    return *field ? TOOL_EXIT_USAGE : 0;
+}
+
+int tool_secret_new(char out[TOOL_SECRET_LEN + 1])
+{
+    if (dmsec_secret_generate(NULL, out, TOOL_SECRET_LEN)) {
+        tool_error("no randomness from the OS");
+        return TOOL_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* The secrets of a device whose fields are set (secrets checked by
+ * tool_secret_check): pre-hashes for the store's server id, plaintexts
+ * only where the protocol needs them, created now, fresh nonces where d
+ * has none yet (a device provisioned in advance brings its own). */
+int tool_device_keys(dmsec_device_t *d, const char *client_secret, const char *server_secret,
+                     const char *server_id)
+{
+    size_t cl = strlen(client_secret);
+    size_t sl = strlen(server_secret);
+    dmsec_prehash_compute(d->client_name, (const uint8_t *)client_secret, cl, &d->client_prehash);
+    dmsec_prehash_compute(server_id, (const uint8_t *)server_secret, sl, &d->server_prehash);
+    if (d->integrity == DMSEC_INTEGRITY_HMAC_SHA256) {
+        memcpy(d->client_secret, client_secret, cl);
+        d->client_secret_len = cl;
+    }
+    if (d->integrity == DMSEC_INTEGRITY_HMAC_SHA256 || d->server_scheme == DMSEC_AUTH_BASIC) {
+        memcpy(d->server_secret, server_secret, sl);
+        d->server_secret_len = sl;
+    }
+    d->created = (int64_t)time(NULL);
+    if (!d->client_nonce_len) {
+        if (dmsec_nonce_generate(NULL, d->client_nonce))
+            return TOOL_EXIT_FAIL;
+        d->client_nonce_len = DMSEC_NONCE_LEN;
+    }
+    if (!d->server_nonce_len) {
+        if (dmsec_nonce_generate(NULL, d->server_nonce))
+            return TOOL_EXIT_FAIL;
+        d->server_nonce_len = DMSEC_NONCE_LEN;
     }
     return 0;
 }
@@ -134,53 +243,24 @@ static int device_add(int argc, char **argv)
     char server_id[DMSEC_NAME_MAX] = "";
     dmsec_device_t d;
     memset(&d, 0, sizeof d);
-    if (strlen(id) >= sizeof d.device_id || strlen(name) >= sizeof d.client_name || !id[0] ||
-        !name[0]) {
-        tool_error("--device-id and --client-name take 1 to %zu characters",
-                   sizeof d.device_id - 1);
+    const tool_device_in_t in = {id,
+                                 name,
+                                 scheme,
+                                 opt_get(&o, "server-scheme"),
+                                 opt_get(&o, "notify"),
+                                 opt_get(&o, "cert-subject"),
+                                 opt_get(&o, "srvcred-path")};
+    const char *field = NULL;
+    char why[96];
+    if (tool_device_fields(&in, &d, &field, why, sizeof why)) {
+        option_error(field, why);
         return TOOL_EXIT_USAGE;
     }
-    if (parse_scheme(scheme, &d.client_scheme, &d.integrity)) {
-        tool_error("--scheme must be basic, md5, sha256, hmac-md5 or hmac-sha256");
-        return TOOL_EXIT_USAGE;
-    }
-    d.server_scheme = d.client_scheme;
-    const char *ss = opt_get(&o, "server-scheme");
-    dmsec_integrity_t ignored;
-    if (ss && (parse_scheme(ss, &d.server_scheme, &ignored) || ignored != DMSEC_INTEGRITY_NONE)) {
-        tool_error("--server-scheme must be basic, md5 or sha256");
-        return TOOL_EXIT_USAGE;
-    }
-    const char *notify = opt_get(&o, "notify");
-    if (notify) {
-        if (dmsec_dispatch_check_addr(notify)) {
-            tool_error("--notify must be udp://HOST:PORT");
-            return TOOL_EXIT_USAGE;
-        }
-        snprintf(d.notify_addr, sizeof d.notify_addr, "%s", notify);
-    }
-    const char *cs = opt_get(&o, "cert-subject");
-    if (cs && strlen(cs) >= sizeof d.cert_subject) {
-        /* Cut, it would name every certificate that starts the same. */
-        tool_error("--cert-subject takes at most %zu characters", sizeof d.cert_subject - 1);
-        return TOOL_EXIT_USAGE;
-    }
-    if (cs)
-        snprintf(d.cert_subject, sizeof d.cert_subject, "%s", cs);
-    const char *sp = opt_get(&o, "srvcred-path");
-    if (sp && strlen(sp) >= sizeof d.srvcred_path) {
-        tool_error("--srvcred-path takes at most %zu characters", sizeof d.srvcred_path - 1);
-        return TOOL_EXIT_USAGE;
-    }
-    snprintf(d.srvcred_path, sizeof d.srvcred_path, "%s",
-             sp ? sp : "./DMAcc/dmsec/AppAuth/SRVCRED");
-    snprintf(d.device_id, sizeof d.device_id, "%s", id);
-    snprintf(d.client_name, sizeof d.client_name, "%s", name);
 
     char *client_secret = secret_from_opts(&o, "client-secret", "client-secret-file");
     if (!client_secret)
         return TOOL_EXIT_USAGE;
-    char generated[SERVER_SECRET_LEN + 1] = "";
+    char generated[TOOL_SECRET_LEN + 1] = "";
     char *server_secret = NULL;
     int rc = 0;
     if (opt_get(&o, "server-secret") || opt_get(&o, "server-secret-file")) {
@@ -189,12 +269,10 @@ static int device_add(int argc, char **argv)
             rc = TOOL_EXIT_USAGE;
     } else {
         /* DM-SEC-S-001: a server secret unique to this device. */
-        rc = dmsec_secret_generate(NULL, generated, SERVER_SECRET_LEN) ? TOOL_EXIT_FAIL : 0;
+        rc = tool_secret_new(generated);
         server_secret = generated;
     }
-    size_t cl = strlen(client_secret);
-    size_t sl = server_secret ? strlen(server_secret) : 0;
-    if (!rc && (cl == 0 || cl > DMSEC_SECRET_MAX || sl == 0 || sl > DMSEC_SECRET_MAX)) {
+    if (!rc && tool_secret_check(client_secret, server_secret, &field)) {
         tool_error("secrets take 1 to %d bytes", DMSEC_SECRET_MAX);
         rc = TOOL_EXIT_USAGE;
     }
@@ -205,24 +283,8 @@ static int device_add(int argc, char **argv)
      * to: the one given here must be it. */
     if (!rc)
         rc = tool_server_id(st, want_server_id, server_id, sizeof server_id);
-    if (!rc) {
-        dmsec_prehash_compute(name, (const uint8_t *)client_secret, cl, &d.client_prehash);
-        dmsec_prehash_compute(server_id, (const uint8_t *)server_secret, sl, &d.server_prehash);
-        /* Plaintexts only where the protocol needs them. */
-        if (d.integrity == DMSEC_INTEGRITY_HMAC_SHA256) {
-            memcpy(d.client_secret, client_secret, cl);
-            d.client_secret_len = cl;
-        }
-        if (d.integrity == DMSEC_INTEGRITY_HMAC_SHA256 || d.server_scheme == DMSEC_AUTH_BASIC) {
-            memcpy(d.server_secret, server_secret, sl);
-            d.server_secret_len = sl;
-        }
-        d.created = (int64_t)time(NULL);
-        if (dmsec_nonce_generate(NULL, d.client_nonce) ||
-            dmsec_nonce_generate(NULL, d.server_nonce))
-            rc = TOOL_EXIT_FAIL;
-        d.client_nonce_len = d.server_nonce_len = DMSEC_NONCE_LEN;
-    }
+    if (!rc)
+        rc = tool_device_keys(&d, client_secret, server_secret, server_id);
     if (!rc) {
         /* Durable before the secret is shown: the device must never hold
          * a secret the store lost. */
@@ -232,7 +294,7 @@ static int device_add(int argc, char **argv)
             if (!err) {
                 char detail[128];
                 snprintf(detail, sizeof detail, "scheme %s", scheme);
-                err = audit_change(st, d.device_id, "device_added", detail);
+                err = tool_audit_change(st, d.device_id, "device_added", detail);
             }
             err = err ? (dmsec_store_rollback(st), err) : dmsec_store_commit(st);
         }
@@ -593,7 +655,7 @@ static int device_change(int argc, char **argv, const char *verb)
         err = remove ? dmsec_store_device_remove(st, id)
                      : dmsec_store_device_set_disabled(st, id, disable);
         if (!err)
-            err = audit_change(st, id, event, NULL);
+            err = tool_audit_change(st, id, event, NULL);
         err = err ? (dmsec_store_rollback(st), err) : dmsec_store_commit(st);
     }
     if (!err)
@@ -786,7 +848,7 @@ static int device_update(int argc, char **argv)
         if (!rc && !err)
             err = dmsec_store_device_update(st, &d);
         if (!rc && !err)
-            err = audit_change(st, id, "device_updated", changed);
+            err = tool_audit_change(st, id, "device_updated", changed);
         err = err || rc ? (dmsec_store_rollback(st), err) : dmsec_store_commit(st);
     }
     if (!rc && !err)
@@ -819,6 +881,8 @@ int cmd_device(int argc, char **argv)
     const char *verb = argc >= 2 ? argv[1] : "";
     if (!strcmp(verb, "add"))
         return device_add(argc - 2, argv + 2);
+    if (!strcmp(verb, "import"))
+        return cmd_device_import(argc - 2, argv + 2);
     if (!strcmp(verb, "list"))
         return device_list(argc - 2, argv + 2);
     if (!strcmp(verb, "show"))
@@ -827,7 +891,7 @@ int cmd_device(int argc, char **argv)
         return device_update(argc - 2, argv + 2);
     if (!strcmp(verb, "remove") || !strcmp(verb, "disable") || !strcmp(verb, "enable"))
         return device_change(argc - 2, argv + 2, verb);
-    tool_error("usage: dmsec device add|list|show|update|disable|enable|remove --db PATH ... "
+    tool_error("usage: dmsec device add|import|list|show|update|disable|enable|remove --db PATH ... "
                "(see dmsec --help)");
     return TOOL_EXIT_USAGE;
 }

@@ -347,15 +347,7 @@ static void text_cmd(const dmsec_store_cmd_t *c)
 
 /* ---- progress of a bulk queue, on stderr ---- */
 
-struct progress {
-    const char *label;
-    size_t total;
-    size_t done;
-    int tty;
-    int shown; /* percent drawn (tty) or tenths printed (lines) */
-};
-
-static void progress_start(struct progress *p, const char *label, size_t total)
+void tool_progress_start(struct tool_progress *p, const char *label, size_t total)
 {
     p->label = label;
     p->total = total;
@@ -364,7 +356,7 @@ static void progress_start(struct progress *p, const char *label, size_t total)
     p->shown = -1;
 }
 
-static void progress_step(struct progress *p)
+void tool_progress_step(struct tool_progress *p)
 {
     p->done++;
     size_t total = p->total ? p->total : 1;
@@ -488,8 +480,8 @@ static const char *reason(int err)
 /* The bulk queue: BATCH devices per transaction, each in a savepoint. */
 static void queue_many(dmsec_store_t *st, struct targets *l, queue_fn fn, void *ctx)
 {
-    struct progress p;
-    progress_start(&p, "queue", l->n);
+    struct tool_progress p;
+    tool_progress_start(&p, "queue", l->n);
     for (size_t b = 0; b < l->n; b += BATCH) {
         size_t e = b + BATCH < l->n ? b + BATCH : l->n;
         int rc = dmsec_store_begin(st);
@@ -506,7 +498,7 @@ static void queue_many(dmsec_store_t *st, struct targets *l, queue_fn fn, void *
                     t->id = 0;
                 }
             }
-            progress_step(&p);
+            tool_progress_step(&p);
         }
         if (!rc && (rc = dmsec_store_commit(st)) != 0) {
             /* A failed commit rolled the whole batch back. */
@@ -529,15 +521,15 @@ static void notify_many(dmsec_store_t *st, struct targets *l, const dmsec_notify
     if (!queued)
         return;
     int rc = dmsec_store_sync(st);
-    struct progress p;
-    progress_start(&p, "notify", queued);
+    struct tool_progress p;
+    tool_progress_start(&p, "notify", queued);
     for (size_t i = 0; i < l->n; i++) {
         struct target *t = &l->t[i];
         if (!t->id)
             continue;
         t->notify_err = rc ? rc : dmsec_dispatch_notify(st, t->device, no, &t->session_id);
         t->notified = !t->notify_err;
-        progress_step(&p);
+        tool_progress_step(&p);
     }
 }
 

@@ -56,7 +56,10 @@ static const struct command commands[] = {
      "         [--srvcred-path P] [--client-secret S | --client-secret-file F]\n"
      "         [--server-id ID] [--json]\n"
      "         changes a device without new secrets (a new client name, or hmac-sha256,\n"
-     "         takes the client secret the device has)"},
+     "         takes the client secret the device has)\n"
+     "       device import --csv F --db PATH [--secrets-out FILE] [--scheme S]\n"
+     "         [--server-id ID] [--skip-bad] [--json]\n"
+     "         many devices from a CSV in one transaction (see docs/SERVER.md)"},
     {"notify", cmd_notify,
      "notify DEVICE --db PATH [--server-id ID] [--resync] [--ui MODE] [--addr udp://H:P]\n"
      "         [--ttl SECONDS] [--json]          sends package #0; prints the session id"},

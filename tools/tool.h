@@ -24,6 +24,7 @@ int run_make(int argc, char **argv); /* bootstrap make */
 int cmd_gba_kdf(int argc, char **argv);
 int cmd_wbxml(int argc, char **argv);
 int cmd_device(int argc, char **argv);
+int cmd_device_import(int argc, char **argv); /* device import (cmd_import.c) */
 int cmd_notify(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
@@ -106,6 +107,54 @@ struct dmsec_store *tool_store_open_mode(tool_opts_t *o, int mode);
 const char *tool_store_name(void);
 /* Prints "no device 'ID' in PATH" and returns TOOL_EXIT_FAIL. */
 int tool_no_device(const char *device_id);
+
+/* A device record from text (device add's options, a CSV row of device
+ * import); NULL or "" where not given (server_scheme: the scheme's;
+ * srvcred_path: ./DMAcc/dmsec/AppAuth/SRVCRED). */
+typedef struct tool_device_in {
+    const char *device_id;
+    const char *client_name;
+    const char *scheme; /* basic|md5|sha256|hmac-md5|hmac-sha256 */
+    const char *server_scheme;
+    const char *notify; /* udp://HOST:PORT */
+    const char *cert_subject;
+    const char *srvcred_path;
+} tool_device_in_t;
+struct dmsec_device;
+/* Checks in and fills d's names, schemes and addresses (no secrets): 0,
+ * or TOOL_EXIT_USAGE with *field the bad one ("scheme", ...) and why
+ * what is wrong with it ("must be basic, md5 or sha256"). */
+int tool_device_fields(const tool_device_in_t *in, struct dmsec_device *d, const char **field,
+                       char *why, size_t cap);
+/* 0 when both secrets take 1 to DMSEC_SECRET_MAX bytes, else
+ * TOOL_EXIT_USAGE with *field "client_secret" or "server_secret". */
+int tool_secret_check(const char *client_secret, const char *server_secret, const char **field);
+/* The secrets into d (fields set, secrets checked) for the store's server
+ * id: pre-hashes, plaintexts only where the protocol needs them, created
+ * now, fresh nonces where d has none. 0 or TOOL_EXIT_FAIL. */
+int tool_device_keys(struct dmsec_device *d, const char *client_secret, const char *server_secret,
+                     const char *server_id);
+/* A new secret of TOOL_SECRET_LEN characters from the OS CSPRNG (the
+ * server secret of device add, the generated secrets of device import):
+ * 0, or TOOL_EXIT_FAIL after saying why. */
+#define TOOL_SECRET_LEN 32
+int tool_secret_new(char out[TOOL_SECRET_LEN + 1]);
+/* An audit row "by cli:USER[: detail]" for a change an operator made
+ * (never a secret in detail). */
+int tool_audit_change(struct dmsec_store *st, const char *device_id, const char *event,
+                      const char *detail);
+
+/* A progress bar on stderr for bulk work: a "\r" bar on a tty, else a
+ * line per 10%. */
+struct tool_progress {
+    const char *label;
+    size_t total;
+    size_t done;
+    int tty;
+    int shown; /* percent drawn (tty) or tenths printed (lines) */
+};
+void tool_progress_start(struct tool_progress *p, const char *label, size_t total);
+void tool_progress_step(struct tool_progress *p);
 
 /* A time as "YYYY-MM-DDTHH:MM:SSZ" (UTC), or "-" when t <= 0 (never). */
 void tool_iso_time(int64_t t, char out[32]);
