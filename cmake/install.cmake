@@ -96,3 +96,10 @@ if(DMSEC_INSTALL_SYSTEMD)
   install(FILES ${PROJECT_SOURCE_DIR}/packaging/dmsec.sysusers
     DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/sysusers.d RENAME dmsec.conf)
 endif()
+
+# Man pages (man/, written by hand; tests/tool/help.sh checks them against
+# the option parsers).
+install(FILES ${PROJECT_SOURCE_DIR}/man/dmsec.1 ${PROJECT_SOURCE_DIR}/man/dmsec-client.1
+  DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${PROJECT_SOURCE_DIR}/man/dmsec-server.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES ${PROJECT_SOURCE_DIR}/man/dmsec.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)

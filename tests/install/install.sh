@@ -5,7 +5,7 @@
 # - every file in its place: the programs, libdmsec.so with its soname
 #   chain and libdmsec.a, the public headers (store.h/dispatch.h are not
 #   part of the library), dmsec.pc, the CMake package, the units, the
-#   sysusers file and the default config;
+#   sysusers file, the default config and the man pages;
 # - the installed programs answer --version with the package's version;
 # - examples/device.c builds against the installed library through
 #   pkg-config (shared, and static through Libs.private/Requires.private)
@@ -64,6 +64,16 @@ for f in "$root$sysconfdir/dmsec/dmsec-server.conf" "$root$unitdir/dmsec-server.
     "$root$unitdir/dmsec-client.service" "$P/lib/sysusers.d/dmsec.conf"; do
     [ -f "$f" ] && ok "installed ${f#"$root"}" || bad "missing ${f#"$root"}"
 done
+
+mandir=$(cache CMAKE_INSTALL_MANDIR)
+case $mandir in /*) ;; *) mandir=$prefix/${mandir:-share/man} ;; esac
+for m in man1/dmsec.1 man1/dmsec-client.1 man8/dmsec-server.8 man5/dmsec.conf.5; do
+    [ -f "$root$mandir/$m" ] && ok "installed $mandir/$m" || bad "missing $mandir/$m"
+done
+if command -v man >/dev/null; then # the installed page renders
+    MANWIDTH=80 man -l "$root$mandir/man1/dmsec.1" 2>/dev/null | grep -q 'dmsec device add' &&
+        ok "man -l dmsec.1 renders" || bad "man -l dmsec.1 does not render"
+fi
 
 # ---- --version ----
 for p in dmsec dmsec-server dmsec-client; do

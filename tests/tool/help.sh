@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2154 # work, pass and fail come from common.bash
+# shellcheck disable=SC2015,SC2154 # ok/bad (always 0); work, pass and fail come from common.bash
 # tool.help: every option each program's parser accepts is in its --help
 # and in its man page (man/), so that an option added to a parser but not
 # documented fails here.
@@ -23,7 +23,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 # shellcheck source=common.bash
-. "$here/common.bash"
+. "$(dirname "$0")/common.bash"
 dmsec=$1
 bindir=$(dirname "$dmsec")
 client=$bindir/dmsec-client
@@ -170,9 +170,9 @@ man_text "$man/dmsec.conf.5" >"$work/conf.man"
 for o in config $(cat "$work/server.src.opts"); do
     has_opt "$o" <"$work/server.man" && ok || bad "dmsec-server.8 lacks --$o"
 done
-for o in $(cat "$work/server.src.opts"); do
+while read -r o; do
     has_key "$o" <"$work/conf.man" && ok || bad "dmsec.conf.5 lacks the key $o"
-done
+done <"$work/server.src.opts"
 
 # ---------------- the pages render cleanly ----------------
 for p in dmsec.1 dmsec-client.1 dmsec-server.8 dmsec.conf.5; do
