@@ -110,6 +110,10 @@ while read -r file fn _name opts; do
         done
     done
 done < <(cd "$src/tools" && arrays cmd_*.c | grep -E ' (known|flags) ?')
+# Options arrays under other names would escape the check above.
+others=$(cd "$src/tools" && grep -hoE 'opts_parse\([^)]*\)?' ./*.c | grep -v 'tool_opts_t \*' |
+    grep -vE ', *known, *(flags|NULL)\)$')
+[ -z "$others" ] && ok || bad "opts_parse with arrays other than known/flags (extend help.sh): $others"
 [ "$nopt" -ge 100 ] && ok || bad "only $nopt dmsec options found in tools/*.c (the extraction broke?)"
 
 # ---------------- dmsec-client ----------------
