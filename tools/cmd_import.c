@@ -279,7 +279,7 @@ static int read_rows(struct import *im, char *text, int can_generate)
     int got = next_record(&p, &line, &r, why, sizeof why);
     if (got <= 0) {
         if (got < 0)
-            tool_error("%s line %d: %s", im->csv, line, why);
+            tool_error("%s line %d: %s", im->csv, r.line, why);
         else
             tool_error("%s: empty, no header row", im->csv);
         return TOOL_EXIT_FAIL;
@@ -298,7 +298,7 @@ static int read_rows(struct import *im, char *text, int can_generate)
             break;
         if (got < 0) {
             /* The rest of the file cannot be read reliably. */
-            bad_row(im, line, NULL, why);
+            bad_row(im, r.line, NULL, why);
             return TOOL_EXIT_FAIL;
         }
         if (im->n == cap) {
