@@ -274,6 +274,8 @@ static int read_rows(struct import *im, char *text, int can_generate)
 {
     char why[96];
     char *p = text;
+    if (!strncmp(p, "\xEF\xBB\xBF", 3))
+        p += 3; /* a UTF-8 byte order mark, as spreadsheets write */
     int line = 1;
     struct record r;
     int got = next_record(&p, &line, &r, why, sizeof why);
@@ -443,11 +445,9 @@ static int import_all(struct import *im, dmsec_store_t *st, const char *server_i
         err = import_row(im, st, &im->rows[i], server_id, secrets);
         if (err == 0)
             (*imported)++;
-        else if (err == 1 && !im->skip_bad)
-            rc = TOOL_EXIT_FAIL;
         else if (err < 0)
             rc = tool_fail("device import", err);
-        else if (err == 2)
+        else if (err == 2 || !im->skip_bad) /* no randomness; a bad row */
             rc = TOOL_EXIT_FAIL;
         tool_progress_step(&p);
     }
