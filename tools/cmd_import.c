@@ -133,13 +133,16 @@ static int next_record(char **p, int *line, struct record *r, char *why, size_t 
     return 1;
 }
 
-/* A row checked and built, secrets not yet put in. */
+/* A row checked: its text (pointing into the file's buffer), from which
+ * its device is built again when it is imported (a device record is some
+ * kilobytes; a row's text a few dozen bytes). */
 struct row {
     int line;
-    const char *scheme;        /* as given, for the audit row */
+    tool_device_in_t in;
+    const char *client_nonce_hex;
+    const char *server_nonce_hex;
     const char *client_secret; /* NULL: to generate */
     const char *server_secret;
-    dmsec_device_t d;
 };
 
 struct import {
@@ -211,6 +214,32 @@ static int nonce_of(const char *hex, uint8_t *out, size_t *len)
     return 0;
 }
 
+/* The device of a row, secrets aside: 0, or -1 with *bad the column and
+ * why what is wrong with it. */
+static int row_device(const struct row *row, dmsec_device_t *d, const char **bad, char *why,
+                      size_t cap)
+{
+    memset(d, 0, sizeof *d);
+    if (!row->in.scheme) {
+        *bad = "scheme";
+        snprintf(why, cap, "empty, and no --scheme to take instead");
+        return -1;
+    }
+    if (tool_device_fields(&row->in, d, bad, why, cap))
+        return -1;
+    *bad = "client_nonce_hex";
+    if (nonce_of(row->client_nonce_hex, d->client_nonce, &d->client_nonce_len)) {
+        snprintf(why, cap, "takes 1 to %d bytes as hex digits", DMSEC_NONCE_MAX);
+        return -1;
+    }
+    *bad = "server_nonce_hex";
+    if (nonce_of(row->server_nonce_hex, d->server_nonce, &d->server_nonce_len)) {
+        snprintf(why, cap, "takes 1 to %d bytes as hex digits", DMSEC_NONCE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks one record into row: 0, or -1 after reporting it as bad. */
 static int build_row(struct import *im, const struct record *r, int can_generate, struct row *row)
 {
@@ -232,26 +261,19 @@ static int build_row(struct import *im, const struct record *r, int can_generate
                                  field(im, r, C_NOTIFY),
                                  field(im, r, C_CERT_SUBJECT),
                                  field(im, r, C_SRVCRED_PATH)};
+    row->in = in;
+    row->client_nonce_hex = field(im, r, C_CLIENT_NONCE);
+    row->server_nonce_hex = field(im, r, C_SERVER_NONCE);
+    row->client_secret = field(im, r, C_CLIENT_SECRET);
+    row->server_secret = field(im, r, C_SERVER_SECRET);
     const char *bad = NULL;
-    if (!in.scheme) {
-        bad_row(im, r->line, "scheme", "empty, and no --scheme to take instead");
-        return -1;
-    }
-    if (tool_device_fields(&in, &row->d, &bad, why, sizeof why)) {
+    dmsec_device_t d;
+    int rc = row_device(row, &d, &bad, why, sizeof why);
+    memset(&d, 0, sizeof d);
+    if (rc) {
         bad_row(im, r->line, bad, why);
         return -1;
     }
-    if (nonce_of(field(im, r, C_CLIENT_NONCE), row->d.client_nonce, &row->d.client_nonce_len)) {
-        bad_row(im, r->line, "client_nonce_hex", "takes 1 to 64 bytes as hex digits");
-        return -1;
-    }
-    if (nonce_of(field(im, r, C_SERVER_NONCE), row->d.server_nonce, &row->d.server_nonce_len)) {
-        bad_row(im, r->line, "server_nonce_hex", "takes 1 to 64 bytes as hex digits");
-        return -1;
-    }
-    row->scheme = in.scheme;
-    row->client_secret = field(im, r, C_CLIENT_SECRET);
-    row->server_secret = field(im, r, C_SERVER_SECRET);
     if ((!row->client_secret || !row->server_secret) && !can_generate) {
         bad_row(im, r->line, row->client_secret ? "server_secret" : "client_secret",
                 "empty: give --secrets-out FILE to have it generated");
@@ -389,36 +411,39 @@ static int import_row(struct import *im, dmsec_store_t *st, struct row *row, con
 {
     char cs[TOOL_SECRET_LEN + 1] = "";
     char ss[TOOL_SECRET_LEN + 1] = "";
-    if ((!row->client_secret && tool_secret_new(cs)) ||
-        (!row->server_secret && tool_secret_new(ss)))
-        return 2;
-    int err = tool_device_keys(&row->d, row->client_secret ? row->client_secret : cs,
-                               row->server_secret ? row->server_secret : ss, server_id)
-                  ? 2
-                  : dmsec_store_begin(st);
+    dmsec_device_t d;
+    const char *bad = NULL;
+    char why[200];
+    int err = row_device(row, &d, &bad, why, sizeof why) ? 2 : 0; /* checked already */
+    if (!err && ((!row->client_secret && tool_secret_new(cs)) ||
+                 (!row->server_secret && tool_secret_new(ss))))
+        err = 2;
+    if (!err && tool_device_keys(&d, row->client_secret ? row->client_secret : cs,
+                                 row->server_secret ? row->server_secret : ss, server_id))
+        err = 2;
+    if (!err)
+        err = dmsec_store_begin(st); /* a savepoint */
     if (!err) {
-        err = dmsec_store_device_add(st, &row->d);
+        err = dmsec_store_device_add(st, &d);
         if (!err) {
             char detail[160];
-            snprintf(detail, sizeof detail, "scheme %s, imported from %s", row->scheme, im->csv);
-            err = tool_audit_change(st, row->d.device_id, "device_added", detail);
+            snprintf(detail, sizeof detail, "scheme %s, imported from %s", row->in.scheme, im->csv);
+            err = tool_audit_change(st, d.device_id, "device_added", detail);
         }
-        if (err) {
+        if (err)
             dmsec_store_rollback(st);
-        } else {
+        else
             err = dmsec_store_commit(st);
-        }
     }
     if (err == DMSEC_ERR_STORE_EXISTS) {
-        char why[200];
-        exists_why(st, &row->d, why, sizeof why);
+        exists_why(st, &d, why, sizeof why);
         bad_row(im, row->line, "device_id", why);
         err = 1;
     }
     if (!err && secrets && (cs[0] || ss[0])) {
-        csv_field(secrets, row->d.device_id);
+        csv_field(secrets, d.device_id);
         fputc(',', secrets);
-        csv_field(secrets, row->d.client_name);
+        csv_field(secrets, d.client_name);
         fputc(',', secrets);
         csv_field(secrets, cs);
         fputc(',', secrets);
@@ -427,7 +452,7 @@ static int import_row(struct import *im, dmsec_store_t *st, struct row *row, con
     }
     memset(cs, 0, sizeof cs);
     memset(ss, 0, sizeof ss);
-    memset(&row->d, 0, sizeof row->d);
+    memset(&d, 0, sizeof d);
     return err;
 }
 
@@ -546,8 +571,6 @@ int cmd_device_import(int argc, char **argv)
     } else if (im.n || im.bad) {
         tool_error("nothing imported");
     }
-    for (size_t i = 0; i < im.n; i++)
-        memset(&im.rows[i].d, 0, sizeof im.rows[i].d);
     free(im.rows);
     memset(text, 0, len);
     free(text);
