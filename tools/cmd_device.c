@@ -891,8 +891,9 @@ int cmd_device(int argc, char **argv)
         return device_update(argc - 2, argv + 2);
     if (!strcmp(verb, "remove") || !strcmp(verb, "disable") || !strcmp(verb, "enable"))
         return device_change(argc - 2, argv + 2, verb);
-    tool_error("usage: dmsec device add|import|list|show|update|disable|enable|remove --db PATH ... "
-               "(see dmsec --help)");
+    tool_error(
+        "usage: dmsec device add|import|list|show|update|disable|enable|remove --db PATH ... "
+        "(see dmsec --help)");
     return TOOL_EXIT_USAGE;
 }
 
