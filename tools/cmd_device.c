@@ -582,22 +582,33 @@ static int device_list(int argc, char **argv)
     return err ? tool_fail("device list", err) : 0;
 }
 
-static int device_show(int argc, char **argv)
+/* The one-device commands (show, remove, disable, enable): DEVICE or
+ * --device-id, --db, --json; the store opened in mode. NULL with *rc the
+ * exit code after a usage or open error. */
+static dmsec_store_t *one_device(int argc, char **argv, int mode, tool_opts_t *o, const char **id,
+                                 int *json, int *rc)
 {
     static const char *const known[] = {"db", "device-id", NULL};
     static const char *const flags[] = {"json", NULL};
     const char *pos = NULL;
     device_arg(&argc, &argv, &pos);
+    *rc = TOOL_EXIT_USAGE;
+    if (opts_parse(o, argc, argv, known, flags) || !(*id = device_id_of(o, pos)))
+        return NULL;
+    *json = opt_flag(o, "json");
+    dmsec_store_t *st = tool_store_open_mode(o, mode);
+    *rc = st ? 0 : TOOL_EXIT_FAIL;
+    return st;
+}
+
+static int device_show(int argc, char **argv)
+{
     tool_opts_t o;
-    if (opts_parse(&o, argc, argv, known, flags))
-        return TOOL_EXIT_USAGE;
-    const char *id = device_id_of(&o, pos);
-    if (!id)
-        return TOOL_EXIT_USAGE;
-    int json = opt_flag(&o, "json");
-    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_READ);
+    const char *id = NULL;
+    int json = 0, open_rc = 0;
+    dmsec_store_t *st = one_device(argc, argv, TOOL_STORE_READ, &o, &id, &json, &open_rc);
     if (!st)
-        return TOOL_EXIT_FAIL;
+        return open_rc;
     dmsec_device_t d;
     struct dev_view v;
     int rc = 0;
@@ -629,20 +640,12 @@ static int device_show(int argc, char **argv)
 /* remove, disable, enable: one change of one device, audited. */
 static int device_change(int argc, char **argv, const char *verb)
 {
-    static const char *const known[] = {"db", "device-id", NULL};
-    static const char *const flags[] = {"json", NULL};
-    const char *pos = NULL;
-    device_arg(&argc, &argv, &pos);
     tool_opts_t o;
-    if (opts_parse(&o, argc, argv, known, flags))
-        return TOOL_EXIT_USAGE;
-    const char *id = device_id_of(&o, pos);
-    if (!id)
-        return TOOL_EXIT_USAGE;
-    int json = opt_flag(&o, "json");
-    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_WRITE);
+    const char *id = NULL;
+    int json = 0, open_rc = 0;
+    dmsec_store_t *st = one_device(argc, argv, TOOL_STORE_WRITE, &o, &id, &json, &open_rc);
     if (!st)
-        return TOOL_EXIT_FAIL;
+        return open_rc;
     int remove = !strcmp(verb, "remove");
     int disable = !strcmp(verb, "disable");
     char event[32];
