@@ -1138,16 +1138,11 @@ static int col_device(sqlite3_stmt *s, dmsec_device_t *out)
     return DMSEC_OK;
 }
 
-int dmsec_store_device_add(dmsec_store_t *st, const dmsec_device_t *dev)
+/* The columns a device record and its update share, by the numbers of
+ * Q_DEV_ADD (the update statement uses the same ones). */
+static int bind_device(sqlite3_stmt *s, const dmsec_device_t *dev)
 {
-    if (!st || !dev || !device_valid(dev))
-        return DMSEC_ERR_INVALID_ARG;
-    sqlite3_stmt *s = NULL;
-    int rc = stmt_get(st, Q_DEV_ADD, &s);
-    if (rc)
-        return rc;
-    if (!rc)
-        rc = bind_str(s, 1, dev->device_id);
+    int rc = bind_str(s, 1, dev->device_id);
     if (!rc)
         rc = bind_str(s, 2, dev->client_name);
     if (!rc)
@@ -1157,17 +1152,11 @@ int dmsec_store_device_add(dmsec_store_t *st, const dmsec_device_t *dev)
     if (!rc)
         rc = bind_blob(s, 7, dev->client_secret, dev->client_secret_len);
     if (!rc)
-        rc = bind_blob(s, 8, dev->client_nonce, dev->client_nonce_len);
-    if (!rc)
         rc = bind_i64(s, 9, dev->server_scheme);
     if (!rc)
         rc = bind_prehash(s, 10, &dev->server_prehash);
     if (!rc)
         rc = bind_blob(s, 13, dev->server_secret, dev->server_secret_len);
-    if (!rc)
-        rc = bind_blob(s, 14, dev->server_nonce, dev->server_nonce_len);
-    if (!rc)
-        rc = bind_blob(s, 15, dev->pending_secret, dev->pending_secret_len);
     if (!rc)
         rc = bind_i64(s, 16, dev->integrity);
     if (!rc)
@@ -1176,6 +1165,24 @@ int dmsec_store_device_add(dmsec_store_t *st, const dmsec_device_t *dev)
         rc = bind_str(s, 18, dev->srvcred_path);
     if (!rc)
         rc = bind_str(s, 19, dev->cert_subject);
+    return rc;
+}
+
+int dmsec_store_device_add(dmsec_store_t *st, const dmsec_device_t *dev)
+{
+    if (!st || !dev || !device_valid(dev))
+        return DMSEC_ERR_INVALID_ARG;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_DEV_ADD, &s);
+    if (rc)
+        return rc;
+    rc = bind_device(s, dev);
+    if (!rc)
+        rc = bind_blob(s, 8, dev->client_nonce, dev->client_nonce_len);
+    if (!rc)
+        rc = bind_blob(s, 14, dev->server_nonce, dev->server_nonce_len);
+    if (!rc)
+        rc = bind_blob(s, 15, dev->pending_secret, dev->pending_secret_len);
     if (!rc)
         rc = bind_i64(s, 20, dev->created);
     /* No pending nonce is NULL, as a migrated row has it. */
@@ -1363,39 +1370,18 @@ int dmsec_store_device_update(dmsec_store_t *st, const dmsec_device_t *dev)
     if (!st || !dev || !device_valid(dev))
         return DMSEC_ERR_INVALID_ARG;
     sqlite3_stmt *s = NULL;
+    /* Nonces, the pending secret and the creation time stay. */
     int rc = admin_prepare(st,
                            "UPDATE devices SET client_name = ?2, client_scheme = ?3,"
                            " client_ph_flags = ?4, client_ph_md5 = ?5, client_ph_sha256 = ?6,"
-                           " client_secret = ?7, server_scheme = ?8, server_ph_flags = ?9,"
-                           " server_ph_md5 = ?10, server_ph_sha256 = ?11, server_secret = ?12,"
-                           " integrity = ?13, notify_addr = ?14, srvcred_path = ?15,"
-                           " cert_subject = ?16 WHERE device_id = ?1",
+                           " client_secret = ?7, server_scheme = ?9, server_ph_flags = ?10,"
+                           " server_ph_md5 = ?11, server_ph_sha256 = ?12, server_secret = ?13,"
+                           " integrity = ?16, notify_addr = ?17, srvcred_path = ?18,"
+                           " cert_subject = ?19 WHERE device_id = ?1",
                            &s);
     if (rc)
         return rc;
-    rc = bind_str(s, 1, dev->device_id);
-    if (!rc)
-        rc = bind_str(s, 2, dev->client_name);
-    if (!rc)
-        rc = bind_i64(s, 3, dev->client_scheme);
-    if (!rc)
-        rc = bind_prehash(s, 4, &dev->client_prehash);
-    if (!rc)
-        rc = bind_blob(s, 7, dev->client_secret, dev->client_secret_len);
-    if (!rc)
-        rc = bind_i64(s, 8, dev->server_scheme);
-    if (!rc)
-        rc = bind_prehash(s, 9, &dev->server_prehash);
-    if (!rc)
-        rc = bind_blob(s, 12, dev->server_secret, dev->server_secret_len);
-    if (!rc)
-        rc = bind_i64(s, 13, dev->integrity);
-    if (!rc)
-        rc = bind_str(s, 14, dev->notify_addr);
-    if (!rc)
-        rc = bind_str(s, 15, dev->srvcred_path);
-    if (!rc)
-        rc = bind_str(s, 16, dev->cert_subject);
+    rc = bind_device(s, dev);
     if (!rc)
         rc = write_run(st, s);
     if (!rc && sqlite3_changes(st->db) == 0)
