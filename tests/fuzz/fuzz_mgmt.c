@@ -20,7 +20,10 @@
  *
  * Invariants: nothing returns > 0, events are well formed, a tag is done
  * at most once, and an untouched conversation ends well with every queued
- * command answered.
+ * command answered. DMSEC_TRACE set: the messages and the tags, on stderr.
+ *
+ * The parties, their tree and the driver of the conversation are the
+ * session tests' (tests/unit/pair_fixture.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,7 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 #include "dmsec/tree.h"
+#include "../unit/pair_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -57,25 +61,6 @@ static void fail(const char *why)
 
 /* ---- the parties ---- */
 
-static void set_acc(dmsec_account_t *a, const char *out_name, const char *out_secret,
-                    const char *in_name, const char *in_secret)
-{
-    memset(a, 0, sizeof *a);
-    a->out_scheme = a->in_scheme = DMSEC_AUTH_MD5;
-    strcpy(a->out_name, out_name);
-    strcpy(a->in_name, in_name);
-    a->out_secret_len = strlen(out_secret);
-    memcpy(a->out_secret, out_secret, a->out_secret_len);
-    a->in_secret_len = strlen(in_secret);
-    memcpy(a->in_secret, in_secret, a->in_secret_len);
-    dmsec_prehash_compute(out_name, a->out_secret, a->out_secret_len, &a->out_prehash);
-    dmsec_prehash_compute(in_name, a->in_secret, a->in_secret_len, &a->in_prehash);
-    memset(a->out_nonce, 0x11, 16);
-    memset(a->in_nonce, 0x22, 16);
-    a->out_nonce_len = a->in_nonce_len = 16;
-    strcpy(a->srvcred_path, "./DMAcc/fuzz/AppAuth/SRVCRED");
-}
-
 static int exec_handler(void *ctx, const char *server_id, const char *uri, const uint8_t *data,
                         size_t len, const char *correlator)
 {
@@ -90,42 +75,17 @@ static int exec_handler(void *ctx, const char *server_id, const char *uri, const
     return 0;
 }
 
-static void leaf(dmsec_tree_t *t, const char *uri, const char *v)
-{
-    if (dmsec_tree_set_local(t, uri, DMSEC_TREE_CHR, NULL, v, strlen(v)))
-        fail("tree setup");
-}
-
 static void tree_setup(struct party *dev)
 {
-    dmsec_tree_t *t = dmsec_tree_new("Get=*");
+    dmsec_tree_t *t = pair_tree_new(DEV, "fuzz-model", "fw-1", exec_handler, dev);
     if (!t)
         fail("tree");
     dev->tree = t;
-    if (dmsec_tree_set_local(t, "./Vendor", DMSEC_TREE_NODE, NULL, "", 0) ||
-        dmsec_tree_set_acl_local(t, "./Vendor", "Add=*&Delete=*&Exec=*&Get=*&Replace=*"))
+    if (pair_leaf(t, "./Vendor/RO", "read only") ||
+        dmsec_tree_set_acl_local(t, "./Vendor/RO", "Get=*") ||
+        pair_leaf(t, "./DMAcc/fuzz/AppAuth/SRVCRED/AAuthSecret", "server-secret") ||
+        dmsec_tree_set_acl_local(t, "./DMAcc", "Get=*&Replace=*"))
         fail("tree setup");
-    leaf(t, "./Vendor/A", "old");
-    leaf(t, "./Vendor/Del", "bye");
-    leaf(t, "./Vendor/Src", "copied");
-    leaf(t, "./Vendor/Run", "");
-    leaf(t, "./Vendor/RO", "read only");
-    dmsec_tree_set_acl_local(t, "./Vendor/RO", "Get=*");
-    dmsec_tree_set_exec(t, exec_handler, dev);
-    leaf(t, "./DevInfo/Man", "dmsec");
-    leaf(t, "./DevInfo/Mod", "fuzz-model");
-    leaf(t, "./DevInfo/DevId", DEV);
-    leaf(t, "./DevDetail/FwV", "fw-1");
-    leaf(t, "./DMAcc/fuzz/AppAuth/SRVCRED/AAuthSecret", "server-secret");
-    dmsec_tree_set_acl_local(t, "./DMAcc", "Get=*&Replace=*");
-}
-
-static int get_account(void *ctx, const char *peer_id, dmsec_account_t *out)
-{
-    struct party *p = ctx;
-    if (strcmp(peer_id, DEV) != 0 && strcmp(peer_id, SRV) != 0)
-        return DMSEC_ERR_SESSION_UNKNOWN_PEER;
-    return dmsec_state_mem_get_account(&p->mem, peer_id, out);
 }
 
 static int tree_exec(void *ctx, const char *server_id, const dmsec_cmd_t *cmd,
@@ -137,19 +97,7 @@ static int tree_exec(void *ctx, const char *server_id, const dmsec_cmd_t *cmd,
 static int tree_atomic(void *ctx, int op)
 {
     struct party *p = ctx;
-    if (op == DMSEC_ATOMIC_BEGIN) {
-        if (p->snap)
-            fail("Atomic begun twice");
-        return dmsec_tree_snapshot(p->tree, &p->snap);
-    }
-    if (!p->snap)
-        fail("Atomic ended without a begin");
-    if (op == DMSEC_ATOMIC_ROLLBACK)
-        dmsec_tree_restore(p->tree, p->snap);
-    else
-        dmsec_tree_free(p->snap);
-    p->snap = NULL;
-    return 0;
+    return pair_tree_atomic(p->tree, &p->snap, op);
 }
 
 static int pending_cmds(void *ctx, dmsec_session_t *s)
@@ -475,61 +423,67 @@ static int rewrite(dmsec_codec_t codec, const uint8_t *edits, size_t n_edits, in
 
 /* ---- the conversation ---- */
 
-/* One line per command of a message (FUZZ_MGMT_TRACE set). */
-static void trace(dmsec_codec_t codec, const uint8_t *body, size_t len, int to_server)
+/* Counts the CMD_SENT and CMD_DONE of the last call of s per tag. */
+static void count_tags(const dmsec_session_t *s, struct party *p, int server)
 {
-    dmsec_msg_t *m = NULL;
-    if (dmsec_msg_decode(codec, body, len, NULL, &m))
-        return;
-    fprintf(stderr, "%s msg %s len %zu final %d\n", to_server ? "C->S" : "S->C", m->hdr.msg_id, len,
-            m->body.final);
-    struct slot sl[128];
-    int n = flatten(&m->body.cmds, sl, 0, 128);
-    for (int i = 0; i < n; i++) {
-        const dmsec_cmd_t *c = sl[i].cmd;
-        fprintf(stderr, "  %s id=%s ref=%s/%s cmd=%s data=%.8s", dmsec_cmd_name(c->type),
-                c->cmd_id ? c->cmd_id : "-", c->msg_ref ? c->msg_ref : "-",
-                c->cmd_ref ? c->cmd_ref : "-", c->cmd ? c->cmd : "-",
-                c->data ? c->data->bytes : "-");
-        for (const dmsec_item_t *it = c->items; it; it = it->next)
-            fprintf(stderr, " [%s len=%zu more=%d]",
-                    it->target   ? it->target->uri
-                    : it->source ? it->source->uri
-                                 : "-",
-                    it->data ? it->data->len : 0, it->more_data);
-        fprintf(stderr, "\n");
-    }
-    dmsec_msg_free(m);
-}
-
-static void check_events(const dmsec_session_t *s, struct party *p, int server)
-{
-    size_t n = dmsec_session_events(s);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < dmsec_session_events(s); i++) {
         const dmsec_event_t *e = dmsec_session_event(s, i);
-        if (!e)
-            fail("missing event");
-        if (e->has_data && e->data_len && !e->data)
-            fail("event data");
-        if (e->type == DMSEC_EV_CMD_SENT || e->type == DMSEC_EV_CMD_DONE) {
-            if (e->tag < 0 || e->tag >= MAX_TAG + 1024)
-                fail("unknown tag");
-            if (e->type == DMSEC_EV_CMD_SENT) {
-                if (!server)
-                    fail("client CMD_SENT");
-                p->sent[e->tag]++;
-            } else {
-                if (getenv("FUZZ_MGMT_TRACE"))
-                    fprintf(stderr, "done tag %lld status %d\n", (long long)e->tag, e->status);
-                if (++p->done[e->tag] > 1)
-                    fail("a command done twice");
-                if (e->status < 100 || e->status > 999)
-                    fail("status out of range");
-            }
+        if (e->type != DMSEC_EV_CMD_SENT && e->type != DMSEC_EV_CMD_DONE)
+            continue;
+        if (e->tag < 0 || e->tag >= MAX_TAG + 1024)
+            fail("unknown tag");
+        if (e->type == DMSEC_EV_CMD_SENT) {
+            if (!server)
+                fail("client CMD_SENT");
+            p->sent[e->tag]++;
+        } else {
+            if (getenv("DMSEC_TRACE"))
+                fprintf(stderr, "done tag %lld status %d\n", (long long)e->tag, e->status);
+            if (++p->done[e->tag] > 1)
+                fail("a command done twice");
+            if (e->status < 100 || e->status > 999)
+                fail("status out of range");
         }
     }
-    if (dmsec_session_event(s, n))
-        fail("event past the end");
+}
+
+struct conv {
+    dmsec_session_t *c, *s;
+    struct party *dev, *srv;
+    dmsec_codec_t codec;
+    const uint8_t *edits;
+    size_t n_edits;
+    int touched;
+};
+
+/* Applies the edits that name message m. */
+static void conv_before(void *arg, pair_msg_t *m)
+{
+    struct conv *cv = arg;
+    uint8_t *edited = NULL;
+    size_t elen = 0;
+    if (rewrite(cv->codec, cv->edits, cv->n_edits, m->n, m->body, m->len, &edited, &elen)) {
+        if (pair_msg_set(m, edited, elen))
+            fail("no memory");
+        cv->touched = 1;
+    }
+    free(edited);
+}
+
+/* Checks the engine's call, counts its tags and persists its events. */
+static void conv_after(void *arg, int server, int n, int rc, const dmsec_session_out_t *out)
+{
+    struct conv *cv = arg;
+    (void)n;
+    dmsec_session_t *dst = server ? cv->s : cv->c;
+    struct party *p = server ? cv->srv : cv->dev;
+    if (!pair_call_ok(dst, rc, out))
+        fail("a call broke the engine's promises");
+    if (rc)
+        return;
+    count_tags(dst, p, server);
+    if (dmsec_session_persist(dst, &dmsec_state_mem_ops, &p->mem))
+        fail("persist");
 }
 
 static void conversation(const uint8_t *data, size_t size)
@@ -549,12 +503,11 @@ static void conversation(const uint8_t *data, size_t size)
     static struct party dev, srv;
     memset(&dev, 0, sizeof dev);
     memset(&srv, 0, sizeof srv);
-    set_acc(&dev.mem.acc, DEV, "client-secret", SRV, "server-secret");
-    set_acc(&srv.mem.acc, SRV, "server-secret", DEV, "client-secret");
-    memcpy(srv.mem.acc.in_nonce, dev.mem.acc.out_nonce, 16);
-    memcpy(dev.mem.acc.in_nonce, srv.mem.acc.out_nonce, 16);
-    dev.mem.known = srv.mem.known = 1;
-    srv.mem.is_server = 1;
+    if (pair_accounts(&dev.mem, &srv.mem, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DEV, "client-secret", SRV,
+                      "server-secret"))
+        fail("accounts");
+    strcpy(dev.mem.acc.srvcred_path, "./DMAcc/fuzz/AppAuth/SRVCRED");
+    strcpy(srv.mem.acc.srvcred_path, "./DMAcc/fuzz/AppAuth/SRVCRED");
     tree_setup(&dev);
     srv.pending_queue = (c1 & 0x40) != 0;
 
@@ -570,7 +523,7 @@ static void conversation(const uint8_t *data, size_t size)
         .max_msg_size = msg_sizes[(c0 >> 2) & 3],
         .max_obj_size = obj_sizes[(c0 >> 4) & 3],
         .devinfo = (c0 & 0x40) ? devinfo : NULL,
-        .cb = {.get_account = get_account,
+        .cb = {.get_account = pair_get_account,
                .tree_exec = tree_exec,
                .tree_atomic = (c0 & 0x80) ? NULL : tree_atomic},
         .cb_ctx = &dev,
@@ -582,7 +535,7 @@ static void conversation(const uint8_t *data, size_t size)
         .transport_secure = (c0 & 2) != 0,
         .transport_authenticated = (c1 & 0x80) != 0,
         .max_msg_size = msg_sizes[c1 & 3] ? msg_sizes[c1 & 3] : 262144,
-        .cb = {.get_account = get_account, .pending_cmds = pending_cmds},
+        .cb = {.get_account = pair_get_account, .pending_cmds = pending_cmds},
         .cb_ctx = &srv,
     };
     dmsec_session_t *c = dmsec_session_new(&ccfg);
@@ -636,54 +589,29 @@ static void conversation(const uint8_t *data, size_t size)
     if (c1 & 0x08)
         dmsec_session_rotate_secret(s);
 
-    dmsec_session_out_t out;
-    if (dmsec_session_start(c, 1000, &out) != DMSEC_OK)
+    struct conv cv = {c, s, &dev, &srv, codec, edits, n_edits, 0};
+    pair_drive_t d = {.client = c,
+                      .server = s,
+                      .codec = codec,
+                      .now = 1000,
+                      .max = MAX_WIRE,
+                      .before = conv_before,
+                      .after = conv_after,
+                      .arg = &cv};
+    pair_run_t r;
+    if (pair_drive(&d, &r))
         fail("start");
-    check_events(c, &dev, 0);
-    if (dmsec_session_persist(c, &dmsec_state_mem_ops, &dev.mem))
-        fail("persist");
-    int touched = 0, rc = 0, n;
-    for (n = 0; n < MAX_WIRE && out.has_message; n++) {
-        int to_server = n % 2 == 0;
-        uint8_t *edited = NULL;
-        size_t elen = 0;
-        const uint8_t *body = out.body;
-        size_t len = out.len;
-        char ct[64], hmac[512];
-        snprintf(ct, sizeof ct, "%s", out.content_type ? out.content_type : "");
-        snprintf(hmac, sizeof hmac, "%s", out.hmac_header);
-        if (rewrite(codec, edits, n_edits, n, out.body, out.len, &edited, &elen)) {
-            body = edited;
-            len = elen;
-            touched = 1;
-        }
-        if (getenv("FUZZ_MGMT_TRACE"))
-            trace(codec, body, len, to_server);
-        dmsec_session_t *dst = to_server ? s : c;
-        struct party *p = to_server ? &srv : &dev;
-        rc = dmsec_session_feed(dst, body, len, ct, hmac[0] ? hmac : NULL, 1000 + n, &out);
-        free(edited);
-        if (rc > 0 || (rc == 0 && out.has_message && (!out.body || !out.len)))
-            fail("feed result");
-        if (rc) {
-            if (dmsec_session_events(dst))
-                fail("a failed call has events");
-            break;
-        }
-        check_events(dst, p, to_server);
-        if (dmsec_session_persist(dst, &dmsec_state_mem_ops, &p->mem))
-            fail("persist");
-    }
-    if (getenv("FUZZ_MGMT_TRACE")) {
-        fprintf(stderr, "messages %d rc %d touched %d results %d/%d done", n, rc, touched,
-                dmsec_session_result(s), dmsec_session_result(c));
+    int rc = r.client_rc ? r.client_rc : r.server_rc;
+    if (getenv("DMSEC_TRACE")) {
+        fprintf(stderr, "messages %d rc %d touched %d results %d/%d done", r.messages, rc,
+                cv.touched, dmsec_session_result(s), dmsec_session_result(c));
         for (int i = 0; i < pl.n_tags; i++)
             fprintf(stderr, " %d:%d/%d", pl.tags[i], srv.sent[pl.tags[i]], srv.done[pl.tags[i]]);
         fprintf(stderr, "\n");
     }
     if (dev.snap)
         fail("an Atomic left open");
-    if (!touched && !rc && n < MAX_WIRE && !(c1 & 0x80)) {
+    if (!cv.touched && !rc && !r.cut && !(c1 & 0x80)) {
         if (dmsec_session_result(s) != DMSEC_OK || dmsec_session_result(c) != DMSEC_OK)
             fail("an untouched conversation failed");
         if (dmsec_session_done(s) && dmsec_session_done(c)) {

@@ -15,6 +15,8 @@
  *   bytes each (message number, offset, xor). Invariants: a client with a
  *   wrong secret never authenticates to the server (without a client
  *   certificate), nor an unknown device; untouched conversations end well.
+ *   The accounts and the driver of the conversation are the session tests'
+ *   (tests/unit/pair_fixture.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "dmsec/errors.h"
 #include "dmsec/hmac.h"
 #include "dmsec/session.h"
+#include "../unit/pair_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -61,16 +64,6 @@ static int consume(void *ctx, const char *device_id, const char *session_id)
     return 1;
 }
 
-static void check_events(const dmsec_session_t *s)
-{
-    for (size_t e = 0; e < dmsec_session_events(s); e++) {
-        if (!dmsec_session_event(s, e))
-            abort();
-    }
-    if (dmsec_session_event(s, dmsec_session_events(s)))
-        abort();
-}
-
 static int raw_mode(const uint8_t *data, size_t size)
 {
     uint8_t mode = data[0];
@@ -99,9 +92,8 @@ static int raw_mode(const uint8_t *data, size_t size)
     /* The same bytes twice: the second is a replay or a later message. */
     for (int i = 0; i < 2; i++) {
         int rc = dmsec_session_feed(s, data + 1, size - 1, ct, hmac, 1000, &out);
-        if (rc > 0 || (rc == 0 && out.has_message && (!out.body || !out.len)))
+        if (!pair_call_ok(s, rc, &out))
             abort();
-        check_events(s);
     }
     dmsec_session_free(s);
     return 0;
@@ -111,7 +103,6 @@ static int raw_mode(const uint8_t *data, size_t size)
 
 #define DEV "IMEI:359881030314356"
 #define SRV "fuzz.example"
-#define MAX_MSG 65536
 
 struct party {
     dmsec_state_mem_t mem;
@@ -172,19 +163,47 @@ static void set_acc(dmsec_account_t *a, dmsec_auth_scheme_t out_s, const char *o
                     const char *out_secret, dmsec_auth_scheme_t in_s, const char *in_name,
                     const char *in_secret, dmsec_integrity_t integ)
 {
-    memset(a, 0, sizeof *a);
-    a->out_scheme = out_s;
-    a->in_scheme = in_s;
+    if (account_set(a, out_s, out_name, out_secret, in_s, in_name, in_secret))
+        abort();
     a->integrity = integ;
-    strcpy(a->out_name, out_name);
-    strcpy(a->in_name, in_name);
-    a->out_secret_len = strlen(out_secret);
-    memcpy(a->out_secret, out_secret, a->out_secret_len);
-    a->in_secret_len = strlen(in_secret);
-    memcpy(a->in_secret, in_secret, a->in_secret_len);
-    dmsec_prehash_compute(out_name, a->out_secret, a->out_secret_len, &a->out_prehash);
-    dmsec_prehash_compute(in_name, a->in_secret, a->in_secret_len, &a->in_prehash);
     strcpy(a->srvcred_path, "./DMAcc/fuzz/AppAuth/SRVCRED");
+}
+
+struct conv {
+    dmsec_session_t *c, *s;
+    struct party *dev, *srv;
+    const uint8_t *edits;
+    size_t n_edits;
+    int touched;
+};
+
+/* Applies the edits that name message m: a byte xor'ed. */
+static void conv_before(void *arg, pair_msg_t *m)
+{
+    struct conv *cv = arg;
+    for (size_t e = 0; e < cv->n_edits; e++) {
+        const uint8_t *ed = cv->edits + 3 * e;
+        if (ed[0] % 16 != m->n || !m->len)
+            continue;
+        size_t off = ((size_t)ed[1] * 131u + (size_t)ed[0]) % m->len;
+        if (ed[2]) {
+            m->body[off] ^= ed[2];
+            cv->touched = 1;
+        }
+    }
+}
+
+/* Checks the engine's call and persists its events. */
+static void conv_after(void *arg, int server, int n, int rc, const dmsec_session_out_t *out)
+{
+    struct conv *cv = arg;
+    (void)n;
+    dmsec_session_t *dst = server ? cv->s : cv->c;
+    if (!pair_call_ok(dst, rc, out))
+        abort();
+    struct party *p = server ? cv->srv : cv->dev;
+    if (!rc && dmsec_session_persist(dst, &dmsec_state_mem_ops, &p->mem))
+        abort();
 }
 
 static const dmsec_auth_scheme_t schemes[4] = {DMSEC_AUTH_MD5, DMSEC_AUTH_SHA256, DMSEC_AUTH_BASIC,
@@ -274,48 +293,18 @@ static int conversation(const uint8_t *data, size_t size)
         abort();
     if (m1 & 0x20)
         dmsec_session_queue(s, DMSEC_CMD_GET, "./DevInfo/Mod", NULL, NULL);
-    static uint8_t wire[MAX_MSG];
-    static char hmac[512];
-    dmsec_session_out_t out;
-    if (dmsec_session_start(c, 1000, &out) != DMSEC_OK)
+    struct conv cv = {c, s, &dev, &srv, edits, n_edits, 0};
+    pair_drive_t d = {.client = c,
+                      .server = s,
+                      .codec = ccfg.codec,
+                      .now = 1000,
+                      .max = 16,
+                      .before = conv_before,
+                      .after = conv_after,
+                      .arg = &cv};
+    pair_run_t r;
+    if (pair_drive(&d, &r))
         abort();
-    if (dmsec_session_persist(c, &dmsec_state_mem_ops, &dev.mem))
-        abort();
-    int touched = 0;
-    for (int n = 0; n < 16 && out.has_message; n++) {
-        if (out.len > sizeof wire)
-            abort();
-        memcpy(wire, out.body, out.len);
-        size_t len = out.len;
-        strcpy(hmac, out.hmac_header);
-        for (size_t e = 0; e < n_edits; e++) {
-            const uint8_t *ed = edits + 3 * e;
-            if (ed[0] % 16 != n || !len)
-                continue;
-            size_t off = ((size_t)ed[1] * 131u + (size_t)ed[0]) % len;
-            if (ed[2]) {
-                wire[off] ^= ed[2];
-                touched = 1;
-            }
-        }
-        int to_server = n % 2 == 0;
-        dmsec_session_t *dst = to_server ? s : c;
-        int rc = dmsec_session_feed(dst, wire, len,
-                                    wbxml ? "application/vnd.syncml.dm+wbxml"
-                                          : "application/vnd.syncml.dm+xml",
-                                    hmac[0] ? hmac : NULL, 1000 + n, &out);
-        if (rc > 0 || (rc == 0 && out.has_message && (!out.body || !out.len)))
-            abort();
-        check_events(dst);
-        if (rc) {
-            if (dmsec_session_events(dst))
-                abort(); /* a failed call has no events */
-            break;
-        }
-        struct party *p = to_server ? &srv : &dev;
-        if (dmsec_session_persist(dst, &dmsec_state_mem_ops, &p->mem))
-            abort();
-    }
     /* Security invariants, whatever was rewritten. */
     if (dmsec_session_peer_authenticated(s) && !transport_auth && (wrong_secret || unknown))
         abort();
@@ -324,7 +313,7 @@ static int conversation(const uint8_t *data, size_t size)
     if (!srv.mem.known && srv.mem.writes)
         abort(); /* nothing stored for an unknown device */
     /* A clean conversation of matching parties ends well on both sides. */
-    if (!touched && !wrong_secret && !unknown && !transport_auth && !lost_nonces &&
+    if (!cv.touched && !wrong_secret && !unknown && !transport_auth && !lost_nonces &&
         !resync_notified &&
         (dmsec_session_result(s) != DMSEC_OK || dmsec_session_result(c) != DMSEC_OK))
         abort();

@@ -22,7 +22,7 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 #include "dmsec/tree.h"
-#include "account_fixture.h"
+#include "pair_fixture.h"
 
 #define DEVICE_ID "IMEI:493005100592800"
 #define SERVER_ID "dm.example.org"
@@ -184,7 +184,7 @@ static int exec_handler(void *ctx, const char *server_id, const char *uri, const
 
 static void set_leaf(dmsec_tree_t *t, const char *uri, const char *v)
 {
-    assert_int_equal(dmsec_tree_set_local(t, uri, DMSEC_TREE_CHR, NULL, v, strlen(v)), DMSEC_OK);
+    assert_int_equal(pair_leaf(t, uri, v), DMSEC_OK);
 }
 
 /* A device and a server that agree; the device's tree lets the server do
@@ -193,40 +193,16 @@ static void pair(struct party *dev, struct party *srv)
 {
     memset(dev, 0, sizeof *dev);
     memset(srv, 0, sizeof *srv);
-    account_set(&dev->mem.acc, DMSEC_AUTH_MD5, DEVICE_ID, CLIENT_SECRET, DMSEC_AUTH_MD5, SERVER_ID,
-                SERVER_SECRET);
-    account_set(&srv->mem.acc, DMSEC_AUTH_MD5, SERVER_ID, SERVER_SECRET, DMSEC_AUTH_MD5, DEVICE_ID,
-                CLIENT_SECRET);
-    memcpy(srv->mem.acc.in_nonce, dev->mem.acc.out_nonce, 16);
-    memcpy(dev->mem.acc.in_nonce, srv->mem.acc.out_nonce, 16);
-    dev->mem.known = srv->mem.known = 1;
-    dev->tree = dmsec_tree_new("Get=*");
+    assert_int_equal(pair_accounts(&dev->mem, &srv->mem, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DEVICE_ID,
+                                   CLIENT_SECRET, SERVER_ID, SERVER_SECRET),
+                     DMSEC_OK);
+    dev->tree = pair_tree_new(DEVICE_ID, "test-model", "fw-1.0.7", exec_handler, dev);
     assert_non_null(dev->tree);
     dmsec_tree_t *t = dev->tree;
-    assert_int_equal(dmsec_tree_set_local(t, "./Vendor", DMSEC_TREE_NODE, NULL, "", 0), DMSEC_OK);
-    assert_int_equal(
-        dmsec_tree_set_acl_local(t, "./Vendor", "Add=*&Delete=*&Exec=*&Get=*&Replace=*"), DMSEC_OK);
-    set_leaf(t, "./Vendor/A", "old");
-    set_leaf(t, "./Vendor/Del", "bye");
-    set_leaf(t, "./Vendor/Src", "copied");
-    set_leaf(t, "./Vendor/Run", "");
-    dmsec_tree_set_exec(t, exec_handler, dev);
-    set_leaf(t, "./DevInfo/Man", "dmsec");
-    set_leaf(t, "./DevInfo/Mod", "test-model");
-    set_leaf(t, "./DevInfo/DevId", DEVICE_ID);
     set_leaf(t, "./DevInfo/DmV", "1.2");
     set_leaf(t, "./DevInfo/Lang", "en");
-    set_leaf(t, "./DevDetail/FwV", "fw-1.0.7");
     set_leaf(t, "./DevDetail/SwV", "sw-2");
     set_leaf(t, "./DevDetail/HwV", "hw-3");
-}
-
-static int get_account(void *ctx, const char *peer_id, dmsec_account_t *out)
-{
-    struct party *p = ctx;
-    if (strcmp(peer_id, DEVICE_ID) != 0 && strcmp(peer_id, SERVER_ID) != 0)
-        return DMSEC_ERR_SESSION_UNKNOWN_PEER;
-    return dmsec_state_mem_get_account(&p->mem, peer_id, out);
 }
 
 static int tree_exec(void *ctx, const char *server_id, const dmsec_cmd_t *cmd,
@@ -252,14 +228,7 @@ static int tree_exec(void *ctx, const char *server_id, const dmsec_cmd_t *cmd,
 static int tree_atomic(void *ctx, int op)
 {
     struct party *p = ctx;
-    if (op == DMSEC_ATOMIC_BEGIN)
-        return dmsec_tree_snapshot(p->tree, &p->snap);
-    if (op == DMSEC_ATOMIC_ROLLBACK)
-        dmsec_tree_restore(p->tree, p->snap);
-    else
-        dmsec_tree_free(p->snap);
-    p->snap = NULL;
-    return 0;
+    return pair_tree_atomic(p->tree, &p->snap, op);
 }
 
 static int pending_cmds(void *ctx, dmsec_session_t *s)
@@ -290,7 +259,7 @@ static dmsec_session_t *new_client(struct party *dev)
         .max_msg_size = client_max_msg,
         .max_obj_size = client_max_obj,
         .devinfo = devinfo,
-        .cb = {.get_account = get_account, .tree_exec = tree_exec, .tree_atomic = tree_atomic},
+        .cb = {.get_account = pair_get_account, .tree_exec = tree_exec, .tree_atomic = tree_atomic},
         .cb_ctx = dev,
     };
     dmsec_session_t *s = dmsec_session_new(&cfg);
@@ -308,7 +277,7 @@ static dmsec_session_t *new_server(struct party *srv)
         .transport_secure = transport_secure,
         .max_msg_size = 262144,
         .max_messages = server_max_messages,
-        .cb = {.get_account = get_account, .pending_cmds = pending_cmds},
+        .cb = {.get_account = pair_get_account, .pending_cmds = pending_cmds},
         .cb_ctx = srv,
     };
     dmsec_session_t *s = dmsec_session_new(&cfg);
@@ -378,31 +347,36 @@ static void run_free(struct run *r)
     memset(r, 0, sizeof *r);
 }
 
-/* One line per command of a message (DMSEC_TRACE set). */
-static void trace(const struct wire *w)
+struct conv {
+    struct run *r;
+    dmsec_session_t *c, *s;
+    struct party *dev, *srv;
+    tamper_fn tamper;
+    void *arg;
+};
+
+/* Keeps message m in the run, after tamper had it. */
+static void conv_before(void *arg, pair_msg_t *m)
 {
-    dmsec_msg_t *m = NULL;
-    if (dmsec_msg_decode(codec, w->body, w->len, NULL, &m))
-        return;
-    fprintf(stderr, "%s msg %s len %zu final %d\n", w->to_server ? "C->S" : "S->C", m->hdr.msg_id,
-            w->len, m->body.final);
-    for (const dmsec_cmd_t *c = m->body.cmds; c; c = c->next) {
-        fprintf(stderr, "  %d id=%s ref=%s/%s cmd=%s code=%s", (int)c->type,
-                c->cmd_id ? c->cmd_id : "-", c->msg_ref ? c->msg_ref : "-",
-                c->cmd_ref ? c->cmd_ref : "-", c->cmd ? c->cmd : "-",
-                c->data ? c->data->bytes : "-");
-        for (const dmsec_item_t *it = c->items; it; it = it->next)
-            fprintf(stderr, " [%s len=%zu more=%d size=%s]",
-                    it->target   ? it->target->uri
-                    : it->source ? it->source->uri
-                                 : "-",
-                    it->data ? it->data->len : 0, it->more_data,
-                    it->meta && dmsec_meta_str(it->meta, DMSEC_MI_SIZE)
-                        ? dmsec_meta_str(it->meta, DMSEC_MI_SIZE)
-                        : "-");
-        fprintf(stderr, "\n");
-    }
-    dmsec_msg_free(m);
+    struct conv *cv = arg;
+    assert_true(m->n < MAX_WIRES);
+    struct wire *w = &cv->r->w[m->n];
+    wire_set(w, m->body, m->len, m->ct, m->hmac, m->to_server);
+    cv->r->n = m->n + 1;
+    if (cv->tamper)
+        cv->tamper(w, m->n, cv->arg);
+    assert_int_equal(pair_msg_set(m, w->body, w->len), 0);
+    copy_s(m->ct, sizeof m->ct, w->ct);
+    copy_s(m->hmac, sizeof m->hmac, w->hmac);
+}
+
+static void conv_after(void *arg, int server, int n, int rc, const dmsec_session_out_t *out)
+{
+    struct conv *cv = arg;
+    (void)rc;
+    record(server ? cv->s : cv->c, server ? cv->srv : cv->dev);
+    if (n < 0)
+        assert_true(out->has_message);
 }
 
 static struct run converse(dmsec_session_t *c, struct party *dev, dmsec_session_t *s,
@@ -410,32 +384,19 @@ static struct run converse(dmsec_session_t *c, struct party *dev, dmsec_session_
 {
     struct run r;
     memset(&r, 0, sizeof r);
-    dmsec_session_out_t out;
-    assert_int_equal(dmsec_session_start(c, NOW, &out), DMSEC_OK);
-    record(c, dev);
-    assert_true(out.has_message);
-    wire_set(&r.w[0], out.body, out.len, out.content_type, out.hmac_header, 1);
-    r.n = 1;
-    for (;;) {
-        struct wire *w = &r.w[r.n - 1];
-        if (tamper)
-            tamper(w, r.n - 1, arg);
-        if (getenv("DMSEC_TRACE"))
-            trace(w);
-        dmsec_session_t *dst = w->to_server ? s : c;
-        int rc = dmsec_session_feed(dst, w->body, w->len, w->ct, w->hmac[0] ? w->hmac : NULL,
-                                    NOW + r.n, &out);
-        record(dst, w->to_server ? srv : dev);
-        if (rc) {
-            *(w->to_server ? &r.server_rc : &r.client_rc) = rc;
-            break;
-        }
-        if (!out.has_message)
-            break;
-        assert_true(r.n < MAX_WIRES);
-        wire_set(&r.w[r.n], out.body, out.len, out.content_type, out.hmac_header, !w->to_server);
-        r.n++;
-    }
+    struct conv cv = {&r, c, s, dev, srv, tamper, arg};
+    pair_drive_t d = {.client = c,
+                      .server = s,
+                      .codec = codec,
+                      .now = NOW,
+                      .max = MAX_WIRES + 1,
+                      .before = conv_before,
+                      .after = conv_after,
+                      .arg = &cv};
+    pair_run_t pr;
+    assert_int_equal(pair_drive(&d, &pr), DMSEC_OK);
+    r.client_rc = pr.client_rc;
+    r.server_rc = pr.server_rc;
     return r;
 }
 

@@ -21,7 +21,7 @@
 #include "dmsec/hmac.h"
 #include "dmsec/notify.h"
 #include "dmsec/session.h"
-#include "account_fixture.h"
+#include "pair_fixture.h"
 
 #define DEVICE_ID "IMEI:493005100592800"
 #define SERVER_ID "dm.example.org"
@@ -63,37 +63,21 @@ struct party {
     uint8_t used[8][DMSEC_NONCE_MAX];
 };
 
-static void set_account(dmsec_account_t *a, dmsec_auth_scheme_t out_scheme, const char *out_name,
-                        const char *out_secret, dmsec_auth_scheme_t in_scheme, const char *in_name,
-                        const char *in_secret)
-{
-    account_set(a, out_scheme, out_name, out_secret, in_scheme, in_name, in_secret);
-    strcpy(a->srvcred_path, "./DMAcc/dmsec/AppAuth/SRVCRED");
-}
-
-/* A device and a server that agree: the device's client nonce is the
- * server's nonce for the client, and the other way round. */
+/* A device and a server that agree (pair_accounts), each with the path of
+ * the server's credential in the device's tree. */
 static void pair(struct party *dev, struct party *srv, dmsec_auth_scheme_t c2s,
                  dmsec_auth_scheme_t s2c, dmsec_integrity_t integrity)
 {
     memset(dev, 0, sizeof *dev);
     memset(srv, 0, sizeof *srv);
-    set_account(&dev->mem.acc, c2s, DEVICE_ID, CLIENT_SECRET, s2c, SERVER_ID, SERVER_SECRET);
-    set_account(&srv->mem.acc, s2c, SERVER_ID, SERVER_SECRET, c2s, DEVICE_ID, CLIENT_SECRET);
-    memcpy(srv->mem.acc.in_nonce, dev->mem.acc.out_nonce, 16);
-    memcpy(dev->mem.acc.in_nonce, srv->mem.acc.out_nonce, 16);
+    assert_int_equal(pair_accounts(&dev->mem, &srv->mem, c2s, s2c, DEVICE_ID, CLIENT_SECRET,
+                                   SERVER_ID, SERVER_SECRET),
+                     DMSEC_OK);
+    strcpy(dev->mem.acc.srvcred_path, "./DMAcc/dmsec/AppAuth/SRVCRED");
+    strcpy(srv->mem.acc.srvcred_path, "./DMAcc/dmsec/AppAuth/SRVCRED");
     dev->mem.acc.integrity = integrity;
     srv->mem.acc.integrity = integrity;
-    dev->mem.known = srv->mem.known = 1;
     strcpy(dev->mod, "dmsec-test-model");
-}
-
-static int get_account(void *ctx, const char *peer_id, dmsec_account_t *out)
-{
-    struct party *p = ctx;
-    if (strcmp(peer_id, DEVICE_ID) != 0 && strcmp(peer_id, SERVER_ID) != 0)
-        return DMSEC_ERR_SESSION_UNKNOWN_PEER;
-    return dmsec_state_mem_get_account(&p->mem, peer_id, out);
 }
 
 static int resync_outstanding(void *ctx, const char *device_id, const char *session_id)
@@ -201,7 +185,7 @@ static dmsec_session_t *new_client(struct party *dev, const char *session_id, in
         .resync_mode = client_seed000 ? DMSEC_RESYNC_ACCEPT_DEFAULT : resync_mode,
         .transport_secure = transport_secure,
         .devinfo = devinfo,
-        .cb = {.get_account = get_account, .tree_exec = tree_exec, .mac_seen = mac_seen},
+        .cb = {.get_account = pair_get_account, .tree_exec = tree_exec, .mac_seen = mac_seen},
         .cb_ctx = dev,
     };
     dmsec_session_t *s = dmsec_session_new(&cfg);
@@ -219,7 +203,7 @@ static dmsec_session_t *new_server(struct party *srv)
         .resync_mode = resync_mode,
         .transport_secure = transport_secure,
         .strict_cred = strict_cred,
-        .cb = {.get_account = get_account,
+        .cb = {.get_account = pair_get_account,
                .resync_outstanding = resync_outstanding,
                .resync_consume = resync_consume,
                .mac_seen = mac_seen,
@@ -264,56 +248,67 @@ static void copy_out(struct wire *w, const dmsec_session_out_t *o)
     snprintf(w->hmac, sizeof w->hmac, "%s", o->hmac_header);
 }
 
-/* Drives a whole conversation: the client starts, then messages go back
- * and forth until one side has nothing to send. */
+struct conv {
+    struct run *r;
+    dmsec_session_t *c, *s;
+    struct party *dev, *srv;
+    tamper_fn tamper;
+    void *arg;
+};
+
+/* Lets tamper change message m, and captures it when it goes to the server. */
+static void conv_before(void *arg, pair_msg_t *m)
+{
+    struct conv *cv = arg;
+    struct wire w;
+    assert_true(m->len <= sizeof w.body);
+    memcpy(w.body, m->body, m->len);
+    w.len = m->len;
+    snprintf(w.ct, sizeof w.ct, "%s", m->ct);
+    snprintf(w.hmac, sizeof w.hmac, "%s", m->hmac);
+    if (cv->tamper)
+        cv->tamper(m->to_server, m->n, &w, cv->arg);
+    if (m->to_server && cv->r->n_captured < 8)
+        cv->r->captured[cv->r->n_captured++] = w;
+    assert_int_equal(pair_msg_set(m, w.body, w.len), 0);
+    snprintf(m->ct, sizeof m->ct, "%s", w.ct);
+    snprintf(m->hmac, sizeof m->hmac, "%s", w.hmac);
+}
+
+/* Runs server_hook and persists the events of the engine's call. */
+static void conv_after(void *arg, int server, int n, int rc, const dmsec_session_out_t *out)
+{
+    struct conv *cv = arg;
+    (void)out;
+    if (server && server_hook && rc == 0)
+        server_hook(cv->s, n / 2);
+    if (server)
+        persist(cv->s, cv->srv, 1, &cv->r->server_resyncs);
+    else
+        persist(cv->c, cv->dev, 0, &cv->r->client_resyncs);
+}
+
+/* Drives a whole conversation (pair_drive): the client starts, then
+ * messages go back and forth until one side has nothing to send. */
 static struct run converse(dmsec_session_t *c, struct party *dev, dmsec_session_t *s,
                            struct party *srv, tamper_fn tamper, void *arg)
 {
     struct run r;
     memset(&r, 0, sizeof r);
-    dmsec_session_out_t out;
-    struct wire w;
-    assert_int_equal(dmsec_session_start(c, NOW, &out), DMSEC_OK);
-    persist(c, dev, 0, &r.client_resyncs);
-    copy_out(&w, &out);
-    for (int n = 0; n < 40; n++) {
-        int to_server = n % 2 == 0;
-        if (tamper)
-            tamper(to_server, n, &w, arg);
-        if (getenv("DMSEC_TRACE")) {
-            dmsec_msg_t *tm = NULL;
-            uint8_t *xml = NULL;
-            size_t xl = 0;
-            if (!dmsec_msg_decode(codec, w.body, w.len, NULL, &tm) &&
-                !dmsec_xml_encode(tm, &xml, &xl))
-                fprintf(stderr, "%s %s\n%.*s\n\n", to_server ? "C->S" : "S->C", w.hmac, (int)xl,
-                        (const char *)xml);
-            free(xml);
-            dmsec_msg_free(tm);
-        }
-        if (to_server && r.n_captured < 8)
-            r.captured[r.n_captured++] = w;
-        r.messages++;
-        dmsec_session_t *dst = to_server ? s : c;
-        int rc =
-            dmsec_session_feed(dst, w.body, w.len, w.ct, w.hmac[0] ? w.hmac : NULL, NOW + n, &out);
-        if (to_server && server_hook && rc == 0)
-            server_hook(s, n / 2);
-        if (to_server)
-            persist(s, srv, 1, &r.server_resyncs);
-        else
-            persist(c, dev, 0, &r.client_resyncs);
-        if (rc) {
-            if (to_server)
-                r.server_rc = rc;
-            else
-                r.client_rc = rc;
-            break;
-        }
-        if (!out.has_message)
-            break;
-        copy_out(&w, &out);
-    }
+    struct conv cv = {&r, c, s, dev, srv, tamper, arg};
+    pair_drive_t d = {.client = c,
+                      .server = s,
+                      .codec = codec,
+                      .now = NOW,
+                      .max = 40,
+                      .before = conv_before,
+                      .after = conv_after,
+                      .arg = &cv};
+    pair_run_t pr;
+    assert_int_equal(pair_drive(&d, &pr), DMSEC_OK);
+    r.messages = pr.messages;
+    r.client_rc = pr.client_rc;
+    r.server_rc = pr.server_rc;
     return r;
 }
 
@@ -1156,7 +1151,7 @@ static void transport_authenticated_client_and_resp_uri(void **state)
         .server_uri = SERVER_URI,
         .resp_uri = SERVER_URI "/s/abc123",
         .transport_authenticated = 1,
-        .cb = {.get_account = get_account, .on_client_cmd = on_client_cmd},
+        .cb = {.get_account = pair_get_account, .on_client_cmd = on_client_cmd},
         .cb_ctx = &srv,
     };
     dmsec_session_t *s = dmsec_session_new(&cfg);
@@ -1205,7 +1200,7 @@ static void tampered_resp_uri_stays_on_its_server(void **state)
             .server_id = SERVER_ID,
             .server_uri = SERVER_URI,
             .resp_uri = SERVER_URI "/s/abc123",
-            .cb = {.get_account = get_account, .on_client_cmd = on_client_cmd},
+            .cb = {.get_account = pair_get_account, .on_client_cmd = on_client_cmd},
             .cb_ctx = &srv,
         };
         dmsec_session_t *s = dmsec_session_new(&cfg);
@@ -1568,7 +1563,7 @@ static void failed_call_leaves_state_unchanged(void **state)
         .server_id = SERVER_ID,
         .server_uri = SERVER_URI,
         .rng = {flaky_fill, &f},
-        .cb = {.get_account = get_account},
+        .cb = {.get_account = pair_get_account},
         .cb_ctx = &srv,
     };
     dmsec_session_t *s = dmsec_session_new(&cfg);
