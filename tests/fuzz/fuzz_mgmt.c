@@ -504,40 +504,25 @@ static void conversation(const uint8_t *data, size_t size)
     memset(&dev, 0, sizeof dev);
     memset(&srv, 0, sizeof srv);
     if (pair_accounts(&dev.mem, &srv.mem, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DEV, "client-secret", SRV,
-                      "server-secret"))
+                      "server-secret", "./DMAcc/fuzz/AppAuth/SRVCRED"))
         fail("accounts");
-    strcpy(dev.mem.acc.srvcred_path, "./DMAcc/fuzz/AppAuth/SRVCRED");
-    strcpy(srv.mem.acc.srvcred_path, "./DMAcc/fuzz/AppAuth/SRVCRED");
     tree_setup(&dev);
     srv.pending_queue = (c1 & 0x40) != 0;
 
     static const char *const devinfo[] = {
         "./DevInfo/DevId", DEV, "./DevInfo/Man", "dmsec", "./DevInfo/Mod", "fuzz-model", NULL};
-    dmsec_session_config_t ccfg = {
-        .role = DMSEC_ROLE_CLIENT,
-        .codec = codec,
-        .server_id = SRV,
-        .server_uri = SRV_URI,
-        .device_id = DEV,
-        .transport_secure = (c0 & 2) != 0,
-        .max_msg_size = msg_sizes[(c0 >> 2) & 3],
-        .max_obj_size = obj_sizes[(c0 >> 4) & 3],
-        .devinfo = (c0 & 0x40) ? devinfo : NULL,
-        .cb = {.get_account = pair_get_account,
-               .tree_exec = tree_exec,
-               .tree_atomic = (c0 & 0x80) ? NULL : tree_atomic},
-        .cb_ctx = &dev,
-    };
-    dmsec_session_config_t scfg = {
-        .role = DMSEC_ROLE_SERVER,
-        .server_id = SRV,
-        .server_uri = SRV_URI,
-        .transport_secure = (c0 & 2) != 0,
-        .transport_authenticated = (c1 & 0x80) != 0,
-        .max_msg_size = msg_sizes[c1 & 3] ? msg_sizes[c1 & 3] : 262144,
-        .cb = {.get_account = pair_get_account, .pending_cmds = pending_cmds},
-        .cb_ctx = &srv,
-    };
+    dmsec_session_config_t ccfg = pair_client_config(codec, SRV, SRV_URI, DEV, &dev);
+    ccfg.transport_secure = (c0 & 2) != 0;
+    ccfg.max_msg_size = msg_sizes[(c0 >> 2) & 3];
+    ccfg.max_obj_size = obj_sizes[(c0 >> 4) & 3];
+    ccfg.devinfo = (c0 & 0x40) ? devinfo : NULL;
+    ccfg.cb.tree_exec = tree_exec;
+    ccfg.cb.tree_atomic = (c0 & 0x80) ? NULL : tree_atomic;
+    dmsec_session_config_t scfg = pair_server_config(SRV, SRV_URI, &srv);
+    scfg.transport_secure = (c0 & 2) != 0;
+    scfg.transport_authenticated = (c1 & 0x80) != 0;
+    scfg.max_msg_size = msg_sizes[c1 & 3] ? msg_sizes[c1 & 3] : 262144;
+    scfg.cb.pending_cmds = pending_cmds;
     dmsec_session_t *c = dmsec_session_new(&ccfg);
     dmsec_session_t *s = dmsec_session_new(&scfg);
     if (!c || !s)

@@ -54,12 +54,13 @@ static inline int account_set(dmsec_account_t *a, dmsec_auth_scheme_t out_scheme
 /* A device (dev_id, dev_secret) and a server (srv_id, srv_secret) that
  * agree: each knows the other, and the device's client nonce is the
  * server's nonce for the client, and the other way round. c2s is the
- * scheme the device authenticates with, s2c the server's. 0, or the error
- * of a prehash. */
+ * scheme the device authenticates with, s2c the server's; srvcred, when
+ * not NULL, the path of the server's credential in the device's tree. 0,
+ * or the error of a prehash. */
 static inline int pair_accounts(dmsec_state_mem_t *dev, dmsec_state_mem_t *srv,
                                 dmsec_auth_scheme_t c2s, dmsec_auth_scheme_t s2c,
                                 const char *dev_id, const char *dev_secret, const char *srv_id,
-                                const char *srv_secret)
+                                const char *srv_secret, const char *srvcred)
 {
     memset(dev, 0, sizeof *dev);
     memset(srv, 0, sizeof *srv);
@@ -70,6 +71,10 @@ static inline int pair_accounts(dmsec_state_mem_t *dev, dmsec_state_mem_t *srv,
     memcpy(dev->acc.in_nonce, srv->acc.out_nonce, 16);
     dev->known = srv->known = 1;
     srv->is_server = 1;
+    if (srvcred) {
+        snprintf(dev->acc.srvcred_path, sizeof dev->acc.srvcred_path, "%s", srvcred);
+        snprintf(srv->acc.srvcred_path, sizeof srv->acc.srvcred_path, "%s", srvcred);
+    }
     return rc;
 }
 
@@ -82,6 +87,36 @@ static inline int pair_get_account(void *ctx, const char *peer_id, dmsec_account
     if (strcmp(peer_id, m->acc.out_name) != 0 && strcmp(peer_id, m->acc.in_name) != 0)
         return DMSEC_ERR_SESSION_UNKNOWN_PEER;
     return dmsec_state_mem_get_account(ctx, peer_id, out);
+}
+
+/* The config of the pair's client engine: codec, the server's id and URI,
+ * the device's id, and its accounts through pair_get_account on ctx (the
+ * device's party); the caller sets the rest. */
+static inline dmsec_session_config_t pair_client_config(dmsec_codec_t codec, const char *server_id,
+                                                        const char *server_uri,
+                                                        const char *device_id, void *ctx)
+{
+    dmsec_session_config_t cfg = {.role = DMSEC_ROLE_CLIENT,
+                                  .codec = codec,
+                                  .server_id = server_id,
+                                  .server_uri = server_uri,
+                                  .device_id = device_id,
+                                  .cb = {.get_account = pair_get_account},
+                                  .cb_ctx = ctx};
+    return cfg;
+}
+
+/* The config of the pair's server engine, as pair_client_config. */
+static inline dmsec_session_config_t pair_server_config(const char *server_id,
+                                                        const char *server_uri, void *ctx)
+{
+    dmsec_session_config_t cfg = {.role = DMSEC_ROLE_SERVER,
+                                  .codec = DMSEC_CODEC_XML,
+                                  .server_id = server_id,
+                                  .server_uri = server_uri,
+                                  .cb = {.get_account = pair_get_account},
+                                  .cb_ctx = ctx};
+    return cfg;
 }
 
 /* ---- the device's tree ---- */

@@ -194,7 +194,7 @@ static void pair(struct party *dev, struct party *srv)
     memset(dev, 0, sizeof *dev);
     memset(srv, 0, sizeof *srv);
     assert_int_equal(pair_accounts(&dev->mem, &srv->mem, DMSEC_AUTH_MD5, DMSEC_AUTH_MD5, DEVICE_ID,
-                                   CLIENT_SECRET, SERVER_ID, SERVER_SECRET),
+                                   CLIENT_SECRET, SERVER_ID, SERVER_SECRET, NULL),
                      DMSEC_OK);
     dev->tree = pair_tree_new(DEVICE_ID, "test-model", "fw-1.0.7", exec_handler, dev);
     assert_non_null(dev->tree);
@@ -249,19 +249,13 @@ static dmsec_session_t *new_client(struct party *dev)
     static const char *const devinfo[] = {
         "./DevInfo/DevId", DEVICE_ID, "./DevInfo/Man", "dmsec", "./DevInfo/Mod",
         "test-model",      NULL};
-    dmsec_session_config_t cfg = {
-        .role = DMSEC_ROLE_CLIENT,
-        .codec = codec,
-        .server_id = SERVER_ID,
-        .server_uri = SERVER_URI,
-        .device_id = DEVICE_ID,
-        .transport_secure = transport_secure,
-        .max_msg_size = client_max_msg,
-        .max_obj_size = client_max_obj,
-        .devinfo = devinfo,
-        .cb = {.get_account = pair_get_account, .tree_exec = tree_exec, .tree_atomic = tree_atomic},
-        .cb_ctx = dev,
-    };
+    dmsec_session_config_t cfg = pair_client_config(codec, SERVER_ID, SERVER_URI, DEVICE_ID, dev);
+    cfg.transport_secure = transport_secure;
+    cfg.max_msg_size = client_max_msg;
+    cfg.max_obj_size = client_max_obj;
+    cfg.devinfo = devinfo;
+    cfg.cb.tree_exec = tree_exec;
+    cfg.cb.tree_atomic = tree_atomic;
     dmsec_session_t *s = dmsec_session_new(&cfg);
     assert_non_null(s);
     return s;
@@ -269,17 +263,11 @@ static dmsec_session_t *new_client(struct party *dev)
 
 static dmsec_session_t *new_server(struct party *srv)
 {
-    dmsec_session_config_t cfg = {
-        .role = DMSEC_ROLE_SERVER,
-        .codec = DMSEC_CODEC_XML,
-        .server_id = SERVER_ID,
-        .server_uri = SERVER_URI,
-        .transport_secure = transport_secure,
-        .max_msg_size = 262144,
-        .max_messages = server_max_messages,
-        .cb = {.get_account = pair_get_account, .pending_cmds = pending_cmds},
-        .cb_ctx = srv,
-    };
+    dmsec_session_config_t cfg = pair_server_config(SERVER_ID, SERVER_URI, srv);
+    cfg.transport_secure = transport_secure;
+    cfg.max_msg_size = 262144;
+    cfg.max_messages = server_max_messages;
+    cfg.cb.pending_cmds = pending_cmds;
     dmsec_session_t *s = dmsec_session_new(&cfg);
     assert_non_null(s);
     return s;

@@ -71,10 +71,8 @@ static void pair(struct party *dev, struct party *srv, dmsec_auth_scheme_t c2s,
     memset(dev, 0, sizeof *dev);
     memset(srv, 0, sizeof *srv);
     assert_int_equal(pair_accounts(&dev->mem, &srv->mem, c2s, s2c, DEVICE_ID, CLIENT_SECRET,
-                                   SERVER_ID, SERVER_SECRET),
+                                   SERVER_ID, SERVER_SECRET, "./DMAcc/dmsec/AppAuth/SRVCRED"),
                      DMSEC_OK);
-    strcpy(dev->mem.acc.srvcred_path, "./DMAcc/dmsec/AppAuth/SRVCRED");
-    strcpy(srv->mem.acc.srvcred_path, "./DMAcc/dmsec/AppAuth/SRVCRED");
     dev->mem.acc.integrity = integrity;
     srv->mem.acc.integrity = integrity;
     strcpy(dev->mod, "dmsec-test-model");
@@ -173,21 +171,15 @@ static dmsec_session_t *new_client(struct party *dev, const char *session_id, in
 {
     static const char *const devinfo[] = {"./DevInfo/DevId", DEVICE_ID, "./DevInfo/Man", "dmsec",
                                           NULL};
-    dmsec_session_config_t cfg = {
-        .role = DMSEC_ROLE_CLIENT,
-        .codec = codec,
-        .server_id = SERVER_ID,
-        .server_uri = SERVER_URI,
-        .device_id = DEVICE_ID,
-        .session_id = session_id,
-        .server_initiated = session_id != NULL,
-        .resync = resync,
-        .resync_mode = client_seed000 ? DMSEC_RESYNC_ACCEPT_DEFAULT : resync_mode,
-        .transport_secure = transport_secure,
-        .devinfo = devinfo,
-        .cb = {.get_account = pair_get_account, .tree_exec = tree_exec, .mac_seen = mac_seen},
-        .cb_ctx = dev,
-    };
+    dmsec_session_config_t cfg = pair_client_config(codec, SERVER_ID, SERVER_URI, DEVICE_ID, dev);
+    cfg.session_id = session_id;
+    cfg.server_initiated = session_id != NULL;
+    cfg.resync = resync;
+    cfg.resync_mode = client_seed000 ? DMSEC_RESYNC_ACCEPT_DEFAULT : resync_mode;
+    cfg.transport_secure = transport_secure;
+    cfg.devinfo = devinfo;
+    cfg.cb.tree_exec = tree_exec;
+    cfg.cb.mac_seen = mac_seen;
     dmsec_session_t *s = dmsec_session_new(&cfg);
     assert_non_null(s);
     return s;
@@ -195,22 +187,15 @@ static dmsec_session_t *new_client(struct party *dev, const char *session_id, in
 
 static dmsec_session_t *new_server(struct party *srv)
 {
-    dmsec_session_config_t cfg = {
-        .role = DMSEC_ROLE_SERVER,
-        .codec = DMSEC_CODEC_XML,
-        .server_id = SERVER_ID,
-        .server_uri = SERVER_URI,
-        .resync_mode = resync_mode,
-        .transport_secure = transport_secure,
-        .strict_cred = strict_cred,
-        .cb = {.get_account = pair_get_account,
-               .resync_outstanding = resync_outstanding,
-               .resync_consume = resync_consume,
-               .mac_seen = mac_seen,
-               .nonce_used = nonce_used,
-               .on_client_cmd = on_client_cmd},
-        .cb_ctx = srv,
-    };
+    dmsec_session_config_t cfg = pair_server_config(SERVER_ID, SERVER_URI, srv);
+    cfg.resync_mode = resync_mode;
+    cfg.transport_secure = transport_secure;
+    cfg.strict_cred = strict_cred;
+    cfg.cb.resync_outstanding = resync_outstanding;
+    cfg.cb.resync_consume = resync_consume;
+    cfg.cb.mac_seen = mac_seen;
+    cfg.cb.nonce_used = nonce_used;
+    cfg.cb.on_client_cmd = on_client_cmd;
     dmsec_session_t *s = dmsec_session_new(&cfg);
     assert_non_null(s);
     return s;
