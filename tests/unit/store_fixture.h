@@ -1,6 +1,7 @@
 /*
  * store_fixture.h - what the store tests (test_store, test_store_mgmt)
- * share: a temporary directory for their files, paths in it, and a plain
+ * share: a temporary directory for their files (the group's setup and
+ * teardown), paths in it, a store opened on a file there, and a plain
  * SQLite connection to look at (or damage) a store file from outside.
  * Header-only: each test is a program of its own. Include after cmocka.h.
  */
@@ -14,12 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dmsec/errors.h"
+#include "dmsec/store.h"
+
 static char tmp_dir[64];
 
-/* Makes tmp_dir, /tmp/dmsec-<tag>-XXXXXX: 0, or -1 when it cannot. */
-static inline int tmp_dir_make(const char *tag)
+/* A cmocka group setup: makes tmp_dir, /tmp/dmsec-store-XXXXXX. */
+static inline int make_dir(void **state)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dmsec-%s-XXXXXX", tag);
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dmsec-store-XXXXXX");
     return mkdtemp(tmp_dir) ? 0 : -1;
 }
 
@@ -46,6 +51,20 @@ static inline void path_of(const char *name, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s/%s", tmp_dir, name);
     assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* The store in the file name of tmp_dir (made when it is not there), by
+ * its sqlite: URI. */
+static inline dmsec_store_t *store_open(const char *name)
+{
+    char path[256];
+    char uri[300];
+    path_of(name, path, sizeof path);
+    snprintf(uri, sizeof uri, "sqlite:%s", path);
+    dmsec_store_t *st = NULL;
+    assert_int_equal(dmsec_store_open(uri, &st), DMSEC_OK);
+    assert_non_null(st);
+    return st;
 }
 
 /* A plain SQLite connection on a store file, to look from outside. */

@@ -31,18 +31,6 @@
 #define SERVER_ID "dm.example.org"
 #define RACERS 8
 
-static dmsec_store_t *store_open(const char *name)
-{
-    char path[256];
-    char uri[300];
-    path_of(name, path, sizeof path);
-    snprintf(uri, sizeof uri, "sqlite:%s", path);
-    dmsec_store_t *st = NULL;
-    assert_int_equal(dmsec_store_open(uri, &st), DMSEC_OK);
-    assert_non_null(st);
-    return st;
-}
-
 static void fill(uint8_t *p, size_t n, uint8_t seed)
 {
     for (size_t i = 0; i < n; i++)
@@ -1119,7 +1107,7 @@ static void file_is_private_and_wal(void **state)
     raw_text(db, "PRAGMA journal_mode", text, sizeof text);
     assert_string_equal(text, "wal");
     raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "4");
+    assert_string_equal(text, "5");
     raw_text(db, "PRAGMA application_id", text, sizeof text);
     assert_string_equal(text, "1145918275"); /* "DMSC" */
     sqlite3_close(db);
@@ -1157,7 +1145,7 @@ static void migrates_from_v1(void **state)
     dmsec_store_t *st = store_open("v1.db");
     db = raw_open("v1.db");
     raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "4");
+    assert_string_equal(text, "5");
     raw_text(db,
              "SELECT count(*) FROM pragma_table_info('devices')"
              " WHERE name = 'client_nonce_pending'",
@@ -1195,7 +1183,7 @@ static void migrates_from_v1(void **state)
     dmsec_store_close(st);
     db = raw_open("v1.db");
     raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "4");
+    assert_string_equal(text, "5");
     sqlite3_close(db);
 }
 
@@ -1769,12 +1757,6 @@ static void server_id_set_once(void **state)
     assert_int_equal(dmsec_store_server_id(st, NULL, out, sizeof out), DMSEC_OK);
     assert_string_equal(out, "dmsec");
     dmsec_store_close(st);
-}
-
-static int make_dir(void **state)
-{
-    (void)state;
-    return tmp_dir_make("store");
 }
 
 int main(void)
