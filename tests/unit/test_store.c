@@ -1107,7 +1107,7 @@ static void file_is_private_and_wal(void **state)
     raw_text(db, "PRAGMA journal_mode", text, sizeof text);
     assert_string_equal(text, "wal");
     raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "5");
+    assert_string_equal(text, "4");
     raw_text(db, "PRAGMA application_id", text, sizeof text);
     assert_string_equal(text, "1145918275"); /* "DMSC" */
     sqlite3_close(db);
@@ -1145,7 +1145,7 @@ static void migrates_from_v1(void **state)
     dmsec_store_t *st = store_open("v1.db");
     db = raw_open("v1.db");
     raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "5");
+    assert_string_equal(text, "4");
     raw_text(db,
              "SELECT count(*) FROM pragma_table_info('devices')"
              " WHERE name = 'client_nonce_pending'",
@@ -1183,7 +1183,7 @@ static void migrates_from_v1(void **state)
     dmsec_store_close(st);
     db = raw_open("v1.db");
     raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "5");
+    assert_string_equal(text, "4");
     sqlite3_close(db);
 }
 

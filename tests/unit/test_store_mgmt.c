@@ -1290,7 +1290,7 @@ static void migrates_from_v2(void **state)
     dmsec_store_t *st = store_open("v2.db");
     db = raw_open("v2.db");
     raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "5");
+    assert_string_equal(text, "4");
     raw_text(db,
              "SELECT count(*) FROM sqlite_master WHERE name IN ('commands', 'device_events',"
              " 'inventory', 'commands_queue', 'commands_correlator')",
