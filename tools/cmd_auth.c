@@ -37,12 +37,32 @@ static uint8_t *nonce_from_opts(tool_opts_t *o, size_t *len, int *given)
     return out;
 }
 
+/* An x-syncml-hmac mac (base64): alone on a line, or with --json an object
+ * with the algorithm and the user or timestamp it was computed with. */
+static int print_mac(tool_opts_t *o, const char *algorithm, const char *user, const char *timestamp,
+                     const char *mac)
+{
+    if (!opt_flag(o, "json")) {
+        puts(mac);
+        return 0;
+    }
+    tool_json_begin();
+    tool_json_str("algorithm", algorithm);
+    if (user)
+        tool_json_str("user", user);
+    if (timestamp)
+        tool_json_str("timestamp", timestamp);
+    tool_json_str("mac", mac);
+    return tool_json_end();
+}
+
 int cmd_cred(int argc, char **argv)
 {
     static const char *const known[] = {"scheme",    "user",      "secret", "secret-file",
                                         "nonce-hex", "nonce-b64", NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    if (opts_parse(&o, argc - 1, argv + 1, known, NULL))
+    if (opts_parse(&o, argc - 1, argv + 1, known, flags))
         return TOOL_EXIT_USAGE;
     const char *scheme_name = opt_need(&o, "scheme");
     const char *user = opt_need(&o, "user");
@@ -84,16 +104,25 @@ int cmd_cred(int argc, char **argv)
         free(out);
         return tool_fail("cred", rc);
     }
-    puts(out);
+    if (opt_flag(&o, "json")) {
+        tool_json_begin();
+        tool_json_str("scheme", scheme_name);
+        tool_json_str("user", user);
+        tool_json_str("data", out); /* the Cred's Data, base64 (b64 Meta Format) */
+        rc = tool_json_end();
+    } else {
+        puts(out);
+    }
     free(out);
-    return 0;
+    return rc;
 }
 
 int cmd_hmac12(int argc, char **argv)
 {
     static const char *const known[] = {"user", "secret", "secret-file", "nonce-hex", "body", NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    if (opts_parse(&o, argc - 1, argv + 1, known, NULL))
+    if (opts_parse(&o, argc - 1, argv + 1, known, flags))
         return TOOL_EXIT_USAGE;
     const char *user = opt_need(&o, "user");
     const char *nonce_hex = opt_need(&o, "nonce-hex");
@@ -112,7 +141,7 @@ int cmd_hmac12(int argc, char **argv)
         char mac[DMSEC_HMAC12_MAC_LEN + 1];
         int err = dmsec_hmac12_compute(user, (const uint8_t *)secret, strlen(secret), nonce,
                                        nonce_len, body, body_len, mac);
-        rc = err ? tool_fail("hmac12", err) : (puts(mac), 0);
+        rc = err ? tool_fail("hmac12", err) : print_mac(&o, "MD5", user, NULL, mac);
     }
     secret_free(secret);
     free(body);
@@ -123,8 +152,9 @@ int cmd_hmac12(int argc, char **argv)
 int cmd_hmac13(int argc, char **argv)
 {
     static const char *const known[] = {"secret", "secret-file", "timestamp", "body", NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    if (opts_parse(&o, argc - 1, argv + 1, known, NULL))
+    if (opts_parse(&o, argc - 1, argv + 1, known, flags))
         return TOOL_EXIT_USAGE;
     const char *timestamp = opt_need(&o, "timestamp");
     const char *body_path = opt_need(&o, "body");
@@ -138,7 +168,7 @@ int cmd_hmac13(int argc, char **argv)
         char mac[DMSEC_HMAC13_MAC_LEN + 1];
         int err = dmsec_hmac13_compute((const uint8_t *)secret, strlen(secret), timestamp, body,
                                        body_len, mac);
-        rc = err ? tool_fail("hmac13", err) : (puts(mac), 0);
+        rc = err ? tool_fail("hmac13", err) : print_mac(&o, "HMAC-SHA256", NULL, timestamp, mac);
     }
     secret_free(secret);
     free(body);

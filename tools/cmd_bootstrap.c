@@ -12,12 +12,12 @@
 static const char usage_text[] =
     "usage: dmsec bootstrap mac --keytype NETWORKID|USERPIN|USERPIN_NETWORKID\n"
     "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F] --wbxml FILE\n"
-    "         prints the HMAC-SHA1 MAC as 40 uppercase hex digits\n"
+    "         [--json]   prints the HMAC-SHA1 MAC as 40 uppercase hex digits\n"
     "       dmsec bootstrap verify (--content-type CT | --content-type-hex WSP) --wbxml FILE\n"
-    "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F]\n"
+    "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F] [--json]\n"
     "         prints ok, or the reason on stderr with exit 1\n"
     "       dmsec bootstrap content-type --keytype K [--mac HEX] [--form seed|sec|wsp]\n"
-    "         prints the Content-Type value (wsp: the binary form in hex)\n"
+    "         [--json]   prints the Content-Type value (wsp: the binary form in hex)\n"
     "       dmsec bootstrap make --db PATH --device-id ID --server-id SID --server-url URL\n"
     "         --keytype NETWORKID|USERPIN|USERPIN_NETWORKID [--imsi DIGITS | --network-id RAW]\n"
     "         [--pin P | --pin-file F] [--scheme S] [--notify udp://HOST:PORT]\n"
@@ -83,8 +83,9 @@ static int run_mac(int argc, char **argv)
 {
     static const char *const known[] = {"keytype",  "imsi",  "network-id", "pin",
                                         "pin-file", "wbxml", NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    int rc = opts_parse(&o, argc, argv, known, NULL);
+    int rc = opts_parse(&o, argc, argv, known, flags);
     if (rc)
         return rc;
     const char *kt = opt_need(&o, "keytype");
@@ -113,16 +114,23 @@ static int run_mac(int argc, char **argv)
         return tool_fail("bootstrap mac", rc);
     char hex[DMSEC_BOOT_MAC_HEX_LEN + 1];
     dmsec_hex_encode_upper(mac, sizeof mac, hex, sizeof hex);
-    printf("%s\n", hex);
-    return 0;
+    if (!opt_flag(&o, "json")) {
+        printf("%s\n", hex);
+        return 0;
+    }
+    tool_json_begin();
+    tool_json_str("keytype", dmsec_boot_keytype_name(type));
+    tool_json_str("mac", hex); /* as the content type's MAC parameter carries it */
+    return tool_json_end();
 }
 
 static int run_verify(int argc, char **argv)
 {
     static const char *const known[] = {
         "content-type", "content-type-hex", "wbxml", "imsi", "network-id", "pin", "pin-file", NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    int rc = opts_parse(&o, argc, argv, known, NULL);
+    int rc = opts_parse(&o, argc, argv, known, flags);
     if (rc)
         return rc;
     const char *text = opt_get(&o, "content-type");
@@ -164,15 +172,22 @@ static int run_verify(int argc, char **argv)
     free(msg);
     if (rc)
         return tool_fail("bootstrap verify", rc);
-    printf("ok\n");
-    return 0;
+    if (!opt_flag(&o, "json")) {
+        printf("ok\n");
+        return 0;
+    }
+    tool_json_begin();
+    tool_json_bool("verified", 1);
+    tool_json_str("keytype", dmsec_boot_keytype_name(ct.keytype));
+    return tool_json_end();
 }
 
 static int run_content_type(int argc, char **argv)
 {
     static const char *const known[] = {"keytype", "mac", "form", NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    int rc = opts_parse(&o, argc, argv, known, NULL);
+    int rc = opts_parse(&o, argc, argv, known, flags);
     if (rc)
         return rc;
     const char *kt = opt_need(&o, "keytype");
@@ -222,15 +237,28 @@ static int run_content_type(int argc, char **argv)
             return tool_fail("--keytype", rc);
         char out[2 * DMSEC_BOOT_CT_WSP_MAX + 1];
         dmsec_hex_encode(bin, n, out, sizeof out);
-        printf("%s\n", out);
-        return 0;
+        if (!opt_flag(&o, "json")) {
+            printf("%s\n", out);
+            return 0;
+        }
+        tool_json_begin();
+        tool_json_str("form", form);
+        tool_json_str("hex", out); /* the WSP-encoded content type */
+        tool_json_base64("base64", bin, n);
+        return tool_json_end();
     }
     char out[DMSEC_BOOT_CT_TEXT_MAX];
     rc = dmsec_boot_ct_format(&ct, out, sizeof out, NULL);
     if (rc)
         return tool_fail("--keytype", rc);
-    printf("%s\n", out);
-    return 0;
+    if (!opt_flag(&o, "json")) {
+        printf("%s\n", out);
+        return 0;
+    }
+    tool_json_begin();
+    tool_json_str("form", form);
+    tool_json_str("content_type", out);
+    return tool_json_end();
 }
 
 int cmd_bootstrap(int argc, char **argv)

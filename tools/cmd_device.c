@@ -1118,7 +1118,7 @@ static int collect_id(void *ctx, const dmsec_device_t *dev)
 static int store_restored(int argc, char **argv)
 {
     static const char *const known[] = {"db", NULL};
-    static const char *const flags[] = {NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
     if (opts_parse(&o, argc, argv, known, flags))
         return TOOL_EXIT_USAGE;
@@ -1153,6 +1153,11 @@ static int store_restored(int argc, char **argv)
         tool_fail("store restored", rc);
         return TOOL_EXIT_FAIL;
     }
+    if (opt_flag(&o, "json")) {
+        tool_json_begin();
+        tool_json_int("client_nonces_replaced", (long long)done);
+        return tool_json_end();
+    }
     printf("%zu devices: client nonces replaced (credentials recorded since the backup no longer "
            "authenticate; each device is challenged once)\n",
            done);
@@ -1163,6 +1168,6 @@ int cmd_store(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "restored"))
         return store_restored(argc - 2, argv + 2);
-    tool_error("usage: dmsec store restored --db PATH");
+    tool_error("usage: dmsec store restored --db PATH [--json]");
     return TOOL_EXIT_USAGE;
 }

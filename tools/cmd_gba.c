@@ -22,8 +22,9 @@ static void wipe_free(uint8_t *p, size_t n)
 int cmd_gba_kdf(int argc, char **argv)
 {
     static const char *const known[] = {"ks-naf-hex", "key", NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    int rc = opts_parse(&o, argc - 1, argv + 1, known, NULL);
+    int rc = opts_parse(&o, argc - 1, argv + 1, known, flags);
     if (rc)
         return rc;
     const char *ks_hex = opt_need(&o, "ks-naf-hex");
@@ -56,9 +57,20 @@ int cmd_gba_kdf(int argc, char **argv)
         return tool_fail("gba-kdf", rc);
     char hex[2 * DMSEC_GBA_KEY_LEN + 1];
     dmsec_hex_encode(key, sizeof key, hex, sizeof hex);
-    printf("%s\n", hex);
     volatile uint8_t *v = key;
     for (size_t i = 0; i < sizeof key; i++)
         v[i] = 0;
-    return 0;
+    /* The key is what was asked for: printed, then its text wiped. */
+    if (opt_flag(&o, "json")) {
+        tool_json_begin();
+        tool_json_str("key", which == DMSEC_GBA_DMBIK ? "DMBIK" : "DMBEK");
+        tool_json_str("hex", hex);
+        rc = tool_json_end();
+    } else {
+        printf("%s\n", hex);
+    }
+    volatile char *h = hex;
+    for (size_t i = 0; i < sizeof hex; i++)
+        h[i] = 0;
+    return rc;
 }

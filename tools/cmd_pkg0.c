@@ -53,8 +53,9 @@ static int pkg0_build(int argc, char **argv)
     static const char *const known[] = {"server-id",  "secret", "secret-file", "nonce-hex",
                                         "session-id", "ui",     "initiator",   "version",
                                         "vendor-hex", NULL};
+    static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    if (opts_parse(&o, argc, argv, known, NULL))
+    if (opts_parse(&o, argc, argv, known, flags))
         return TOOL_EXIT_USAGE;
     const char *server_id = opt_need(&o, "server-id");
     const char *nonce_hex = opt_need(&o, "nonce-hex");
@@ -113,7 +114,23 @@ static int pkg0_build(int argc, char **argv)
                              : DMSEC_ERR_NO_MEMORY;
         if (!err)
             err = dmsec_hex_encode(msg, len, hex, 2 * cap + 1);
-        rc = err ? tool_fail("pkg0 build", err) : (puts(hex), 0);
+        if (err) {
+            rc = tool_fail("pkg0 build", err);
+        } else if (opt_flag(&o, "json")) {
+            char sid_text[5] = "";
+            dmsec_pkg0_session_id_text(p.session_id, sid_text);
+            tool_json_begin();
+            tool_json_str("hex", hex);
+            tool_json_base64("base64", msg, len);
+            tool_json_int("length", (long long)len);
+            tool_json_int("session_id", p.session_id);
+            tool_json_str("session_id_text", sid_text);
+            tool_json_str("server_id", server_id);
+            rc = tool_json_end();
+        } else {
+            puts(hex);
+            rc = 0;
+        }
         free(msg);
         free(hex);
     }
@@ -126,7 +143,7 @@ static int pkg0_build(int argc, char **argv)
 static int pkg0_decode(int argc, char **argv)
 {
     static const char *const known[] = {"hex", "secret", "secret-file", "nonce-hex", NULL};
-    static const char *const flags[] = {"try-session-id", "try-field-readings", NULL};
+    static const char *const flags[] = {"try-session-id", "try-field-readings", "json", NULL};
     tool_opts_t o;
     if (opts_parse(&o, argc, argv, known, flags))
         return TOOL_EXIT_USAGE;
@@ -193,25 +210,24 @@ static int pkg0_decode(int argc, char **argv)
     dmsec_pkg0_session_id_text(pkg.session_id, sid_text);
     if (pkg.future)
         tool_error("warning: future-use bits are not zero (0x%07x)", (unsigned)pkg.future);
-    printf("{\"version\":%u,\"ui\":\"%s\",\"initiator\":\"%s\",\"future_bits\":%u,"
-           "\"session_id\":%u,\"session_id_text\":\"%s\",\"server_id\":",
-           pkg.version, ui_names[pkg.ui], pkg.initiator ? "server" : "user", (unsigned)pkg.future,
-           (unsigned)pkg.session_id, sid_text);
+    /* Always JSON (--json is accepted for symmetry with every command). */
+    tool_json_begin();
+    tool_json_int("version", pkg.version);
+    tool_json_str("ui", ui_names[pkg.ui]);
+    tool_json_str("initiator", pkg.initiator ? "server" : "user");
+    tool_json_int("future_bits", (long long)pkg.future);
+    tool_json_int("session_id", pkg.session_id);
+    tool_json_str("session_id_text", sid_text);
+    tool_json_key("server_id");
     json_bytes(pkg.server_id, pkg.server_id_len);
-    printf(",\"vendor_hex\":\"");
-    for (size_t i = 0; i < pkg.vendor_len; i++)
-        printf("%02x", pkg.vendor[i]);
-    putchar('"');
+    tool_json_hex("server_id_hex", pkg.server_id, pkg.server_id_len);
+    tool_json_hex("vendor_hex", pkg.vendor, pkg.vendor_len);
     if (want_verify) {
-        printf(",\"digest_ok\":%s,\"nonce_used\":", digest_ok ? "true" : "false");
-        if (digest_ok)
-            printf("\"%s\"", dmsec_nonce_used_name(used));
-        else
-            printf("null");
+        tool_json_bool("digest_ok", digest_ok);
+        tool_json_str("nonce_used", digest_ok ? dmsec_nonce_used_name(used) : NULL);
     }
-    printf("}\n");
     free(msg);
-    return 0;
+    return tool_json_end();
 }
 
 int cmd_pkg0(int argc, char **argv)

@@ -8,9 +8,13 @@
 
 int cmd_wbxml(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "encode") != 0 && strcmp(argv[1], "decode") != 0)) {
+    static const char *const known[] = {NULL};
+    static const char *const flags[] = {"json", NULL};
+    tool_opts_t o;
+    if (argc < 3 || (strcmp(argv[1], "encode") != 0 && strcmp(argv[1], "decode") != 0) ||
+        opts_parse(&o, argc - 3, argv + 3, known, flags)) {
         tool_error("usage: dmsec wbxml encode FILE.xml | dmsec wbxml decode FILE.wbxml"
-                   " (\"-\" for stdin)");
+                   " (\"-\" for stdin) [--json]");
         return TOOL_EXIT_USAGE;
     }
     int encode = !strcmp(argv[1], "encode");
@@ -31,6 +35,22 @@ int cmd_wbxml(int argc, char **argv)
     dmsec_msg_free(msg);
     if (rc)
         return tool_fail(encode ? "cannot write WBXML" : "cannot write XML", rc);
+    if (opt_flag(&o, "json")) {
+        /* The WBXML as hex and base64; the XML (text the codec wrote) as
+         * a string. */
+        tool_json_begin();
+        tool_json_str("format", encode ? "wbxml" : "xml");
+        tool_json_int("length", (long long)out_len);
+        if (encode) {
+            tool_json_hex("hex", out, out_len);
+            tool_json_base64("base64", out, out_len);
+        } else {
+            tool_json_key("xml");
+            json_bytes(out, out_len);
+        }
+        free(out);
+        return tool_json_end();
+    }
     /* Everything was built before the first byte goes out, so a failure
      * never leaves partial output on stdout. */
     size_t put = fwrite(out, 1, out_len, stdout);

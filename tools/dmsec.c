@@ -14,32 +14,35 @@ struct command {
 static const struct command commands[] = {
     {"cred", cmd_cred,
      "cred --scheme basic|md5|sha256 --user U (--secret S | --secret-file F)\n"
-     "         [--nonce-hex H | --nonce-b64 B]            Cred Data value (base64)"},
+     "         [--nonce-hex H | --nonce-b64 B] [--json]   Cred Data value (base64)"},
     {"hmac12", cmd_hmac12,
      "hmac12 --user U (--secret S | --secret-file F) --nonce-hex H --body FILE\n"
-     "         DM 1.2 x-syncml-hmac mac (base64)"},
+     "         [--json]   DM 1.2 x-syncml-hmac mac (base64)"},
     {"hmac13", cmd_hmac13,
      "hmac13 (--secret S | --secret-file F) --timestamp T --body FILE\n"
-     "         DM 1.3 HMAC-SHA256 x-syncml-hmac mac (base64)"},
+     "         [--json]   DM 1.3 HMAC-SHA256 x-syncml-hmac mac (base64)"},
     {"pkg0", cmd_pkg0,
      "pkg0 build --server-id ID (--secret S | --secret-file F) --nonce-hex H --session-id N\n"
      "         [--ui unspecified|background|informative|interactive] [--initiator server|user]\n"
-     "         [--version V] [--vendor-hex X]            package #0 in hex\n"
+     "         [--version V] [--vendor-hex X] [--json]   package #0 in hex\n"
+     "         (--json: hex, base64, length, session id)\n"
      "       pkg0 decode --hex X [(--secret S | --secret-file F) --nonce-hex H]\n"
-     "         [--try-session-id] [--try-field-readings]  JSON description"},
+     "         [--try-session-id] [--try-field-readings] [--json]   JSON description"},
     {"bootstrap", cmd_bootstrap,
      "bootstrap mac --keytype NETWORKID|USERPIN|USERPIN_NETWORKID\n"
      "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F] --wbxml FILE\n"
-     "         HMAC-SHA1 (40 uppercase hex digits)\n"
+     "         [--json]   HMAC-SHA1 (40 uppercase hex digits)\n"
      "       bootstrap verify (--content-type CT | --content-type-hex H) --wbxml FILE\n"
-     "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F]   'ok' or why not\n"
-     "       bootstrap content-type --keytype K --mac HEX [--form seed|sec|wsp]\n"
+     "         [--imsi DIGITS | --network-id RAW] [--pin P | --pin-file F] [--json]\n"
+     "         'ok' or why not\n"
+     "       bootstrap content-type --keytype K --mac HEX [--form seed|sec|wsp] [--json]\n"
      "       bootstrap make --db PATH --device-id ID --server-id SID --server-url URL\n"
      "         --keytype K [--imsi D | --network-id R] [--pin P | --pin-file F] --out FILE\n"
      "         [--scheme md5|sha256|basic] [--account NAME] [--notify udp://HOST:PORT]\n"
      "         [--json]   registers the device, writes its WBXML bootstrap\n"
      "         (--keytype GBA: --ks-naf-hex K | --ks-naf-file F instead of --imsi/--pin)"},
-    {"gba-kdf", cmd_gba_kdf, "gba-kdf --ks-naf-hex K --key dmbik|dmbek     the key in hex"},
+    {"gba-kdf", cmd_gba_kdf,
+     "gba-kdf --ks-naf-hex K --key dmbik|dmbek [--json]     the key in hex"},
     {"device", cmd_device,
      "device add --db PATH --device-id ID --client-name N (--client-secret S | "
      "--client-secret-file F)\n"
@@ -83,9 +86,11 @@ static const struct command commands[] = {
     {"sessions", cmd_sessions, "sessions --db PATH [--limit N] [--json]"},
     {"audit", cmd_audit, "audit --db PATH [--limit N] [--json]"},
     {"store", cmd_store,
-     "store restored --db PATH   after restoring a backup: every device's client nonce\n"
-     "         replaced, so no credential recorded since the backup authenticates again"},
-    {"wbxml", cmd_wbxml, "wbxml encode FILE.xml | wbxml decode FILE.wbxml   SyncML XML <-> WBXML"},
+     "store restored --db PATH [--json]   after restoring a backup: every device's client\n"
+     "         nonce replaced, so no credential recorded since the backup authenticates again"},
+    {"wbxml", cmd_wbxml,
+     "wbxml encode FILE.xml | wbxml decode FILE.wbxml   SyncML XML <-> WBXML\n"
+     "         [--json]   encode: {format, length, hex, base64}; decode: {format, length, xml}"},
 };
 
 static void usage(FILE *f)
@@ -93,7 +98,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: dmsec COMMAND [OPTIONS] | dmsec --help | dmsec --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %s\n", commands[i].usage);
-    fprintf(f, "\nResults go to stdout; errors to stderr with a non-zero exit.\n");
+    fprintf(f, "\nResults go to stdout; errors to stderr with a non-zero exit. --json: the result\n"
+               "as one JSON object per line (bytes as hex or base64).\n");
 }
 
 int main(int argc, char **argv)

@@ -74,10 +74,29 @@ uint8_t *read_file(const char *path, size_t *len);
 /* Hex text to bytes into a malloc'd buffer (NULL after printing why). */
 uint8_t *hex_arg(const char *what, const char *hex, size_t *len);
 
-/* A JSON string on stdout: ASCII as is, every other byte escaped as
- * \u00XX (bytes read as Latin-1, so nothing is lost or invalid). */
+/* A JSON string on stdout: valid UTF-8 as is (control characters
+ * escaped); bytes that are not UTF-8 each escaped as \u00XX (read as
+ * Latin-1, so nothing is lost or invalid; where the bytes matter, give
+ * them as hex too). */
 void json_bytes(const uint8_t *p, size_t n);
 void json_str(const char *s);
+
+/* A --json result: one object on one line of stdout, written field by
+ * field, so that every command emits JSON the same way (valid JSON, bytes
+ * as "hex" and/or base64 strings, never raw):
+ *   tool_json_begin(); tool_json_str("mac", mac); ...; return tool_json_end();
+ * Names are written as given (plain ASCII); a NULL string is null.
+ * tool_json_end closes the object and the line and returns 0, or
+ * TOOL_EXIT_FAIL after saying stdout could not be written. */
+void tool_json_begin(void);
+void tool_json_str(const char *name, const char *value);
+void tool_json_int(const char *name, long long value);
+void tool_json_bool(const char *name, int value);
+void tool_json_hex(const char *name, const uint8_t *p, size_t n);    /* lowercase hex */
+void tool_json_base64(const char *name, const uint8_t *p, size_t n); /* RFC 4648 */
+/* "name": then the caller writes the value (an object or array of its own). */
+void tool_json_key(const char *name);
+int tool_json_end(void);
 
 /* The store's server id into out: the one recorded, or (none yet) want or
  * "dmsec", recorded now. A want that differs from the recorded one is

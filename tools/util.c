@@ -208,14 +208,39 @@ uint8_t *hex_arg(const char *what, const char *hex, size_t *len)
     return out;
 }
 
+/* The length of the UTF-8 sequence at p (1 to 4 bytes, shortest form, no
+ * surrogates, at most U+10FFFF), or 0 when p[0..n) does not start with one. */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+    size_t len = p[0] < 0x80                    ? 1
+                 : p[0] >= 0xC2 && p[0] <= 0xDF ? 2
+                 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+                 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
+                                                : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    }
+    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) ||
+        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return len;
+}
+
 void json_bytes(const uint8_t *p, size_t n)
 {
+    size_t i = 0;
+    while (i < n && utf8_seq(p + i, n - i))
+        i += utf8_seq(p + i, n - i);
+    int utf8 = i == n;
     putchar('"');
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         uint8_t c = p[i];
         if (c == '"' || c == '\\')
             printf("\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
+        else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
             printf("\\u%04x", c);
         else
             putchar(c);
@@ -226,6 +251,73 @@ void json_bytes(const uint8_t *p, size_t n)
 void json_str(const char *s)
 {
     json_bytes((const uint8_t *)s, strlen(s));
+}
+
+/* Fields written into the open object: a comma before each but the first. */
+static int json_fields;
+
+void tool_json_begin(void)
+{
+    json_fields = 0;
+    putchar('{');
+}
+
+void tool_json_key(const char *name)
+{
+    printf("%s\"%s\":", json_fields++ ? "," : "", name);
+}
+
+void tool_json_str(const char *name, const char *value)
+{
+    tool_json_key(name);
+    if (value)
+        json_str(value);
+    else
+        fputs("null", stdout);
+}
+
+void tool_json_int(const char *name, long long value)
+{
+    tool_json_key(name);
+    printf("%lld", value);
+}
+
+void tool_json_bool(const char *name, int value)
+{
+    tool_json_key(name);
+    fputs(value ? "true" : "false", stdout);
+}
+
+void tool_json_hex(const char *name, const uint8_t *p, size_t n)
+{
+    tool_json_key(name);
+    putchar('"');
+    for (size_t i = 0; i < n; i++)
+        printf("%02x", p[i]);
+    putchar('"');
+}
+
+void tool_json_base64(const char *name, const uint8_t *p, size_t n)
+{
+    size_t cap = DMSEC_B64_LEN(n) + 1;
+    char *b = malloc(cap);
+    if (b && dmsec_b64_encode(p, n, b, cap, NULL) != 0) {
+        free(b);
+        b = NULL;
+    }
+    /* Out of memory: null, so the object stays valid JSON. */
+    tool_json_str(name, b);
+    free(b);
+}
+
+int tool_json_end(void)
+{
+    fputs("}\n", stdout);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        tool_error("cannot write to stdout");
+        return TOOL_EXIT_FAIL;
+    }
+    return 0;
 }
 
 /* The --db of the store opened last: messages name it. */

@@ -126,6 +126,24 @@ for ((r = 0; r < rounds; r++)); do
     expect_same "round $r gba-kdf dmbek" "$want" "$got"
 done
 
+# --json (the last round's values), parsed by jq.
+json=$("$dmsec" bootstrap mac --keytype USERPIN --pin "$pin" --wbxml "$work/msg.wbxml" --json)
+expect_same "mac --json" "USERPIN $mac_pin" "$(jq -r '[.keytype, .mac] | join(" ")' <<<"$json")"
+json=$("$dmsec" bootstrap verify --content-type "$MT;NETWORKID;$mac_nid" --imsi "$imsi" \
+    --wbxml "$work/msg.wbxml" --json)
+expect_same "verify --json" "true NETWORKID" "$(jq -r '[.verified, .keytype] | join(" ")' <<<"$json")"
+expect_error "verify --json refused" 1 "$dmsec" bootstrap verify --json \
+    --content-type "$MT;NETWORKID;$mac_nid" --imsi "$imsi" --wbxml "$work/msg2.wbxml"
+json=$("$dmsec" bootstrap content-type --keytype NETWORKID --mac "$mac_nid" --json)
+expect_same "content-type --json" "seed $MT;NETWORKID;$mac_nid" \
+    "$(jq -r '[.form, .content_type] | join(" ")' <<<"$json")"
+json=$("$dmsec" bootstrap content-type --keytype USERPIN --mac "$mac_pin" --form wsp --json)
+expect_same "content-type wsp --json hex" "1f2dc2918192$(hex_of "$mac_pin")00" "$(jq -r .hex <<<"$json")"
+expect_same "content-type wsp --json base64" "1f2dc2918192$(hex_of "$mac_pin")00" \
+    "$(jq -r .base64 <<<"$json" | base64 -d | od -An -v -tx1 | tr -d ' \n')"
+json=$("$dmsec" gba-kdf --ks-naf-hex "$ks" --key dmbek --json)
+expect_same "gba-kdf --json" "DMBEK $want" "$(jq -r '[.key, .hex] | join(" ")' <<<"$json")"
+
 # Error exits.
 printf 'wbxml' >"$work/w"
 mac=0123456789ABCDEF0123456789ABCDEF01234567

@@ -80,6 +80,41 @@ for i in $(seq 1 15); do
     check "pkg0 wrong secret" "$(jq -c '[.digest_ok, .nonce_used]' <<<"$json")" "[false,null]"
 done
 
+# --json: the same values, one JSON object each, parsed by jq (the loop's
+# last user, secret, nonce, body, timestamp and package).
+want=$({ printf '%s:' "$(printf '%s:%s' "$user" "$secret" | h md5 | b64)"; hexbytes "$nonce"; } | h md5 | b64)
+json=$("$DMSEC" cred --scheme md5 --user "$user" --secret "$secret" --nonce-hex "$nonce" --json)
+check "cred --json" "$(jq -r '[.scheme, .user, .data] | join(" ")' <<<"$json")" "md5 $user $want"
+check "cred --json one line" "$(wc -l <<<"$json")" "1"
+want=$("$DMSEC" hmac12 --user "$user" --secret "$secret" --nonce-hex "$nonce" --body "$work/body")
+json=$("$DMSEC" hmac12 --user "$user" --secret "$secret" --nonce-hex "$nonce" --body "$work/body" --json)
+check "hmac12 --json" "$(jq -r '[.algorithm, .user, .mac] | join(" ")' <<<"$json")" "MD5 $user $want"
+want=$("$DMSEC" hmac13 --secret "$secret" --timestamp "$ts" --body "$work/body")
+json=$("$DMSEC" hmac13 --secret "$secret" --timestamp "$ts" --body "$work/body" --json)
+check "hmac13 --json" "$(jq -r '[.algorithm, .timestamp, .mac] | join(" ")' <<<"$json")" \
+    "HMAC-SHA256 $ts $want"
+msg=$("$DMSEC" pkg0 build "${args[@]}")
+json=$("$DMSEC" pkg0 build "${args[@]}" --json)
+check "pkg0 build --json hex" "$(jq -r .hex <<<"$json")" "$msg"
+check "pkg0 build --json base64" "$(jq -r .base64 <<<"$json" | base64 -d | xxd -p | tr -d '\n')" "$msg"
+check "pkg0 build --json fields" "$(jq -r '[.length, .session_id, .session_id_text, .server_id] | join(" ")' <<<"$json")" \
+    "$((${#msg} / 2)) $sid $(printf '%X' "$sid") $server"
+json=$("$DMSEC" pkg0 decode --hex "$msg" --json)
+check "pkg0 decode --json server_id_hex" "$(jq -r .server_id_hex <<<"$json")" \
+    "$(printf '%s' "$server" | xxd -p | tr -d '\n')"
+# A server id that is not text: the string escapes it, server_id_hex has it whole.
+odd=$("$DMSEC" pkg0 build --server-id "$(printf 'a\tb\001')" --secret s --nonce-hex 00 --session-id 1)
+json=$("$DMSEC" pkg0 decode --hex "$odd" --json)
+check "pkg0 decode odd server id" "$(jq -r '[.server_id_hex, (.server_id | length)] | join(" ")' <<<"$json")" \
+    "61096201 4"
+# UTF-8 passes through as text; other bytes are escaped, whole in server_id_hex.
+odd=$("$DMSEC" pkg0 build --server-id "dm.é.example" --secret s --nonce-hex 00 --session-id 1)
+check "pkg0 decode UTF-8 server id" "$("$DMSEC" pkg0 decode --hex "$odd" | jq -r .server_id)" "dm.é.example"
+odd=$("$DMSEC" pkg0 build --server-id "$(printf 'a\351b')" --secret s --nonce-hex 00 --session-id 1)
+json=$("$DMSEC" pkg0 decode --hex "$odd")
+check "pkg0 decode Latin-1 server id" "$(jq -r '[.server_id_hex, (.server_id | length)] | join(" ")' <<<"$json")" \
+    "61e962 3"
+
 # The default nonce: a package signed on 00000000 verifies with any stored nonce.
 msg=$("$DMSEC" pkg0 build --server-id srv --secret s --nonce-hex 00000000 --session-id 0xA1)
 json=$("$DMSEC" pkg0 decode --hex "$msg" --secret s --nonce-hex 0102030405060708)
@@ -125,6 +160,8 @@ expect_error "decode bad hex" 1 "$DMSEC" pkg0 decode --hex zz
 expect_error "decode version 10" 1 "$DMSEC" pkg0 decode --hex "${msg:0:32}02980000000001037372 76"
 expect_error "decode overrun" 1 "$DMSEC" pkg0 decode --hex "${msg:0:46}ff${msg:48}"
 expect_error "pkg0 no verb" 2 "$DMSEC" pkg0
+expect_error "--json on a failure" 1 "$DMSEC" cred --scheme md5 --user u --secret s --nonce-hex zz --json
+expect_error "--json takes no value" 2 "$DMSEC" hmac13 --secret s --timestamp 1 --body "$work/body" --json yes
 # A secret never appears in an error message.
 "$DMSEC" cred --scheme md5 --user u --secret TopSecret99 --nonce-hex zz 2>"$work/err" >/dev/null
 if grep -q TopSecret99 "$work/err"; then

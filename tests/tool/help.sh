@@ -81,6 +81,7 @@ tool_commands() { # file:function
     cmd_pkg0.c:pkg0_*) echo pkg0 ;;
     cmd_bootstrap.c:run_* | cmd_bootstrap_make.c:*) echo bootstrap ;;
     cmd_gba.c:cmd_gba_kdf) echo gba-kdf ;;
+    cmd_wbxml.c:cmd_wbxml) echo wbxml ;;
     cmd_device.c:device_* | cmd_device.c:one_device | cmd_import.c:cmd_device_import) echo device ;;
     cmd_device.c:cmd_notify) echo notify ;;
     cmd_device.c:list_opts) echo sessions audit ;;

@@ -64,6 +64,13 @@ expect_error "unknown store" 1 "$DMSEC" device list --db "postgres://nowhere/x"
 expect_error "no verb" 2 "$DMSEC" device
 check "remove" "$("$DMSEC" device remove --db "$DB" --device-id IMEI:c --json | jq .removed)" true
 expect_error "removed is gone" 1 "$DMSEC" device show --db "$DB" --device-id IMEI:c
+# store restored --json: every device's client nonce replaced, counted.
+before=$("$DMSEC" device show --db "$DB" --device-id IMEI:md5 --json | jq -r .device.nonces.client)
+json=$("$DMSEC" store restored --db "$DB" --json)
+check "store restored --json" "$(jq -c . <<<"$json")" \
+    "{\"client_nonces_replaced\":$("$DMSEC" device list --db "$DB" --json | jq length)}"
+after=$("$DMSEC" device show --db "$DB" --device-id IMEI:md5 --json | jq -r .device.nonces.client)
+[ -n "$before" ] && [ "$before" != null ] && [ "$before" != "$after" ] && ok || bad "nonce not replaced: '$before' '$after'"
 
 echo "tool operator: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

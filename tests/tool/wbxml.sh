@@ -183,5 +183,28 @@ else
     ko "stdin round trip"
 fi
 
+# --json: encode gives the WBXML as hex and base64, decode the XML as a
+# string; each the same bytes as without --json, parsed by jq.
+"$dmsec" wbxml encode "$data/server_chal.xml" >"$work/j.wbxml"
+json=$("$dmsec" wbxml encode "$data/server_chal.xml" --json)
+if [ "$(jq -r .hex <<<"$json")" = "$(od -An -v -tx1 "$work/j.wbxml" | tr -d ' \n')" ] &&
+    jq -r .base64 <<<"$json" | base64 -d | cmp -s - "$work/j.wbxml" &&
+    [ "$(jq -r '[.format, .length] | join(" ")' <<<"$json")" = "wbxml $(wc -c <"$work/j.wbxml")" ]; then
+    ok
+else
+    ko "encode --json: $json"
+fi
+json=$("$dmsec" wbxml decode "$work/j.wbxml" --json)
+if jq -j .xml <<<"$json" | cmp -s - <("$dmsec" wbxml decode "$work/j.wbxml") &&
+    [ "$(jq -r .format <<<"$json")" = xml ] && [ "$(wc -l <<<"$json")" = 1 ]; then
+    ok
+else
+    ko "decode --json: $json"
+fi
+"$dmsec" wbxml decode "$work/j.wbxml" --json --json >/dev/null 2>&1
+if [ $? -eq 2 ]; then ok; else ko "--json twice does not exit 2"; fi
+out=$("$dmsec" wbxml decode "$work/bin.wbxml" --json 2>/dev/null)
+if [ $? -eq 1 ] && [ -z "$out" ]; then ok; else ko "decode --json of a bad document: '$out'"; fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
