@@ -193,3 +193,26 @@ tree_append() {
     { cat "$tree.body" && printf 'SHA256 %s\n' "$(sha256sum <"$tree.body" | cut -d' ' -f1)"; } >"$tree.new" &&
         mv "$tree.new" "$tree" && rm -f "$tree.body"
 }
+# The start of the FUMO tests (fumo_agent.sh, fumo_e2e.sh): CLIENT
+# (dmsec-client beside the server) and PKG (pkgserver beside the test
+# device), the server started on store $DB = $work/srv.db as server $SID =
+# srvA at URL, the package $work/pkg.bin (300 kB of random bytes, its
+# SHA-256 in HEX and its size in SIZE) and $work/hook-fail.sh, a FUMO hook
+# that fails (exit 3). Runs in $work; ends the script as failed when a
+# program is missing.
+# usage: fumo_setup SCRIPT_NAME DMSEC_SERVER TESTDEVICE
+fumo_setup() {
+    CLIENT=$(dirname "$2")/dmsec-client
+    PKG=$(dirname "$3")/pkgserver
+    need_programs "$1" "$CLIENT" "$PKG" jq sha256sum
+    cd "$work" || exit 1
+    export DB=$work/srv.db SID=srvA
+    PORT=
+    expect "server starts" start_server PORT "$work/server.log"
+    URL=http://127.0.0.1:$PORT/dm
+    head -c 300000 /dev/urandom >"$work/pkg.bin"
+    HEX=$(sha256sum "$work/pkg.bin" | cut -d' ' -f1)
+    SIZE=$(stat -c %s "$work/pkg.bin")
+    printf '#!/bin/sh\nexit 3\n' >"$work/hook-fail.sh"
+    chmod +x "$work/hook-fail.sh"
+}

@@ -9,25 +9,13 @@ set -uo pipefail
 SERVER=$1 TOOL=$2
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
-CLIENT=$(dirname "$1")/dmsec-client
-PKG=$(dirname "$3")/pkgserver
-need_programs fumo_agent "$CLIENT" "$PKG" jq sha256sum
-cd "$work" || exit 1
-export DB=$work/srv.db SID=srvA
-PORT=
-expect "server starts" start_server PORT "$work/server.log"
-URL=http://127.0.0.1:$PORT/dm
-
-head -c 300000 /dev/urandom >"$work/pkg.bin"
-HEX=$(sha256sum "$work/pkg.bin" | cut -d' ' -f1)
-SIZE=$(stat -c %s "$work/pkg.bin")
+fumo_setup fumo_agent "$1" "$3"
 cat >"$work/hook-ok.sh" <<HOOK
 #!/bin/sh
 cmp -s "\$1" "$work/pkg.bin" && echo installed >"$work/installed.\$\$" && exit 0
 exit 9
 HOOK
-printf '#!/bin/sh\nexit 3\n' >"$work/hook-fail.sh"
-chmod +x "$work/hook-ok.sh" "$work/hook-fail.sh"
+chmod +x "$work/hook-ok.sh"
 
 pkg_pid=
 start_pkg() { # mode [port]

@@ -14,19 +14,9 @@ set -uo pipefail
 SERVER=$1 TOOL=$2
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
-CLIENT=$(dirname "$1")/dmsec-client
-PKG=$(dirname "$3")/pkgserver
-need_programs fumo_e2e "$CLIENT" "$PKG" jq sha256sum
-cd "$work" || exit 1
-export DB=$work/srv.db SID=srvA
-PORT=
-expect "server starts" start_server PORT "$work/server.log"
-URL=http://127.0.0.1:$PORT/dm
+fumo_setup fumo_e2e "$1" "$3"
 TYPE=org.openmobilealliance.dm.firmwareupdate.downloadandupdate
 
-head -c 300000 /dev/urandom >"$work/pkg.bin"
-HEX=$(sha256sum "$work/pkg.bin" | cut -d' ' -f1)
-SIZE=$(stat -c %s "$work/pkg.bin")
 head -c 40000 /dev/urandom >"$work/small.bin"
 SHEX=$(sha256sum "$work/small.bin" | cut -d' ' -f1)
 cat >"$work/hook-ok.sh" <<HOOK
@@ -34,8 +24,7 @@ cat >"$work/hook-ok.sh" <<HOOK
 cmp -s "\$1" "$work/pkg.bin" || cmp -s "\$1" "$work/small.bin" || exit 9
 echo installed >>"$work/installed"
 HOOK
-printf '#!/bin/sh\nexit 3\n' >"$work/hook-fail.sh"
-chmod +x "$work/hook-ok.sh" "$work/hook-fail.sh"
+chmod +x "$work/hook-ok.sh"
 
 # Package servers, one per mode, for the whole run.
 declare -A pkg_port

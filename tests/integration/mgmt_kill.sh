@@ -41,10 +41,20 @@ echo "finished \$DMSEC_EXEC_CORRELATOR" >>"$work/slow.log"
 EOF
 chmod +x "$work/slow.sh"
 : >"$work/slow.log"
-agent() { # OUT: a session of the agent in the background (pid in agent_pid)
-    "$CLIENT" session --tree "$tree" --server "$SID" --exec-handler "./Ext/Slow=$work/slow.sh" >"$1" 2>&1 &
+agent_session=("$CLIENT" session --tree "$tree" --server "$SID" --exec-handler "./Ext/Slow=$work/slow.sh")
+session() { # OUT: a session of the agent; 0 when both sides authenticated
+    "${agent_session[@]}" >"$1" 2>&1 && both_ok "$1"
+}
+agent() { # OUT: a session of the agent in the background (its pid in agent_pid)
+    "${agent_session[@]}" >"$1" 2>&1 &
     agent_pid=$!
     pids+=("$agent_pid")
+}
+kill9() { # PID: killed -9, and waited for
+    {
+        kill -9 "$1"
+        wait "$1"
+    } 2>/dev/null
 }
 q() { "$TOOL" cmd "$1" "$id" "$2" --db "$DB" "${@:3}"; }
 leaf() { "$CLIENT" show --tree "$tree" | sed -n "s|^$1 \[[^]]*\]\( acl=\"[^\"]*\"\)\? = \"\(.*\)\"$|\2|p"; }
@@ -68,66 +78,62 @@ recorded_once() {
     done
     [ -z "$bad_rows" ] && ok "$name: each done once ($n attempts or more)" || bad "$name:$bad_rows"
 }
+# round X V1 V2: queues Replace ./Ext/Ord V1, the slow Exec (correlator X),
+# Replace V2 and a Get of ./Ext/Ord (their ids in ids), starts the agent
+# ($work/X1.out) and waits until it runs the Exec.
+round() {
+    ids=("$(q replace ./Ext/Ord --data "$2" --format int)" "$(q exec ./Ext/Slow --correlator "$1")"
+        "$(q replace ./Ext/Ord --data "$3" --format int)" "$(q get ./Ext/Ord)")
+    agent "$work/${1}1.out"
+    wait_line "started $1" "$work/slow.log" && ok "$1: the agent runs the Exec" ||
+        bad "$1: no exec: $(cat "$work/${1}1.out")"
+}
+# after_kill X: after the kill, the four of the round sent with no Status, and the
+# agent's tree parses.
+after_kill() {
+    [ "$(rows "${ids[@]}" | cut -d'|' -f1 | sort -u)" = 1 ] && ok "$1: the four recorded sent, no Status" ||
+        bad "$1: rows $(rows "${ids[@]}" | tr '\n' ' ')"
+    "$CLIENT" show --tree "$tree" >/dev/null 2>&1 && ok "$1: the tree parses" || bad "$1: tree unreadable"
+}
+# again X V2: after the next session, the round done once each, the Exec
+# delivered again, the tree holding V2 and the Get reading it.
+again() {
+    recorded_once "$1" 2 "${ids[@]}"
+    [ "$(grep -c "^started $1\$" "$work/slow.log")" = 2 ] && ok "$1: the Exec delivered again" ||
+        bad "$1: exec runs: $(cat "$work/slow.log")"
+    [ "$(leaf ./Ext/Ord)" = "$2" ] && ok "$1: the tree holds the last value" || bad "$1: Ord=$(leaf ./Ext/Ord)"
+    [ "$("$TOOL" cmd show "${ids[3]}" --db "$DB" --json | jq -r .result)" = "$2" ] && ok "$1: the Get read it" ||
+        bad "$1: get"
+}
 
 # ---- (A) the server killed -9 while the agent runs the Exec ----
-a1=$(q replace ./Ext/Ord --data 1 --format int)
-a2=$(q exec ./Ext/Slow --correlator A)
-a3=$(q replace ./Ext/Ord --data 2 --format int)
-a4=$(q get ./Ext/Ord)
-agent "$work/a1.out"
-wait_line "started A" "$work/slow.log" && ok "A: the agent runs the Exec" || bad "A: no exec: $(cat "$work/a1.out")"
-{
-    kill -9 "$server_pid"
-    wait "$server_pid"
-} 2>/dev/null
+round A 1 2
+kill9 "$server_pid"
 touch "$work/go"
-if wait "$agent_pid"; then bad "A: the session survived its server: $(cat "$work/a1.out")"; else
+if wait "$agent_pid"; then bad "A: the session survived its server: $(cat "$work/A1.out")"; else
     ok "A: the session failed with its server"
 fi
-[ "$(rows "$a1" "$a2" "$a3" "$a4" | cut -d'|' -f1 | sort -u)" = 1 ] && ok "A: the four recorded sent, no Status" ||
-    bad "A: rows $(rows "$a1" "$a2" "$a3" "$a4" | tr '\n' ' ')"
-"$CLIENT" show --tree "$tree" >/dev/null 2>&1 && ok "A: the tree parses" || bad "A: tree unreadable"
+after_kill A
 expect "A: the server starts again" start_server PORT "$LOG"
-"$CLIENT" session --tree "$tree" --server "$SID" --exec-handler "./Ext/Slow=$work/slow.sh" >"$work/a2.out" 2>&1 &&
-    both_ok "$work/a2.out" && ok "A: the next session" || bad "A: next session: $(cat "$work/a2.out")"
+session "$work/A2.out" && ok "A: the next session" || bad "A: next session: $(cat "$work/A2.out")"
 # (3 attempts when the agent first challenges the server's Cred: the server
 # nonce it stored in the cut session never reached the server; the commands
 # of that message are answered 401, not run, and sent again)
-recorded_once "A" 2 "$a1" "$a2" "$a3" "$a4"
-[ "$(grep -c '^started A$' "$work/slow.log")" = 2 ] && ok "A: the Exec delivered again" ||
-    bad "A: exec runs: $(cat "$work/slow.log")"
-[ "$(leaf ./Ext/Ord)" = 2 ] && ok "A: the tree holds the last value" || bad "A: Ord=$(leaf ./Ext/Ord)"
-[ "$("$TOOL" cmd show "$a4" --db "$DB" --json | jq -r .result)" = 2 ] && ok "A: the Get read it" || bad "A: get"
+again A 2
 
 # ---- (B) the agent killed -9 while it runs the Exec ----
 rm -f "$work/go"
-b1=$(q replace ./Ext/Ord --data 3 --format int)
-b2=$(q exec ./Ext/Slow --correlator B)
-b3=$(q replace ./Ext/Ord --data 4 --format int)
-b4=$(q get ./Ext/Ord)
-agent "$work/b1.out"
-wait_line "started B" "$work/slow.log" && ok "B: the agent runs the Exec" || bad "B: no exec: $(cat "$work/b1.out")"
-{
-    kill -9 "$agent_pid"
-    wait "$agent_pid"
-} 2>/dev/null
+round B 3 4
+kill9 "$agent_pid"
 touch "$work/go" # the handler (its own process group) ends
 wait_line "finished B" "$work/slow.log" || bad "B: the handler did not end"
-[ "$(rows "$b1" "$b2" "$b3" "$b4" | cut -d'|' -f1 | sort -u)" = 1 ] && ok "B: the four recorded sent, no Status" ||
-    bad "B: rows $(rows "$b1" "$b2" "$b3" "$b4" | tr '\n' ' ')"
-"$CLIENT" show --tree "$tree" >/dev/null 2>&1 && ok "B: the tree parses" || bad "B: tree unreadable"
-"$CLIENT" session --tree "$tree" --server "$SID" --exec-handler "./Ext/Slow=$work/slow.sh" >"$work/b2.out" 2>&1 &&
-    both_ok "$work/b2.out" && ok "B: the next session (the server's cut one still open)" ||
-    bad "B: next session: $(cat "$work/b2.out")"
-recorded_once "B" 2 "$b1" "$b2" "$b3" "$b4"
-[ "$(grep -c '^started B$' "$work/slow.log")" = 2 ] && ok "B: the Exec delivered again" ||
-    bad "B: exec runs: $(cat "$work/slow.log")"
-[ "$(leaf ./Ext/Ord)" = 4 ] && ok "B: the tree holds the last value" || bad "B: Ord=$(leaf ./Ext/Ord)"
-[ "$("$TOOL" cmd show "$b4" --db "$DB" --json | jq -r .result)" = 4 ] && ok "B: the Get read it" || bad "B: get"
+after_kill B
+session "$work/B2.out" && ok "B: the next session (the server's cut one still open)" ||
+    bad "B: next session: $(cat "$work/B2.out")"
+again B 4
 
 # nothing more to send, and an empty session records nothing again
-"$CLIENT" session --tree "$tree" --server "$SID" --exec-handler "./Ext/Slow=$work/slow.sh" >"$work/c.out" 2>&1 &&
-    both_ok "$work/c.out" && ok "an empty session" || bad "empty session: $(cat "$work/c.out")"
+session "$work/c.out" && ok "an empty session" || bad "empty session: $(cat "$work/c.out")"
 [ "$("$TOOL" results "$id" --db "$DB" --json | jq length)" = 8 ] && ok "eight results in all" ||
     bad "results: $("$TOOL" results "$id" --db "$DB")"
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM commands WHERE device_id = '$id' AND state <> 3")" = 0 ] &&
