@@ -1016,11 +1016,15 @@ static int print_session(void *ctx, const dmsec_session_rec_t *r)
         json_str(r->session_id);
         printf(",\"peer\":");
         json_str(r->peer);
-        printf(",\"started\":\"%s\",\"ended\":\"%s\",\"messages\":%d,\"result\":\"%s\"}", started,
-               ended, r->messages, result);
+        printf(",\"started\":\"%s\",\"ended\":", started);
+        if (r->ended)
+            printf("\"%s\"", ended); /* null while the session is open */
+        else
+            printf("null");
+        printf(",\"messages\":%d,\"result\":\"%s\"}", r->messages, result);
     } else {
-        printf("%s  %-28s %-6s %-22s %3d msgs  %s\n", started, r->device_id, r->session_id, r->peer,
-               r->messages, result);
+        printf("%-20s  %-28s %-6s %-22s %8d  %s\n", started, r->device_id, r->session_id,
+               r->peer, r->messages, result);
     }
     l->n++;
     return 0;
@@ -1031,8 +1035,9 @@ static int list_sessions(dmsec_store_t *st, size_t limit, struct list_ctx *l)
     return dmsec_store_session_list(st, limit, print_session, l);
 }
 
-/* sessions and audit: options, the store, a JSON array or text lines. */
-static int run_listing(int argc, char **argv, const char *what,
+/* sessions and audit: options, the store, a JSON array or text lines
+ * under a header (header: the column names). */
+static int run_listing(int argc, char **argv, const char *what, const char *header,
                        int (*list)(dmsec_store_t *st, size_t limit, struct list_ctx *l))
 {
     tool_opts_t o;
@@ -1045,6 +1050,8 @@ static int run_listing(int argc, char **argv, const char *what,
     struct list_ctx l = {opt_flag(&o, "json"), 0, 0, st, 0};
     if (l.json)
         printf("[");
+    else
+        puts(header);
     int err = list(st, limit, &l);
     if (l.json)
         printf("]\n");
@@ -1054,7 +1061,10 @@ static int run_listing(int argc, char **argv, const char *what,
 
 int cmd_sessions(int argc, char **argv)
 {
-    return run_listing(argc, argv, "sessions", list_sessions);
+    char header[160];
+    snprintf(header, sizeof header, "%-20s  %-28s %-6s %-22s %8s  %s", "STARTED", "DEVICE",
+             "SID", "PEER", "MESSAGES", "RESULT");
+    return run_listing(argc, argv, "sessions", header, list_sessions);
 }
 
 static int print_audit(void *ctx, const dmsec_audit_rec_t *r)
@@ -1071,7 +1081,7 @@ static int print_audit(void *ctx, const dmsec_audit_rec_t *r)
         json_str(r->detail);
         printf("}");
     } else {
-        printf("%s  %-28s %-18s %s\n", at, r->device_id[0] ? r->device_id : "-", r->event,
+        printf("%-20s  %-28s %-18s %s\n", at, r->device_id[0] ? r->device_id : "-", r->event,
                r->detail);
     }
     l->n++;
@@ -1085,7 +1095,9 @@ static int list_audit(dmsec_store_t *st, size_t limit, struct list_ctx *l)
 
 int cmd_audit(int argc, char **argv)
 {
-    return run_listing(argc, argv, "audit", list_audit);
+    char header[96];
+    snprintf(header, sizeof header, "%-20s  %-28s %-18s %s", "AT", "DEVICE", "EVENT", "DETAIL");
+    return run_listing(argc, argv, "audit", header, list_audit);
 }
 
 /* ---- store restored ---- */

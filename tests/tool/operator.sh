@@ -48,6 +48,10 @@ show=$("$DMSEC" device show --db "$DB" --device-id IMEI:md5 --json)
 check "notification recorded as resync" "$(jq -r '.notifications[0].default_nonce' <<<"$show")" true
 check "audit" "$("$DMSEC" audit --db "$DB" --json | jq '[.[] | select(.event=="resync_notify")] | length')" 1
 check "sessions empty" "$("$DMSEC" sessions --db "$DB" --json | jq length)" 0
+# Text listings carry column headers.
+check "sessions header" "$("$DMSEC" sessions --db "$DB" | head -n 1 | tr -s ' ')" "STARTED DEVICE SID PEER MESSAGES RESULT"
+check "audit header" "$("$DMSEC" audit --db "$DB" | head -n 1 | tr -s ' ')" "AT DEVICE EVENT DETAIL"
+check "audit rows under it" "$("$DMSEC" audit --db "$DB" --limit 1 | sed -n 2p | awk '{print $3}')" resync_notify
 
 # errors: status, message on stderr, nothing on stdout
 expect_error "duplicate device" 1 "$DMSEC" device add --db "$DB" --device-id IMEI:a --client-name a --client-secret x --scheme md5
