@@ -233,6 +233,22 @@ static dmsec_data_t *pattern(dmsec_msg_t *m, size_t n, unsigned seed, int opaque
     return d;
 }
 
+/* Sets the Meta field kind of it to v, added when it has none: 1, or 0
+ * without memory. */
+static int meta_set(dmsec_msg_t *m, dmsec_item_t *it, dmsec_metinf_t kind, const char *v)
+{
+    for (dmsec_mi_t *f = it->meta ? it->meta->fields : NULL; f; f = f->next) {
+        if (f->kind == kind) {
+            const dmsec_data_t *d = dmsec_msg_data(m, v, strlen(v), 0);
+            if (!d)
+                return 0;
+            f->value = *d;
+            return 1;
+        }
+    }
+    return dmsec_meta_add(m, &it->meta, kind, v) != NULL;
+}
+
 /* Applies one edit to m; 1 when it changed something. */
 static int edit(dmsec_msg_t *m, uint8_t op, uint8_t a, uint8_t b, int wbxml)
 {
@@ -289,17 +305,8 @@ static int edit(dmsec_msg_t *m, uint8_t op, uint8_t a, uint8_t b, int wbxml)
                 snprintf(t, sizeof t, "99999999999999999999");
             if (b == 0x7e)
                 snprintf(t, sizeof t, "-1");
-            dmsec_mi_t *f = NULL;
-            for (f = it->meta ? it->meta->fields : NULL; f; f = f->next) {
-                if (f->kind == DMSEC_MI_SIZE)
-                    break;
-            }
-            if (f)
-                f->value = *dmsec_msg_data(m, t, strlen(t), 0);
-            else if (!dmsec_meta_add(m, &it->meta, DMSEC_MI_SIZE, t))
-                return 0;
+            return meta_set(m, it, DMSEC_MI_SIZE, t);
         }
-        return 1;
     case 7: /* a command twice */
         if (!c || c->type == DMSEC_CMD_ATOMIC || c->type == DMSEC_CMD_SEQUENCE)
             return 0;
@@ -372,17 +379,8 @@ static int edit(dmsec_msg_t *m, uint8_t op, uint8_t a, uint8_t b, int wbxml)
             return 0;
         {
             const char *f = formats[b % 8] ? formats[b % 8] : "weird";
-            dmsec_mi_t *x = NULL;
-            for (x = it->meta ? it->meta->fields : NULL; x; x = x->next) {
-                if (x->kind == DMSEC_MI_FORMAT)
-                    break;
-            }
-            if (x)
-                x->value = *dmsec_msg_data(m, f, strlen(f), 0);
-            else if (!dmsec_meta_add(m, &it->meta, DMSEC_MI_FORMAT, f))
-                return 0;
+            return meta_set(m, it, DMSEC_MI_FORMAT, f);
         }
-        return 1;
     case 14: /* other Data */
         if (!it)
             return 0;
@@ -448,8 +446,6 @@ static void count_tags(const dmsec_session_t *s, struct party *p, int server)
 }
 
 struct conv {
-    dmsec_session_t *c, *s;
-    struct party *dev, *srv;
     dmsec_codec_t codec;
     const uint8_t *edits;
     size_t n_edits;
@@ -471,18 +467,16 @@ static void conv_before(void *arg, pair_msg_t *m)
 }
 
 /* Checks the engine's call, counts its tags and persists its events. */
-static void conv_after(void *arg, int server, int n, int rc, const dmsec_session_out_t *out)
+static void conv_after(void *arg, const pair_call_t *call)
 {
-    struct conv *cv = arg;
-    (void)n;
-    dmsec_session_t *dst = server ? cv->s : cv->c;
-    struct party *p = server ? cv->srv : cv->dev;
-    if (!pair_call_ok(dst, rc, out))
+    (void)arg;
+    struct party *p = call->party;
+    if (!pair_call_ok(call->engine, call->rc, call->out))
         fail("a call broke the engine's promises");
-    if (rc)
+    if (call->rc)
         return;
-    count_tags(dst, p, server);
-    if (dmsec_session_persist(dst, &dmsec_state_mem_ops, &p->mem))
+    count_tags(call->engine, p, call->server);
+    if (dmsec_session_persist(call->engine, &dmsec_state_mem_ops, &p->mem))
         fail("persist");
 }
 
@@ -574,9 +568,11 @@ static void conversation(const uint8_t *data, size_t size)
     if (c1 & 0x08)
         dmsec_session_rotate_secret(s);
 
-    struct conv cv = {c, s, &dev, &srv, codec, edits, n_edits, 0};
+    struct conv cv = {codec, edits, n_edits, 0};
     pair_drive_t d = {.client = c,
                       .server = s,
+                      .dev = &dev,
+                      .srv = &srv,
                       .codec = codec,
                       .now = 1000,
                       .max = MAX_WIRE,

@@ -170,8 +170,6 @@ static void set_acc(dmsec_account_t *a, dmsec_auth_scheme_t out_s, const char *o
 }
 
 struct conv {
-    dmsec_session_t *c, *s;
-    struct party *dev, *srv;
     const uint8_t *edits;
     size_t n_edits;
     int touched;
@@ -194,15 +192,13 @@ static void conv_before(void *arg, pair_msg_t *m)
 }
 
 /* Checks the engine's call and persists its events. */
-static void conv_after(void *arg, int server, int n, int rc, const dmsec_session_out_t *out)
+static void conv_after(void *arg, const pair_call_t *call)
 {
-    struct conv *cv = arg;
-    (void)n;
-    dmsec_session_t *dst = server ? cv->s : cv->c;
-    if (!pair_call_ok(dst, rc, out))
+    (void)arg;
+    struct party *p = call->party;
+    if (!pair_call_ok(call->engine, call->rc, call->out))
         abort();
-    struct party *p = server ? cv->srv : cv->dev;
-    if (!rc && dmsec_session_persist(dst, &dmsec_state_mem_ops, &p->mem))
+    if (!call->rc && dmsec_session_persist(call->engine, &dmsec_state_mem_ops, &p->mem))
         abort();
 }
 
@@ -293,9 +289,11 @@ static int conversation(const uint8_t *data, size_t size)
         abort();
     if (m1 & 0x20)
         dmsec_session_queue(s, DMSEC_CMD_GET, "./DevInfo/Mod", NULL, NULL);
-    struct conv cv = {c, s, &dev, &srv, edits, n_edits, 0};
+    struct conv cv = {edits, n_edits, 0};
     pair_drive_t d = {.client = c,
                       .server = s,
+                      .dev = &dev,
+                      .srv = &srv,
                       .codec = ccfg.codec,
                       .now = 1000,
                       .max = 16,

@@ -248,19 +248,30 @@ static inline void pair_trace(dmsec_codec_t codec, const pair_msg_t *w)
     dmsec_msg_free(m);
 }
 
+/* One call of an engine, as the driver's after hook sees it. */
+typedef struct {
+    dmsec_session_t *engine;
+    void *party; /* pair_drive_t's dev or srv, as engine */
+    int server;  /* 1: the server engine */
+    int n;       /* the message fed; -1: the client's start */
+    int rc;
+    const dmsec_session_out_t *out; /* the answer (when rc is 0) */
+} pair_call_t;
+
 /* What drives a conversation between a client and a server engine. */
 typedef struct {
     dmsec_session_t *client;
     dmsec_session_t *server;
+    void *dev; /* the parties, handed to after with their engine */
+    void *srv;
     dmsec_codec_t codec; /* the client's, for the trace */
     time_t now;          /* the client starts then; message n is fed at now + n */
     int max;             /* messages at the most */
     /* Before message m goes (NULL: none): may change it. */
     void (*before)(void *arg, pair_msg_t *m);
-    /* After each call of an engine (NULL: none): the client's start (n -1)
-     * and the feed of message n to the server (server 1) or the client,
-     * with its result and its answer. */
-    void (*after)(void *arg, int server, int n, int rc, const dmsec_session_out_t *out);
+    /* After each call of an engine (NULL: none): the client's start and
+     * the feed of each message. */
+    void (*after)(void *arg, const pair_call_t *call);
     void *arg;
 } pair_drive_t;
 
@@ -283,8 +294,9 @@ static inline int pair_drive(const pair_drive_t *d, pair_run_t *r)
     int rc = dmsec_session_start(d->client, d->now, &out);
     if (rc)
         return rc;
+    pair_call_t call = {d->client, d->dev, 0, -1, 0, &out};
     if (d->after)
-        d->after(d->arg, 0, -1, 0, &out);
+        d->after(d->arg, &call);
     pair_msg_t m;
     memset(&m, 0, sizeof m);
     for (int n = 0; out.has_message; n++) {
@@ -304,12 +316,16 @@ static inline int pair_drive(const pair_drive_t *d, pair_run_t *r)
             d->before(d->arg, &m);
         if (getenv("DMSEC_TRACE"))
             pair_trace(d->codec, &m);
-        dmsec_session_t *dst = m.to_server ? d->server : d->client;
-        rc = dmsec_session_feed(dst, m.body, m.len, m.ct, m.hmac[0] ? m.hmac : NULL, d->now + n,
-                                &out);
+        call.engine = m.to_server ? d->server : d->client;
+        call.party = m.to_server ? d->srv : d->dev;
+        call.server = m.to_server;
+        call.n = n;
+        rc = dmsec_session_feed(call.engine, m.body, m.len, m.ct, m.hmac[0] ? m.hmac : NULL,
+                                d->now + n, &out);
+        call.rc = rc;
         r->messages++;
         if (d->after)
-            d->after(d->arg, m.to_server, n, rc, &out);
+            d->after(d->arg, &call);
         if (rc) {
             *(m.to_server ? &r->server_rc : &r->client_rc) = rc;
             break;

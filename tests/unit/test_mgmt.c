@@ -337,8 +337,6 @@ static void run_free(struct run *r)
 
 struct conv {
     struct run *r;
-    dmsec_session_t *c, *s;
-    struct party *dev, *srv;
     tamper_fn tamper;
     void *arg;
 };
@@ -358,13 +356,12 @@ static void conv_before(void *arg, pair_msg_t *m)
     copy_s(m->hmac, sizeof m->hmac, w->hmac);
 }
 
-static void conv_after(void *arg, int server, int n, int rc, const dmsec_session_out_t *out)
+static void conv_after(void *arg, const pair_call_t *call)
 {
-    struct conv *cv = arg;
-    (void)rc;
-    record(server ? cv->s : cv->c, server ? cv->srv : cv->dev);
-    if (n < 0)
-        assert_true(out->has_message);
+    (void)arg;
+    record(call->engine, call->party);
+    if (call->n < 0)
+        assert_true(call->out->has_message);
 }
 
 static struct run converse(dmsec_session_t *c, struct party *dev, dmsec_session_t *s,
@@ -372,9 +369,11 @@ static struct run converse(dmsec_session_t *c, struct party *dev, dmsec_session_
 {
     struct run r;
     memset(&r, 0, sizeof r);
-    struct conv cv = {&r, c, s, dev, srv, tamper, arg};
+    struct conv cv = {&r, tamper, arg};
     pair_drive_t d = {.client = c,
                       .server = s,
+                      .dev = dev,
+                      .srv = srv,
                       .codec = codec,
                       .now = NOW,
                       .max = MAX_WIRES + 1,

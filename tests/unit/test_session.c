@@ -235,8 +235,6 @@ static void copy_out(struct wire *w, const dmsec_session_out_t *o)
 
 struct conv {
     struct run *r;
-    dmsec_session_t *c, *s;
-    struct party *dev, *srv;
     tamper_fn tamper;
     void *arg;
 };
@@ -261,16 +259,13 @@ static void conv_before(void *arg, pair_msg_t *m)
 }
 
 /* Runs server_hook and persists the events of the engine's call. */
-static void conv_after(void *arg, int server, int n, int rc, const dmsec_session_out_t *out)
+static void conv_after(void *arg, const pair_call_t *call)
 {
     struct conv *cv = arg;
-    (void)out;
-    if (server && server_hook && rc == 0)
-        server_hook(cv->s, n / 2);
-    if (server)
-        persist(cv->s, cv->srv, 1, &cv->r->server_resyncs);
-    else
-        persist(cv->c, cv->dev, 0, &cv->r->client_resyncs);
+    if (call->server && server_hook && call->rc == 0)
+        server_hook(call->engine, call->n / 2);
+    persist(call->engine, call->party, call->server,
+            call->server ? &cv->r->server_resyncs : &cv->r->client_resyncs);
 }
 
 /* Drives a whole conversation (pair_drive): the client starts, then
@@ -280,9 +275,11 @@ static struct run converse(dmsec_session_t *c, struct party *dev, dmsec_session_
 {
     struct run r;
     memset(&r, 0, sizeof r);
-    struct conv cv = {&r, c, s, dev, srv, tamper, arg};
+    struct conv cv = {&r, tamper, arg};
     pair_drive_t d = {.client = c,
                       .server = s,
+                      .dev = dev,
+                      .srv = srv,
                       .codec = codec,
                       .now = NOW,
                       .max = 40,
