@@ -105,10 +105,13 @@ static int bench_session_run(CURL *c, const char *url, dmsec_session_t *s, dmsec
 }
 
 /* One client-initiated session of device_id with server_id at url, in
- * codec. acc holds the device's account; the nonces the session issues and
- * accepts are written back to it. 0 when both sides authenticated. */
-static int bench_session(CURL *c, const char *url, const char *server_id, const char *device_id,
-                         dmsec_codec_t codec, dmsec_account_t *acc)
+ * codec, with the callbacks cb on cb_ctx (cb NULL: none but get_account,
+ * answering acc). acc holds the device's account; the nonces the session
+ * issues and accepts are written back to it. *messages as
+ * bench_session_run. 0 when it ended well with both sides authenticated. */
+static int bench_session_cb(CURL *c, const char *url, const char *server_id, const char *device_id,
+                            dmsec_codec_t codec, dmsec_account_t *acc, const dmsec_session_cb_t *cb,
+                            void *cb_ctx, int *messages)
 {
     dmsec_session_config_t cfg = {.role = DMSEC_ROLE_CLIENT,
                                   .server_id = server_id,
@@ -117,17 +120,28 @@ static int bench_session(CURL *c, const char *url, const char *server_id, const 
                                   .codec = codec,
                                   .cb = {.get_account = bench_get_account},
                                   .cb_ctx = acc};
+    if (cb) {
+        cfg.cb = *cb;
+        cfg.cb_ctx = cb_ctx;
+    }
     dmsec_session_t *s = dmsec_session_new(&cfg);
     if (!s)
         return -1;
     dmsec_session_out_t out;
     int rc = dmsec_session_start(s, time(NULL), &out);
     if (!rc)
-        rc = bench_session_run(c, url, s, codec, acc, &out, NULL);
-    int ok = !rc && dmsec_session_result(s) == 0 && dmsec_session_peer_authenticated(s) &&
-             dmsec_session_self_authenticated(s);
+        rc = bench_session_run(c, url, s, codec, acc, &out, messages);
+    int ok = !rc && dmsec_session_done(s) && dmsec_session_result(s) == 0 &&
+             dmsec_session_peer_authenticated(s) && dmsec_session_self_authenticated(s);
     dmsec_session_free(s);
     return ok ? 0 : -1;
+}
+
+/* bench_session_cb with acc the only callback. */
+static int bench_session(CURL *c, const char *url, const char *server_id, const char *device_id,
+                         dmsec_codec_t codec, dmsec_account_t *acc)
+{
+    return bench_session_cb(c, url, server_id, device_id, codec, acc, NULL, NULL, NULL);
 }
 
 /* A benchmark device as the store holds it (d) and as the simulated device

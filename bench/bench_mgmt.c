@@ -169,24 +169,8 @@ static int run_session(CURL *c, const char *url, struct device *dev, struct sess
 {
     memset(x, 0, sizeof *x);
     x->dev = dev;
-    dmsec_session_config_t cfg = {.role = DMSEC_ROLE_CLIENT,
-                                  .server_id = SERVER_ID,
-                                  .server_uri = url,
-                                  .device_id = dev->id,
-                                  .codec = codec,
-                                  .cb = {.get_account = cb_account, .tree_exec = cb_tree},
-                                  .cb_ctx = x};
-    dmsec_session_t *s = dmsec_session_new(&cfg);
-    if (!s)
-        return -1;
-    dmsec_session_out_t out;
-    int rc = dmsec_session_start(s, time(NULL), &out);
-    if (!rc)
-        rc = bench_session_run(c, url, s, codec, &dev->acc, &out, messages);
-    int ok = !rc && dmsec_session_done(s) && dmsec_session_result(s) == 0 &&
-             dmsec_session_peer_authenticated(s) && dmsec_session_self_authenticated(s);
-    dmsec_session_free(s);
-    return ok ? 0 : -1;
+    const dmsec_session_cb_t cb = {.get_account = cb_account, .tree_exec = cb_tree};
+    return bench_session_cb(c, url, SERVER_ID, dev->id, codec, &dev->acc, &cb, x, messages);
 }
 
 /* ---- a timed phase: every device opens one session ---- */
