@@ -94,4 +94,12 @@ static inline void raw_text(sqlite3 *db, const char *sql, char *out, size_t cap)
     sqlite3_finalize(s);
 }
 
+/* Asserts that raw_text of sql is want. */
+static inline void raw_is(sqlite3 *db, const char *sql, const char *want)
+{
+    char text[256];
+    raw_text(db, sql, text, sizeof text);
+    assert_string_equal(text, want);
+}
+
 #endif

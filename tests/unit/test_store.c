@@ -927,14 +927,11 @@ static void sessions_newest_first(void **state)
 
     /* Every field, from a new handle. */
     sqlite3 *db = raw_open("sessions.db");
-    char text[64];
-    raw_text(db,
-             "SELECT device_id || '|' || ended || '|' || result || '|' || messages"
-             " FROM sessions WHERE session_id = 'A1'",
-             text, sizeof text);
-    assert_string_equal(text, "IMEI:1|150|-201|4");
-    raw_text(db, "SELECT peer FROM sessions WHERE session_id = 'B2'", text, sizeof text);
-    assert_string_equal(text, "");
+    raw_is(db,
+           "SELECT device_id || '|' || ended || '|' || result || '|' || messages"
+           " FROM sessions WHERE session_id = 'A1'",
+           "IMEI:1|150|-201|4");
+    raw_is(db, "SELECT peer FROM sessions WHERE session_id = 'B2'", "");
     sqlite3_close(db);
 }
 
@@ -970,10 +967,7 @@ static void audit_trail(void **state)
     assert_int_equal(dmsec_store_audit(st, 5000, "IMEI:1", "", "x"), DMSEC_ERR_INVALID_ARG);
     dmsec_store_close(st);
     sqlite3 *db = raw_open("audit.db");
-    char len[16];
-    raw_text(db, "SELECT length(CAST(detail AS BLOB)) FROM audit WHERE event = 'long'", len,
-             sizeof len);
-    assert_string_equal(len, "254");
+    raw_is(db, "SELECT length(CAST(detail AS BLOB)) FROM audit WHERE event = 'long'", "254");
     sqlite3_close(db);
 }
 
@@ -993,9 +987,7 @@ static void mac_replay_cache(void **state)
     assert_int_equal(dmsec_store_mac_seen(st, "third-mac", 9000, 9000, 600), 0);
     dmsec_store_close(st);
     sqlite3 *db = raw_open("macs.db");
-    char count[16];
-    raw_text(db, "SELECT count(*) FROM macs", count, sizeof count);
-    assert_string_equal(count, "1");
+    raw_is(db, "SELECT count(*) FROM macs", "1");
     sqlite3_close(db);
 }
 
@@ -1023,9 +1015,7 @@ static void open_refuses_foreign_files(void **state)
     path_of("foreign.db", path, sizeof path);
     assert_int_equal(dmsec_store_open(path, &st), DMSEC_ERR_STORE_CORRUPT);
     db = raw_open("foreign.db");
-    char mode[16];
-    raw_text(db, "PRAGMA journal_mode", mode, sizeof mode);
-    assert_string_equal(mode, "delete");
+    raw_is(db, "PRAGMA journal_mode", "delete");
     sqlite3_close(db);
 
     /* A store from a newer dmsec. */
@@ -1103,13 +1093,9 @@ static void file_is_private_and_wal(void **state)
     }
 
     sqlite3 *db = raw_open("mode.db");
-    char text[32];
-    raw_text(db, "PRAGMA journal_mode", text, sizeof text);
-    assert_string_equal(text, "wal");
-    raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "4");
-    raw_text(db, "PRAGMA application_id", text, sizeof text);
-    assert_string_equal(text, "1145918275"); /* "DMSC" */
+    raw_is(db, "PRAGMA journal_mode", "wal");
+    raw_is(db, "PRAGMA user_version", "4");
+    raw_is(db, "PRAGMA application_id", "1145918275"); /* "DMSC" */
     sqlite3_close(db);
     dmsec_store_close(st);
 }
@@ -1131,28 +1117,22 @@ static void migrates_from_v1(void **state)
     raw_exec(db, "INSERT INTO notifications (device_id, session_id, default_nonce, sent, expires)"
                  " VALUES ('IMEI:old', 7, 0, 100, 200)");
     raw_exec(db, "COMMIT");
-    char text[32];
-    raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "1");
-    raw_text(db,
-             "SELECT count(*) FROM pragma_table_info('devices')"
-             " WHERE name = 'client_nonce_pending'",
-             text, sizeof text);
-    assert_string_equal(text, "0");
+    raw_is(db, "PRAGMA user_version", "1");
+    raw_is(db,
+           "SELECT count(*) FROM pragma_table_info('devices')"
+           " WHERE name = 'client_nonce_pending'",
+           "0");
     sqlite3_close(db);
 
     /* Opening migrates, keeping every row. */
     dmsec_store_t *st = store_open("v1.db");
     db = raw_open("v1.db");
-    raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "4");
-    raw_text(db,
-             "SELECT count(*) FROM pragma_table_info('devices')"
-             " WHERE name = 'client_nonce_pending'",
-             text, sizeof text);
-    assert_string_equal(text, "1");
-    raw_text(db, "SELECT quote(client_nonce_pending) FROM devices", text, sizeof text);
-    assert_string_equal(text, "NULL");
+    raw_is(db, "PRAGMA user_version", "4");
+    raw_is(db,
+           "SELECT count(*) FROM pragma_table_info('devices')"
+           " WHERE name = 'client_nonce_pending'",
+           "1");
+    raw_is(db, "SELECT quote(client_nonce_pending) FROM devices", "NULL");
     sqlite3_close(db);
     dmsec_device_t got;
     assert_int_equal(dmsec_store_device_get(st, "IMEI:old", &got), DMSEC_OK);
@@ -1182,8 +1162,7 @@ static void migrates_from_v1(void **state)
     assert_bytes(got.client_nonce_pending, got.client_nonce_pending_len, pend, sizeof pend);
     dmsec_store_close(st);
     db = raw_open("v1.db");
-    raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "4");
+    raw_is(db, "PRAGMA user_version", "4");
     sqlite3_close(db);
 }
 
@@ -1663,9 +1642,7 @@ static void open_existing_and_read_only(void **state)
                      DMSEC_ERR_STORE_STATE);
     assert_null(st);
     db = raw_open("older.db");
-    char text[32];
-    raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "3");
+    raw_is(db, "PRAGMA user_version", "3");
     sqlite3_close(db);
 }
 

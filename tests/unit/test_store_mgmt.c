@@ -1282,22 +1282,17 @@ static void migrates_from_v2(void **state)
     raw_exec(db, "INSERT INTO sessions (device_id, session_id, peer, started)"
                  " VALUES ('IMEI:old', '1', 'p', 5)");
     raw_exec(db, "COMMIT");
-    char text[32];
-    raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "2");
+    raw_is(db, "PRAGMA user_version", "2");
     sqlite3_close(db);
 
     dmsec_store_t *st = store_open("v2.db");
     db = raw_open("v2.db");
-    raw_text(db, "PRAGMA user_version", text, sizeof text);
-    assert_string_equal(text, "4");
-    raw_text(db,
-             "SELECT count(*) FROM sqlite_master WHERE name IN ('commands', 'device_events',"
-             " 'inventory', 'commands_queue', 'commands_correlator')",
-             text, sizeof text);
-    assert_string_equal(text, "5");
-    raw_text(db, "SELECT count(*) FROM pragma_foreign_key_check", text, sizeof text);
-    assert_string_equal(text, "0");
+    raw_is(db, "PRAGMA user_version", "4");
+    raw_is(db,
+           "SELECT count(*) FROM sqlite_master WHERE name IN ('commands', 'device_events',"
+           " 'inventory', 'commands_queue', 'commands_correlator')",
+           "5");
+    raw_is(db, "SELECT count(*) FROM pragma_foreign_key_check", "0");
     sqlite3_close(db);
     dmsec_device_t d;
     assert_int_equal(dmsec_store_device_get(st, "IMEI:old", &d), DMSEC_OK);
@@ -1406,9 +1401,7 @@ static void killed_writer(void **state)
     }
     seen_clear(&s);
     sqlite3 *db = raw_open("kill.db");
-    char text[32];
-    raw_text(db, "PRAGMA integrity_check", text, sizeof text);
-    assert_string_equal(text, "ok");
+    raw_is(db, "PRAGMA integrity_check", "ok");
     sqlite3_close(db);
     /* The queue goes on where it was. */
     pending(st, "IMEI:1", "S2", NOW, &s);
