@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <jansson.h>
 
 #include "client.h"
 #include "dmsec/auth.h"
@@ -117,6 +118,12 @@ int cli_account_load(const dmsec_tree_t *t, const char *acc, dmsec_account_t *a)
         rc = DMSEC_ERR_TREE_URI_LONG;
     if (!rc)
         memcpy(a->srvcred_path, path, (size_t)k + 1);
+    /* and our own credential, which the server may rotate as well */
+    k = snprintf(path, sizeof path, "./DMAcc/%s/AppAuth/CLCRED", acc);
+    if (!rc && (k < 0 || (size_t)k >= sizeof a->clcred_path))
+        rc = DMSEC_ERR_TREE_URI_LONG;
+    if (!rc)
+        memcpy(a->clcred_path, path, (size_t)k + 1);
     if (rc)
         dmsec_account_wipe(a);
     return rc;
@@ -200,6 +207,16 @@ static int tr_secret_rotated(void *ctx, const char *peer, const uint8_t *secret,
     return tree_write(ctx, "AppAuth/SRVCRED/AAuthSecret", secret, len, DMSEC_TREE_SECRET);
 }
 
+/* The server replaced our CLCRED secret: ours from the next session on
+ * (this one goes on with the old one, as the server does until it has our
+ * Status; the Replace itself already wrote the leaf through the tree,
+ * this keeps it marked secret). */
+static int tr_client_secret_rotated(void *ctx, const char *peer, const dmsec_event_t *e)
+{
+    (void)peer;
+    return tree_write(ctx, "AppAuth/CLCRED/AAuthSecret", e->bytes, e->len, DMSEC_TREE_SECRET);
+}
+
 /* The server's Status for an alert we queued (a FUMO report). */
 static int tr_cmd_done(void *ctx, const char *peer, const dmsec_event_t *e)
 {
@@ -213,6 +230,7 @@ static const dmsec_state_ops_t tree_state_ops = {
     .set_in_nonce_pending = tr_set_in_pending,
     .set_out_nonce = tr_set_out_nonce,
     .secret_rotated = tr_secret_rotated,
+    .client_secret_rotated = tr_client_secret_rotated,
     .cmd_done = tr_cmd_done,
 };
 
@@ -415,15 +433,33 @@ static int session_once(dmsec_tree_t *t, const cli_session_req_t *req)
         saved = apply_events(&c, s) == 0 && treefile_save(req->tree_path, t) == 0;
     }
     int err = outcome(s, rc, saved, transport_err, messages, req->tree_path, why, sizeof why);
-    printf("session=%s server=%s http=%ld result=%s server_authenticated=%d "
-           "device_authenticated=%d messages=%d%s",
-           dmsec_session_id(s) ? dmsec_session_id(s) : "-", req->server_id, http,
-           dmsec_errname(err), dmsec_session_peer_authenticated(s),
-           dmsec_session_self_authenticated(s), messages, req->resync ? " resync=1" : "");
-    if (err)
-        printf(" why=\"%s\"", why);
-    printf("\n");
-    fflush(stdout);
+    if (cli_json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "event", json_string("session"));
+        json_object_set_new(j, "session", cli_json_text(dmsec_session_id(s)));
+        json_object_set_new(j, "server", cli_json_text(req->server_id));
+        json_object_set_new(j, "http", json_integer(http));
+        json_object_set_new(j, "ok", json_boolean(!err));
+        json_object_set_new(j, "result", json_string(dmsec_errname(err)));
+        json_object_set_new(j, "server_authenticated",
+                            json_boolean(dmsec_session_peer_authenticated(s)));
+        json_object_set_new(j, "device_authenticated",
+                            json_boolean(dmsec_session_self_authenticated(s)));
+        json_object_set_new(j, "messages", json_integer(messages));
+        json_object_set_new(j, "resync", json_boolean(req->resync));
+        json_object_set_new(j, "why", err ? cli_json_text(why) : json_null());
+        cli_json_line(j);
+    } else {
+        printf("session=%s server=%s http=%ld result=%s server_authenticated=%d "
+               "device_authenticated=%d messages=%d%s",
+               dmsec_session_id(s) ? dmsec_session_id(s) : "-", req->server_id, http,
+               dmsec_errname(err), dmsec_session_peer_authenticated(s),
+               dmsec_session_self_authenticated(s), messages, req->resync ? " resync=1" : "");
+        if (err)
+            printf(" why=\"%s\"", why);
+        printf("\n");
+        fflush(stdout);
+    }
     dmsec_session_free(s);
     dmsec_tree_free(c.atomic_snap);
     return err ? 1 : 0;

@@ -110,6 +110,18 @@ static int cb_get_account(void *ctx, const char *peer_id, dmsec_account_t *out)
     } else {
         rc = dmsec_store_device_account(&dev, x->cfg->server_id, out);
         snprintf(x->device, sizeof x->device, "%s", dev.device_id);
+        /* an operator's rotation request, and the device's pending
+         * credential of an earlier one */
+        dmsec_rotation_t rot;
+        int r = rc ? rc : dmsec_store_rotation_get(x->st, peer_id, &rot);
+        if (!rc && !r) {
+            dmsec_store_rotation_account(&rot, out);
+            x->rotate_requested = rot.requested;
+        } else if (!rc) {
+            note_store_err(x, r);
+            rc = r;
+        }
+        dmsec_store_rotation_wipe(&rot);
     }
     srv_wipe(&dev, sizeof dev);
     return rc;
@@ -301,23 +313,60 @@ static int load_one(void *ctx, const dmsec_store_cmd_t *c)
 /* The engine's callback: the device is authenticated and everything
  * queued in the engine went out. A secret rotation when due, then the
  * device's next commands from the store. */
+/* An operator's rotation of one side (dmsec device rotate), logged. 1
+ * when its Replace was queued. */
+static int queue_requested(struct sess *s, dmsec_session_t *engine, int client)
+{
+    char dev[DMSEC_STORE_ID_MAX];
+    log_clean(dev, sizeof dev, dmsec_session_peer_id(engine));
+    const char *side = client ? "client" : "server";
+    int rr =
+        client ? dmsec_session_rotate_client_secret(engine) : dmsec_session_rotate_secret(engine);
+    if (rr == DMSEC_ERR_SESSION_STATE && !client && !dmsec_session_self_authenticated(engine))
+        return 0; /* an earlier one unconfirmed: once the device accepted our Cred */
+    *(client ? &s->client_rotation_queued : &s->rotation_queued) = 1;
+    if (rr) {
+        log_msg(LOG_WARN, "secret-rotation device=%s side=%s cannot be queued: %s", dev, side,
+                dmsec_errname(rr));
+        return 0;
+    }
+    log_msg(LOG_INFO, "secret-rotation device=%s side=%s requested by an operator: queued", dev,
+            side);
+    if (!s->tls)
+        log_msg(LOG_WARN,
+                "secret-rotation device=%s side=%s: the new secret crosses plain HTTP in clear",
+                dev, side);
+    return 1;
+}
+
 static int cb_pending_cmds(void *ctx, dmsec_session_t *engine)
 {
     struct cb_ctx *x = ctx;
     struct sess *s = sess_of_ctx(x);
+    int queued = 0;
+    if (dmsec_session_peer_known(engine) && dmsec_session_peer_authenticated(engine)) {
+        /* The operator asked: whatever the policy says. */
+        if (!s->rotation_queued && (x->rotate_requested & DMSEC_ROTATE_SERVER))
+            queued |= queue_requested(s, engine, 0);
+        if (!s->client_rotation_queued && (x->rotate_requested & DMSEC_ROTATE_CLIENT))
+            queued |= queue_requested(s, engine, 1);
+    }
     if (!s->rotation_queued && x->rotate) {
         int resync = x->resync_alerted;
         for (size_t i = 0; i < dmsec_session_events(engine) && !resync; i++)
             resync = dmsec_session_event(engine, i)->type == DMSEC_EV_RESYNC;
         if (resync) {
-            s->rotation_queued = 1;
             int rr = dmsec_session_rotate_secret(engine);
-            if (rr)
+            if (!(rr == DMSEC_ERR_SESSION_STATE && !dmsec_session_self_authenticated(engine)))
+                s->rotation_queued = 1;
+            if (rr && s->rotation_queued)
                 log_msg(LOG_WARN, "secret-rotation cannot be queued: %s", dmsec_errname(rr));
-            else
-                return DMSEC_OK; /* the Replace goes first, alone */
+            else if (!rr)
+                queued = 1;
         }
     }
+    if (queued)
+        return DMSEC_OK; /* the Replaces go first, alone */
     const char *dev = dmsec_session_peer_id(engine);
     /* The engine asks only for an authenticated device; checked here too,
      * as nothing of a device's queue may reach anyone else. */
@@ -497,11 +546,45 @@ static int st_secret_rotated(void *ctx, const char *dev, const uint8_t *secret, 
     (void)len;
     struct persist_ctx *p = ctx;
     int rc = dmsec_store_secret_commit(p->st, dev, p->srv->cfg.server_id);
-    if (!rc) {
-        log_msg(LOG_INFO, "secret-rotation device=%s session=%s confirmed", p->dev, p->sid);
-        rc = audit(p->st, p->now, dev, "secret_rotated", "SRVCRED AAuthSecret replaced");
-    }
+    if (!rc)
+        log_msg(LOG_INFO, "secret-rotation device=%s session=%s side=server confirmed", p->dev,
+                p->sid);
     return rc;
+}
+
+static int st_client_secret_pending(void *ctx, const char *dev, const uint8_t *secret, size_t len)
+{
+    struct persist_ctx *p = ctx;
+    int rc = dmsec_store_client_secret_pending(p->st, dev, secret, len);
+    if (!rc)
+        log_msg(LOG_INFO, "secret-rotation device=%s session=%s side=client sent", p->dev, p->sid);
+    return rc;
+}
+
+static int st_client_secret_rotated(void *ctx, const char *dev, const dmsec_event_t *e)
+{
+    struct persist_ctx *p = ctx;
+    int rc = dmsec_store_client_secret_commit(p->st, dev);
+    if (!rc)
+        log_msg(LOG_INFO, "secret-rotation device=%s session=%s side=client confirmed%s", p->dev,
+                p->sid, e->status ? "" : " by use");
+    return rc;
+}
+
+/* The audit row of a rotation confirmed, either side. */
+static int audit_rotated(struct persist_ctx *p, const char *dev, const dmsec_event_t *e)
+{
+    char detail[256];
+    int client = e->type == DMSEC_EV_CLIENT_SECRET_ROTATED;
+    if (e->status)
+        snprintf(detail, sizeof detail, "side=%s %s AAuthSecret replaced, status %d, session=%s",
+                 client ? "client" : "server", client ? "CLCRED" : "SRVCRED", e->status, p->sid);
+    else
+        snprintf(detail, sizeof detail,
+                 "side=%s %s AAuthSecret replaced, confirmed by use (its status was lost), "
+                 "session=%s",
+                 client ? "client" : "server", client ? "CLCRED" : "SRVCRED", p->sid);
+    return audit(p->st, p->now, dev, "secret_rotated", detail);
 }
 
 static int st_cmd_sent(void *ctx, const char *dev, const dmsec_event_t *e)
@@ -662,12 +745,17 @@ static int st_observe(void *ctx, const dmsec_session_t *engine, const dmsec_even
                  p->sid, s->messages);
         rc = audit(p->st, p->now, dev, "session_ended", detail);
         break;
+    case DMSEC_EV_SECRET_ROTATED:
+    case DMSEC_EV_CLIENT_SECRET_ROTATED:
+        if (known)
+            rc = audit_rotated(p, dev, e);
+        break;
     case DMSEC_EV_NONCE_ISSUED:
     case DMSEC_EV_NONCE_PENDING:
     case DMSEC_EV_NONCE_ACCEPTED:
     case DMSEC_EV_SELF_AUTHENTICATED:
     case DMSEC_EV_SECRET_PENDING:
-    case DMSEC_EV_SECRET_ROTATED:
+    case DMSEC_EV_CLIENT_SECRET_PENDING:
     case DMSEC_EV_CMD_SENT:
     case DMSEC_EV_CMD_DONE:
     case DMSEC_EV_ALERT:
@@ -683,6 +771,8 @@ static const dmsec_state_ops_t store_state_ops = {
     .set_out_nonce = st_set_out_nonce,
     .secret_pending = st_secret_pending,
     .secret_rotated = st_secret_rotated,
+    .client_secret_pending = st_client_secret_pending,
+    .client_secret_rotated = st_client_secret_rotated,
     .cmd_sent = st_cmd_sent,
     .cmd_done = st_cmd_done,
     .alert = st_alert,

@@ -193,9 +193,10 @@ void storepool_close_all(void);
 struct cb_ctx {
     dmsec_store_t *st;
     const struct srv_config *cfg;
-    int store_err;      /* a store call failed (not "not found") */
-    int resync_alerted; /* the session id had an outstanding resync */
-    int rotate;         /* the rotation policy asks for a new secret after a resync */
+    int store_err;             /* a store call failed (not "not found") */
+    int resync_alerted;        /* the session id had an outstanding resync */
+    int rotate;                /* the rotation policy asks for a new secret after a resync */
+    unsigned rotate_requested; /* DMSEC_ROTATE_* an operator asked for (dmsec device rotate) */
     char device[DMSEC_STORE_ID_MAX];
 };
 
@@ -209,6 +210,7 @@ struct sess {
     int tls;
     int transport_auth;
     int rotation_queued;
+    int client_rotation_queued;
     int opened; /* notification_opened done */
     time_t started;
     time_t last_used;

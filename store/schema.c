@@ -153,6 +153,18 @@ const char *const dm_store_migrations[DM_STORE_SCHEMA_VERSION] = {
     " value TEXT NOT NULL"
     ") STRICT, WITHOUT ROWID;"
     "PRAGMA user_version = 4;",
+    /* 4 -> 5: secret rotation on an operator's request. rotate_requested
+     * holds the sides asked for and not yet confirmed (1 the device's
+     * CLCRED secret, 2 the server's SRVCRED one); the device's new
+     * credential sent and not yet confirmed is kept beside its current one
+     * (pre-hashes, flags 0 when none; the secret only for HMAC-SHA256). */
+    "ALTER TABLE devices ADD COLUMN rotate_requested INTEGER NOT NULL DEFAULT 0"
+    " CHECK (rotate_requested BETWEEN 0 AND 3);"
+    "ALTER TABLE devices ADD COLUMN client_pending_ph_flags INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE devices ADD COLUMN client_pending_ph_md5 BLOB;"
+    "ALTER TABLE devices ADD COLUMN client_pending_ph_sha256 BLOB;"
+    "ALTER TABLE devices ADD COLUMN client_pending_secret BLOB;"
+    "PRAGMA user_version = 5;",
 };
 
 /* Runs one constant statement (a PRAGMA setting), ignoring its row. */

@@ -64,6 +64,11 @@ enum {
     Q_PENDING_SET,
     Q_PENDING_GET,
     Q_SECRET_SET,
+    Q_ROT_REQUEST,
+    Q_ROT_GET,
+    Q_CPEND_INFO,
+    Q_CPEND_SET,
+    Q_CPEND_COMMIT,
     Q_N_PUT,
     Q_N_PENDING,
     Q_N_USED,
@@ -119,8 +124,27 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_PENDING_GET] = "SELECT server_scheme, integrity, pending_secret FROM devices"
                       " WHERE device_id = ?1",
     [Q_SECRET_SET] = "UPDATE devices SET server_ph_flags = ?2, server_ph_md5 = ?3,"
-                     " server_ph_sha256 = ?4, server_secret = ?5, pending_secret = NULL"
+                     " server_ph_sha256 = ?4, server_secret = ?5, pending_secret = NULL,"
+                     " rotate_requested = rotate_requested & ~2"
                      " WHERE device_id = ?1",
+    [Q_ROT_REQUEST] = "UPDATE devices SET rotate_requested = rotate_requested | ?2"
+                      " WHERE device_id = ?1",
+    [Q_ROT_GET] = "SELECT rotate_requested, coalesce(length(pending_secret), 0) > 0,"
+                  " client_pending_ph_flags, client_pending_ph_md5, client_pending_ph_sha256,"
+                  " client_pending_secret FROM devices WHERE device_id = ?1",
+    [Q_CPEND_INFO] =
+        "SELECT client_name, client_scheme, integrity FROM devices WHERE device_id = ?1",
+    [Q_CPEND_SET] =
+        "UPDATE devices SET client_pending_ph_flags = ?2, client_pending_ph_md5 = ?3,"
+        " client_pending_ph_sha256 = ?4, client_pending_secret = ?5 WHERE device_id = ?1",
+    /* The pending credential becomes the device's, and the request is met. */
+    [Q_CPEND_COMMIT] = "UPDATE devices SET client_ph_flags = client_pending_ph_flags,"
+                       " client_ph_md5 = client_pending_ph_md5,"
+                       " client_ph_sha256 = client_pending_ph_sha256,"
+                       " client_secret = client_pending_secret, client_pending_ph_flags = 0,"
+                       " client_pending_ph_md5 = NULL, client_pending_ph_sha256 = NULL,"
+                       " client_pending_secret = NULL, rotate_requested = rotate_requested & ~1"
+                       " WHERE device_id = ?1 AND client_pending_ph_flags <> 0",
     /* A re-send keeps opened; switching to the default nonce re-arms the
      * resync (SET expressions see the row as it was). */
     [Q_N_PUT] = "INSERT INTO notifications (device_id, session_id, default_nonce, sent, expires)"
@@ -1450,6 +1474,16 @@ int dmsec_store_device_account(const dmsec_device_t *dev, const char *server_id,
     out->integrity = dev->integrity;
     const char *path = dev->srvcred_path[0] ? dev->srvcred_path : DEFAULT_SRVCRED;
     memcpy(out->srvcred_path, path, strlen(path) + 1);
+    /* The device's own credential is the sibling CLCRED of the SRVCRED
+     * node (the AppAuth names of a dmsec bootstrap and agent); none when
+     * the SRVCRED node is not named so. */
+    size_t n = strlen(path);
+    if (n >= 8 && !strcmp(path + n - 8, "/SRVCRED")) {
+        memcpy(out->clcred_path, path, n - 7);
+        memcpy(out->clcred_path + n - 7, "CLCRED", 7);
+    }
+    memcpy(out->out_secret_pending, dev->pending_secret, dev->pending_secret_len);
+    out->out_secret_pending_len = dev->pending_secret_len;
     return DMSEC_OK;
 }
 
@@ -1554,6 +1588,128 @@ int dmsec_store_secret_commit(dmsec_store_t *st, const char *device_id, const ch
     dm_wipe(secret, sizeof secret);
     dmsec_prehash_wipe(&ph);
     return rc;
+}
+
+/* ---- secret rotation ---- */
+
+int dmsec_store_rotation_request(dmsec_store_t *st, const char *device_id, unsigned sides)
+{
+    if (!st || !device_id || !sides || (sides & ~(DMSEC_ROTATE_CLIENT | DMSEC_ROTATE_SERVER)))
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_ROT_REQUEST, &s);
+    if (rc)
+        return rc;
+    rc = bind_str(s, 1, device_id);
+    if (!rc)
+        rc = bind_i64(s, 2, (int64_t)sides);
+    return changed_one(st, s, rc);
+}
+
+int dmsec_store_rotation_get(dmsec_store_t *st, const char *device_id, dmsec_rotation_t *out)
+{
+    if (!st || !device_id || !out)
+        return DMSEC_ERR_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_ROT_GET, &s);
+    if (rc)
+        return rc;
+    rc = step_row(s, bind_str(s, 1, device_id));
+    if (!rc) {
+        sqlite3_int64 req = sqlite3_column_int64(s, 0);
+        out->requested = (unsigned)(req & (DMSEC_ROTATE_CLIENT | DMSEC_ROTATE_SERVER));
+        if (sqlite3_column_int64(s, 1))
+            out->pending |= DMSEC_ROTATE_SERVER;
+        rc = col_prehash(s, 2, &out->client_prehash);
+        if (!rc && out->client_prehash.flags)
+            out->pending |= DMSEC_ROTATE_CLIENT;
+        if (!rc)
+            rc = col_blob(s, 5, out->client_secret, sizeof out->client_secret,
+                          &out->client_secret_len);
+    }
+    stmt_done(s);
+    if (rc)
+        dmsec_store_rotation_wipe(out);
+    return rc;
+}
+
+void dmsec_store_rotation_wipe(dmsec_rotation_t *r)
+{
+    if (r)
+        dm_wipe(r, sizeof *r);
+}
+
+void dmsec_store_rotation_account(const dmsec_rotation_t *r, dmsec_account_t *acc)
+{
+    if (!r || !acc || !(r->pending & DMSEC_ROTATE_CLIENT))
+        return;
+    acc->in_pending = 1;
+    acc->in_prehash_pending = r->client_prehash;
+    memcpy(acc->in_secret_pending, r->client_secret, r->client_secret_len);
+    acc->in_secret_pending_len = r->client_secret_len;
+}
+
+int dmsec_store_client_secret_pending(dmsec_store_t *st, const char *device_id,
+                                      const uint8_t *secret, size_t len)
+{
+    if (!st || !device_id || !secret || !len)
+        return DMSEC_ERR_INVALID_ARG;
+    if (len > DMSEC_SECRET_MAX)
+        return DMSEC_ERR_TOO_LARGE;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    char name[DMSEC_NAME_MAX];
+    int keep_plain = 0;
+    dmsec_prehash_t ph;
+    memset(&ph, 0, sizeof ph);
+    int rc = tx_begin(st);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = NULL;
+    rc = stmt_get(st, Q_CPEND_INFO, &s);
+    if (!rc) {
+        rc = step_row(s, bind_str(s, 1, device_id));
+        if (!rc)
+            rc = col_text(s, 0, name, sizeof name, 0);
+        /* as for the current credential: the secret itself only where
+         * the key is the secret (HMAC-SHA256) */
+        if (!rc)
+            keep_plain = sqlite3_column_int64(s, 2) == DMSEC_INTEGRITY_HMAC_SHA256;
+        stmt_done(s);
+    }
+    if (!rc)
+        rc = dmsec_prehash_compute(name, secret, len, &ph);
+    if (!rc)
+        rc = stmt_get(st, Q_CPEND_SET, &s);
+    if (!rc) {
+        rc = bind_str(s, 1, device_id);
+        if (!rc)
+            rc = bind_prehash(s, 2, &ph);
+        if (!rc && keep_plain)
+            rc = bind_blob(s, 5, secret, len);
+        rc = changed_one(st, s, rc);
+    }
+    rc = tx_end(st, rc);
+    dmsec_prehash_wipe(&ph);
+    return rc;
+}
+
+int dmsec_store_client_secret_commit(dmsec_store_t *st, const char *device_id)
+{
+    if (!st || !device_id)
+        return DMSEC_ERR_INVALID_ARG;
+    if (!id_ok(device_id))
+        return DMSEC_ERR_STORE_NOT_FOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(st, Q_CPEND_COMMIT, &s);
+    if (rc)
+        return rc;
+    return changed_one(st, s, bind_str(s, 1, device_id));
 }
 
 /* ---- notifications ---- */

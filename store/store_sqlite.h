@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* The schema this code writes and reads (PRAGMA user_version). */
-#define DM_STORE_SCHEMA_VERSION 4
+#define DM_STORE_SCHEMA_VERSION 5
 
 /* PRAGMA application_id of a dmsec store ("DMSC"): tells our file from any
  * other SQLite database. */

@@ -370,6 +370,8 @@ struct dev_view {
     int disabled;
     int64_t last_seen;
     sync_state_t sync;
+    unsigned rot_requested; /* DMSEC_ROTATE_* asked for by an operator, not confirmed */
+    unsigned rot_pending;   /* DMSEC_ROTATE_* sent to the device, not confirmed */
 };
 
 static int device_view(dmsec_store_t *st, const dmsec_device_t *d, struct dev_view *v)
@@ -384,6 +386,12 @@ static int device_view(dmsec_store_t *st, const dmsec_device_t *d, struct dev_vi
     struct sync_scan s = {.now = (int64_t)time(NULL)};
     if (!rc)
         rc = dmsec_store_notification_list(st, d->device_id, sync_one, &s);
+    dmsec_rotation_t rot;
+    if (!rc && !(rc = dmsec_store_rotation_get(st, d->device_id, &rot))) {
+        v->rot_requested = rot.requested;
+        v->rot_pending = rot.pending;
+    }
+    dmsec_store_rotation_wipe(&rot);
     if (!rc && s.found && !s.copy.consumed) {
         if (s.copy.expires > s.now)
             v->sync = SYNC_PENDING;
@@ -426,6 +434,12 @@ static void print_device(const dmsec_device_t *d, const struct dev_view *v, int 
         else
             printf("null");
         printf(",\"sync\":\"%s\"", sync_name(v->sync));
+        printf(",\"rotation\":{\"client\":{\"requested\":%s,\"pending\":%s},"
+               "\"server\":{\"requested\":%s,\"pending\":%s}}",
+               v->rot_requested & DMSEC_ROTATE_CLIENT ? "true" : "false",
+               v->rot_pending & DMSEC_ROTATE_CLIENT ? "true" : "false",
+               v->rot_requested & DMSEC_ROTATE_SERVER ? "true" : "false",
+               v->rot_pending & DMSEC_ROTATE_SERVER ? "true" : "false");
         if (!nonces) {
             printf("}");
             return;
@@ -521,7 +535,16 @@ static void show_device(const dmsec_device_t *d, const struct dev_view *v, int j
     printf("created         %s\n", created);
     printf("last seen       %s\n", v->last_seen > 0 ? seen : "never");
     printf("sync            %s\n", sync_name(v->sync));
-    printf("rotation        %s\n", d->pending_secret_len ? "pending" : "-");
+    for (int side = 0; side < 2; side++) {
+        unsigned bit = side ? DMSEC_ROTATE_SERVER : DMSEC_ROTATE_CLIENT;
+        int req = (v->rot_requested & bit) != 0;
+        int pend = (v->rot_pending & bit) != 0;
+        printf("rotation %s  %s%s%s\n", side ? "server" : "client", req ? "requested" : "",
+               req && pend ? ", " : "",
+               pend  ? "pending (sent, not confirmed)"
+               : req ? ""
+                     : "-");
+    }
     char cn[2 * DMSEC_NONCE_MAX + 1];
     char cp[2 * DMSEC_NONCE_MAX + 1];
     char sn[2 * DMSEC_NONCE_MAX + 1];
@@ -879,6 +902,74 @@ static int device_update(int argc, char **argv)
     return rc;
 }
 
+/* rotate: an operator's request for a new secret of the device (--client,
+ * its CLCRED) and/or of the server towards it (--server, SRVCRED),
+ * delivered in the device's next authenticated session and kept until the
+ * device confirms it. A disabled device may be asked too: it gets the new
+ * secrets in its first session once enabled (disable, rotate, enable is
+ * the way to retire secrets thought to be known to someone else). */
+static int device_rotate(int argc, char **argv)
+{
+    static const char *const known[] = {"db", "device-id", NULL};
+    static const char *const flags[] = {"client", "server", "json", NULL};
+    tool_opts_t o;
+    const char *pos = NULL;
+    const char *id = NULL;
+    device_arg(&argc, &argv, &pos);
+    if (opts_parse(&o, argc, argv, known, flags) || !(id = device_id_of(&o, pos)))
+        return TOOL_EXIT_USAGE;
+    unsigned sides = (opt_flag(&o, "client") ? DMSEC_ROTATE_CLIENT : 0u) |
+                     (opt_flag(&o, "server") ? DMSEC_ROTATE_SERVER : 0u);
+    if (!sides) {
+        tool_error("device rotate: say which secret: --client (the device's), --server (the "
+                   "server's towards it), or both");
+        return TOOL_EXIT_USAGE;
+    }
+    dmsec_store_t *st = tool_store_open_mode(&o, TOOL_STORE_WRITE);
+    if (!st)
+        return TOOL_EXIT_FAIL;
+    const char *what = sides == (DMSEC_ROTATE_CLIENT | DMSEC_ROTATE_SERVER)
+                           ? "client and server secrets"
+                       : sides == DMSEC_ROTATE_CLIENT ? "client secret"
+                                                      : "server secret";
+    char detail[64];
+    snprintf(detail, sizeof detail, "side=%s",
+             sides == (DMSEC_ROTATE_CLIENT | DMSEC_ROTATE_SERVER) ? "client,server"
+             : sides == DMSEC_ROTATE_CLIENT                       ? "client"
+                                                                  : "server");
+    dmsec_device_t d;
+    int disabled = 0;
+    int err = dmsec_store_begin(st);
+    if (!err) {
+        err = dmsec_store_device_get_any(st, id, &d, &disabled);
+        memset(&d, 0, sizeof d);
+        if (!err)
+            err = dmsec_store_rotation_request(st, id, sides);
+        if (!err)
+            err = tool_audit_change(st, id, "rotation_requested", detail);
+        err = err ? (dmsec_store_rollback(st), err) : dmsec_store_commit(st);
+    }
+    if (!err)
+        err = dmsec_store_sync(st);
+    int rc = 0;
+    if (err == DMSEC_ERR_STORE_NOT_FOUND) {
+        rc = tool_no_device(id);
+    } else if (err) {
+        rc = tool_fail("device rotate", err);
+    } else if (opt_flag(&o, "json")) {
+        printf("{\"device_id\":");
+        json_str(id);
+        printf(",\"rotation_requested\":{\"client\":%s,\"server\":%s},\"disabled\":%s}\n",
+               sides & DMSEC_ROTATE_CLIENT ? "true" : "false",
+               sides & DMSEC_ROTATE_SERVER ? "true" : "false", disabled ? "true" : "false");
+    } else {
+        printf("rotation of the %s of %s requested: delivered in its next session%s\n", what, id,
+               disabled ? " (the device is disabled: once it is enabled)" : "");
+    }
+    dmsec_store_close(st);
+    return rc;
+}
+
 int cmd_device(int argc, char **argv)
 {
     const char *verb = argc >= 2 ? argv[1] : "";
@@ -892,11 +983,13 @@ int cmd_device(int argc, char **argv)
         return device_show(argc - 2, argv + 2);
     if (!strcmp(verb, "update"))
         return device_update(argc - 2, argv + 2);
+    if (!strcmp(verb, "rotate"))
+        return device_rotate(argc - 2, argv + 2);
     if (!strcmp(verb, "remove") || !strcmp(verb, "disable") || !strcmp(verb, "enable"))
         return device_change(argc - 2, argv + 2, verb);
-    tool_error(
-        "usage: dmsec device add|import|list|show|update|disable|enable|remove --db PATH ... "
-        "(see dmsec --help)");
+    tool_error("usage: dmsec device add|import|list|show|update|rotate|disable|enable|remove --db "
+               "PATH ... "
+               "(see dmsec --help)");
     return TOOL_EXIT_USAGE;
 }
 
@@ -1023,8 +1116,8 @@ static int print_session(void *ctx, const dmsec_session_rec_t *r)
             printf("null");
         printf(",\"messages\":%d,\"result\":\"%s\"}", r->messages, result);
     } else {
-        printf("%-20s  %-28s %-6s %-22s %8d  %s\n", started, r->device_id, r->session_id,
-               r->peer, r->messages, result);
+        printf("%-20s  %-28s %-6s %-22s %8d  %s\n", started, r->device_id, r->session_id, r->peer,
+               r->messages, result);
     }
     l->n++;
     return 0;
@@ -1062,8 +1155,8 @@ static int run_listing(int argc, char **argv, const char *what, const char *head
 int cmd_sessions(int argc, char **argv)
 {
     char header[160];
-    snprintf(header, sizeof header, "%-20s  %-28s %-6s %-22s %8s  %s", "STARTED", "DEVICE",
-             "SID", "PEER", "MESSAGES", "RESULT");
+    snprintf(header, sizeof header, "%-20s  %-28s %-6s %-22s %8s  %s", "STARTED", "DEVICE", "SID",
+             "PEER", "MESSAGES", "RESULT");
     return run_listing(argc, argv, "sessions", header, list_sessions);
 }
 

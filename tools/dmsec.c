@@ -60,6 +60,9 @@ static const struct command commands[] = {
      "         [--server-id ID] [--json]\n"
      "         changes a device without new secrets (a new client name, or hmac-sha256,\n"
      "         takes the client secret the device has)\n"
+     "       device rotate DEVICE --db PATH (--client | --server | both) [--json]\n"
+     "         a new secret for the device (--client, its CLCRED) and/or for the server\n"
+     "         towards it (--server, SRVCRED), sent in its next session\n"
      "       device import --csv F --db PATH [--secrets-out FILE] [--scheme S]\n"
      "         [--server-id ID] [--skip-bad] [--json]\n"
      "         many devices from a CSV in one transaction (see docs/SERVER.md)"},

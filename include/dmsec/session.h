@@ -128,6 +128,25 @@ typedef struct dmsec_account {
     /* Node of the SRVCRED AppAuth in the device's tree, for secret
      * rotation by the server, e.g. "./DMAcc/dmsec/AppAuth/SRVCRED". */
     char srvcred_path[DMSEC_NAME_MAX];
+    /* Node of the CLCRED AppAuth (the device's own credential), for the
+     * rotation of the device's secret by the server, e.g.
+     * "./DMAcc/dmsec/AppAuth/CLCRED". Empty: no such rotation. */
+    char clcred_path[DMSEC_NAME_MAX];
+    /* Server: rotations sent to the device and not confirmed (its 200 may
+     * have been lost after it applied the Replace). The device's pending
+     * credential (in_pending set): its pre-hashes, and for HMAC-SHA256 its
+     * secret; a Cred or MAC that fails on the current credential is
+     * checked on it before the peer authenticated, and on success it is
+     * the device's credential (DMSEC_EV_CLIENT_SECRET_ROTATED, status 0).
+     * Our own pending secret (out_secret_pending_len > 0): when the device
+     * refuses our Cred or MAC, we answer once more on it, and its
+     * acceptance commits it (DMSEC_EV_SECRET_ROTATED, status 0). */
+    int in_pending;
+    dmsec_prehash_t in_prehash_pending;
+    uint8_t in_secret_pending[DMSEC_SECRET_MAX];
+    size_t in_secret_pending_len;
+    uint8_t out_secret_pending[DMSEC_SECRET_MAX];
+    size_t out_secret_pending_len;
 } dmsec_account_t;
 
 /* Wipes every secret of an account. */
@@ -269,8 +288,10 @@ typedef enum dmsec_event_type {
     /* Server: a new server secret is being sent (Replace AAuthSecret):
      * keep it as pending, beside the current one. */
     DMSEC_EV_SECRET_PENDING,
-    /* Server: the client confirmed the Replace: the pending secret is the
-     * secret now. Client: the server replaced our SRVCRED secret. */
+    /* Server: the client confirmed the Replace (status: its Status), or
+     * accepted our Cred or MAC built on the pending secret after refusing
+     * the current one (status 0: its 200 was lost): the pending secret is
+     * the secret now. Client: the server replaced our SRVCRED secret. */
     DMSEC_EV_SECRET_ROTATED,
     /* The session is over; err is 0 for success or why it ended. */
     DMSEC_EV_SESSION_ENDED,
@@ -293,6 +314,18 @@ typedef enum dmsec_event_type {
      * ./DevInfo or ./DevDetail, data its value (from package #1's DevInfo
      * or the Results of a Get). */
     DMSEC_EV_INVENTORY,
+    /* Server: a new secret of the device (bytes) is being sent (Replace of
+     * its CLCRED AAuthSecret): keep it as the device's pending credential,
+     * beside the current one, before sending. */
+    DMSEC_EV_CLIENT_SECRET_PENDING,
+    /* Server: the device's pending credential is its credential now:
+     * status is the device's Status on the Replace, or 0 when the device
+     * authenticated on the pending credential (its Status was lost:
+     * confirmed by use). The rest of this session is still checked on the
+     * old credential, which the device keeps using until its next session.
+     * Client: the server replaced our CLCRED secret with bytes, for our next
+     * session (this one goes on with the old secret). */
+    DMSEC_EV_CLIENT_SECRET_ROTATED,
 } dmsec_event_type_t;
 
 /* The pointers of an event are borrowed from the engine until its next
@@ -385,8 +418,17 @@ int dmsec_session_client_alert(dmsec_session_t *s, const dmsec_mgmt_cmd_t *alert
 /* The DevInfo and DevDetail leaves the server asks for (NULL-ended). */
 extern const char *const dmsec_session_inventory_uris[];
 /* Server: queues a Replace of the SRVCRED AAuthSecret with a fresh secret
- * from the rng (DMSEC_EV_SECRET_PENDING when sent, _ROTATED on 200). */
+ * from the rng (DMSEC_EV_SECRET_PENDING when sent, _ROTATED on 200).
+ * DMSEC_ERR_SESSION_STATE also while an earlier rotation is unconfirmed
+ * (out_secret_pending) and the device has not accepted our Cred yet
+ * (which secret it holds is not known): ask again once
+ * dmsec_session_self_authenticated. */
 int dmsec_session_rotate_secret(dmsec_session_t *s);
+/* Server: queues a Replace of the device's CLCRED AAuthSecret (under
+ * clcred_path) with a fresh secret from the rng
+ * (DMSEC_EV_CLIENT_SECRET_PENDING when sent, _ROTATED on 2xx). The device
+ * keeps its old secret for the rest of the session. */
+int dmsec_session_rotate_client_secret(dmsec_session_t *s);
 
 /* Events of the last call, 0 <= i < dmsec_session_events(s). */
 size_t dmsec_session_events(const dmsec_session_t *s);
@@ -434,6 +476,14 @@ typedef struct dmsec_state_ops {
     /* DMSEC_EV_SECRET_ROTATED. Server: the pending secret is ours now.
      * Client: the server's secret (SRVCRED) is now `secret`. */
     int (*secret_rotated)(void *ctx, const char *peer_id, const uint8_t *secret, size_t len);
+    /* Server, DMSEC_EV_CLIENT_SECRET_PENDING: the device's new secret,
+     * sent: kept as its pending credential (pre-hashes; the secret itself
+     * only where the scheme needs it, as for the current one). */
+    int (*client_secret_pending)(void *ctx, const char *peer_id, const uint8_t *secret, size_t len);
+    /* DMSEC_EV_CLIENT_SECRET_ROTATED. Server: the pending credential is the
+     * device's now (e->status 0: confirmed by use). Client: our CLCRED
+     * secret is e->bytes from the next session on. */
+    int (*client_secret_rotated)(void *ctx, const char *peer_id, const dmsec_event_t *e);
     /* Server, management (each may be NULL):
      * DMSEC_EV_CMD_SENT: record the command (e->tag) sent in this session;
      * DMSEC_EV_CMD_DONE: record its answer (status, Results), once;

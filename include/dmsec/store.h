@@ -195,8 +195,51 @@ int dmsec_store_set_server_nonce(dmsec_store_t *st, const char *device_id, const
                                  size_t len); /* DMSEC_EV_NONCE_ACCEPTED */
 int dmsec_store_secret_pending(dmsec_store_t *st, const char *device_id, const char *server_id,
                                const uint8_t *secret, size_t len); /* DMSEC_EV_SECRET_PENDING */
-int dmsec_store_secret_commit(dmsec_store_t *st, const char *device_id,
-                              const char *server_id); /* DMSEC_EV_SECRET_ROTATED */
+/* DMSEC_EV_SECRET_ROTATED: also meets a request for DMSEC_ROTATE_SERVER. */
+int dmsec_store_secret_commit(dmsec_store_t *st, const char *device_id, const char *server_id);
+
+/* ---- secret rotation on an operator's request ----
+ *
+ * An operator asks for the device's secret (CLCRED, DMSEC_ROTATE_CLIENT)
+ * or the server's (SRVCRED, DMSEC_ROTATE_SERVER) to be replaced: the
+ * request stays until the rotation is confirmed, and the server delivers
+ * it in each authenticated session of the device until then. A rotation
+ * sent is pending: the server's new secret in pending_secret (above), the
+ * device's new credential beside its current one (pre-hashes; the secret
+ * itself only for HMAC-SHA256). Committing a side clears its pending
+ * value and its request. */
+#define DMSEC_ROTATE_CLIENT 0x1u
+#define DMSEC_ROTATE_SERVER 0x2u
+
+typedef struct dmsec_rotation {
+    unsigned requested; /* DMSEC_ROTATE_* asked for and not confirmed yet */
+    unsigned pending;   /* DMSEC_ROTATE_* sent and not confirmed yet */
+    /* The device's pending credential (pending & DMSEC_ROTATE_CLIENT). */
+    dmsec_prehash_t client_prehash;
+    uint8_t client_secret[DMSEC_SECRET_MAX]; /* only with HMAC-SHA256 */
+    size_t client_secret_len;
+} dmsec_rotation_t;
+
+/* Adds sides (DMSEC_ROTATE_* bits) to the device's request, disabled or
+ * not (DMSEC_ERR_STORE_NOT_FOUND). The caller audits who asked. */
+int dmsec_store_rotation_request(dmsec_store_t *st, const char *device_id, unsigned sides);
+/* The device's requests and pending rotations, disabled or not; wipe
+ * *out with dmsec_store_rotation_wipe. */
+int dmsec_store_rotation_get(dmsec_store_t *st, const char *device_id, dmsec_rotation_t *out);
+void dmsec_store_rotation_wipe(dmsec_rotation_t *r);
+/* The device's pending credential into the engine's account (in_pending
+ * and its pre-hashes and secret); nothing when none is pending. The
+ * server's own pending secret comes with dmsec_store_device_account. */
+void dmsec_store_rotation_account(const dmsec_rotation_t *r, dmsec_account_t *acc);
+/* DMSEC_EV_CLIENT_SECRET_PENDING: the device's new secret, kept as its
+ * pending credential: the pre-hashes of client_name ":" secret, and the
+ * secret for HMAC-SHA256 (replacing an earlier pending one). */
+int dmsec_store_client_secret_pending(dmsec_store_t *st, const char *device_id,
+                                      const uint8_t *secret, size_t len);
+/* DMSEC_EV_CLIENT_SECRET_ROTATED: the pending credential becomes the
+ * device's, and its request is met. DMSEC_ERR_STORE_NOT_FOUND when none
+ * is pending (or no such device). */
+int dmsec_store_client_secret_commit(dmsec_store_t *st, const char *device_id);
 
 /* ---- notifications ---- */
 

@@ -234,10 +234,16 @@ int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *t
 
 int dmsec_session_rotate_secret(dmsec_session_t *s)
 {
-    if (!s || s->role != DMSEC_ROLE_SERVER || !s->m.have_acc || !s->m.acc.srvcred_path[0])
+    if (!s || s->role != DMSEC_ROLE_SERVER || !s->m.have_acc || !s->m.acc.srvcred_path[0] ||
+        s->m.phantom)
         return DMSEC_ERR_SESSION_STATE;
     if (s->m.have_pending_secret)
         return DMSEC_OK;
+    /* An earlier secret unconfirmed: which one the device holds shows
+     * only in its verdict on our Cred; a new one now would be confused
+     * with it. */
+    if (s->m.acc.out_secret_pending_len && !s->m.self_authed)
+        return DMSEC_ERR_SESSION_STATE;
     char secret[SECRET_LEN + 1];
     int rc = dmsec_secret_generate(s->rng.fill ? &s->rng : NULL, secret, SECRET_LEN);
     if (rc)
@@ -246,10 +252,34 @@ int dmsec_session_rotate_secret(dmsec_session_t *s)
     snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.srvcred_path);
     rc = dmsec_session_queue(s, DMSEC_CMD_REPLACE, path, secret, "chr");
     if (!rc) {
-        s->q[s->m.n_q - 1].is_secret = 1;
+        s->q[s->m.n_q - 1].is_secret = SECRET_SRV;
         s->q[s->m.n_q - 1].internal = 1;
         memcpy(s->m.pending_secret, secret, sizeof secret);
         s->m.have_pending_secret = 1;
+    }
+    dm_wipe(secret, sizeof secret);
+    return rc;
+}
+
+int dmsec_session_rotate_client_secret(dmsec_session_t *s)
+{
+    if (!s || s->role != DMSEC_ROLE_SERVER || !s->m.have_acc || !s->m.acc.clcred_path[0] ||
+        s->m.phantom)
+        return DMSEC_ERR_SESSION_STATE;
+    if (s->m.have_pending_client)
+        return DMSEC_OK;
+    char secret[SECRET_LEN + 1];
+    int rc = dmsec_secret_generate(s->rng.fill ? &s->rng : NULL, secret, SECRET_LEN);
+    if (rc)
+        return rc;
+    char path[DMSEC_NAME_MAX + 16];
+    snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.clcred_path);
+    rc = dmsec_session_queue(s, DMSEC_CMD_REPLACE, path, secret, "chr");
+    if (!rc) {
+        s->q[s->m.n_q - 1].is_secret = SECRET_CLIENT;
+        s->q[s->m.n_q - 1].internal = 1;
+        memcpy(s->m.pending_client_secret, secret, sizeof secret);
+        s->m.have_pending_client = 1;
     }
     dm_wipe(secret, sizeof secret);
     return rc;
@@ -524,9 +554,12 @@ static dmsec_cmd_t *add_entry(dmsec_session_t *s, dmsec_msg_t *r, dmsec_cmd_t *p
 
 static void sent_event(dmsec_session_t *s, const struct qcmd *q)
 {
-    if (q->is_secret && s->m.have_pending_secret)
+    if (q->is_secret == SECRET_SRV && s->m.have_pending_secret)
         dmsec_sess_event(s, DMSEC_EV_SECRET_PENDING, 0, s->m.pending_secret,
                          strlen((const char *)s->m.pending_secret));
+    if (q->is_secret == SECRET_CLIENT && s->m.have_pending_client)
+        dmsec_sess_event(s, DMSEC_EV_CLIENT_SECRET_PENDING, 0, s->m.pending_client_secret,
+                         strlen((const char *)s->m.pending_client_secret));
     if (s->role != DMSEC_ROLE_SERVER || q->internal)
         return;
     dmsec_event_t *e = dmsec_sess_event(s, DMSEC_EV_CMD_SENT, 0, NULL, 0);
@@ -834,7 +867,7 @@ static void take_status(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_it
         q->lo_off = 0;
         return;
     }
-    if (q->is_secret && code >= 200 && code < 300 && s->m.have_pending_secret) {
+    if (q->is_secret == SECRET_SRV && code >= 200 && code < 300 && s->m.have_pending_secret) {
         size_t n = strlen((const char *)s->m.pending_secret);
         memcpy(s->m.acc.out_secret, s->m.pending_secret, n);
         s->m.acc.out_secret_len = n;
@@ -842,9 +875,22 @@ static void take_status(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_it
         if (!dmsec_prehash_compute(s->m.acc.out_name, s->m.acc.out_secret, n, &ph))
             s->m.acc.out_prehash = ph;
         dmsec_prehash_wipe(&ph);
-        dmsec_sess_event(s, DMSEC_EV_SECRET_ROTATED, 0, s->m.pending_secret, n);
+        dmsec_event_t *e = dmsec_sess_event(s, DMSEC_EV_SECRET_ROTATED, 0, s->m.pending_secret, n);
+        if (e)
+            e->status = code;
         dm_wipe(s->m.pending_secret, sizeof s->m.pending_secret);
         s->m.have_pending_secret = 0;
+    }
+    if (q->is_secret == SECRET_CLIENT && code >= 200 && code < 300 && s->m.have_pending_client) {
+        /* Stored for the device's next session; this one goes on with the
+         * credential the device still uses in it. */
+        dmsec_event_t *e =
+            dmsec_sess_event(s, DMSEC_EV_CLIENT_SECRET_ROTATED, 0, s->m.pending_client_secret,
+                             strlen((const char *)s->m.pending_client_secret));
+        if (e)
+            e->status = code;
+        dm_wipe(s->m.pending_client_secret, sizeof s->m.pending_client_secret);
+        s->m.have_pending_client = 0;
     }
     if (s->m.lo_in && s->m.lo_tag == (int64_t)i + 1) {
         q->done_status = code; /* its Results are still coming */
@@ -1011,7 +1057,10 @@ int dmsec_sess_server_take(dmsec_session_t *s, const dmsec_msg_t *m, dmsec_msg_t
  * commands. */
 static int needs_answer(const dmsec_session_t *s)
 {
-    return !s->m.self_authed && (!s->transport_secure || s->m.resync);
+    /* (or which of two secrets the device holds: a rotation of ours is
+     * unconfirmed) */
+    return !s->m.self_authed &&
+           (!s->transport_secure || s->m.resync || s->m.acc.out_secret_pending_len);
 }
 
 int dmsec_sess_server_send(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
@@ -1047,9 +1096,27 @@ int dmsec_sess_server_send(dmsec_session_t *s, dmsec_msg_t *r, int *sent)
 
 /* ---- the client ---- */
 
+/* Client: a Replace of our CLCRED AAuthSecret gives us our next secret.
+ * Not used in this session: the server checks it on the old one until it
+ * has our Status. */
+static void maybe_rotate_out_secret(dmsec_session_t *s, const dmsec_cmd_t *c,
+                                    const dmsec_item_t *it)
+{
+    if (c->type != DMSEC_CMD_REPLACE || !s->m.acc.clcred_path[0] || !it->target ||
+        !it->target->uri || !it->data || !it->data->len)
+        return;
+    char path[DMSEC_NAME_MAX + 16];
+    snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.clcred_path);
+    if (strcmp(it->target->uri, path) != 0 || it->data->len > DMSEC_SECRET_MAX)
+        return;
+    dmsec_sess_event(s, DMSEC_EV_CLIENT_SECRET_ROTATED, 0, (const uint8_t *)it->data->bytes,
+                     it->data->len);
+}
+
 /* Client: a Replace of our SRVCRED AAuthSecret rotates the server's secret. */
 static void maybe_rotate_in_secret(dmsec_session_t *s, const dmsec_cmd_t *c, const dmsec_item_t *it)
 {
+    maybe_rotate_out_secret(s, c, it);
     if (c->type != DMSEC_CMD_REPLACE || !s->m.acc.srvcred_path[0] || !it->target ||
         !it->target->uri || !it->data)
         return;

@@ -297,13 +297,17 @@ static int load_account(dmsec_session_t *s, const char *peer_id)
         dm_wipe(&acc, sizeof acc);
         return DMSEC_ERR_INVALID_ARG;
     }
-    if (acc.in_nonce_pending_len > DMSEC_NONCE_MAX) {
+    if (acc.in_nonce_pending_len > DMSEC_NONCE_MAX ||
+        acc.in_secret_pending_len > DMSEC_SECRET_MAX ||
+        acc.out_secret_pending_len > DMSEC_SECRET_MAX) {
         dm_wipe(&acc, sizeof acc);
         return DMSEC_ERR_INVALID_ARG;
     }
     acc.out_name[DMSEC_NAME_MAX - 1] = '\0';
     acc.in_name[DMSEC_NAME_MAX - 1] = '\0';
     acc.srvcred_path[DMSEC_NAME_MAX - 1] = '\0';
+    acc.clcred_path[DMSEC_NAME_MAX - 1] = '\0';
+    acc.in_pending = acc.in_pending != 0;
     s->m.acc = acc;
     dm_wipe(&acc, sizeof acc);
     s->m.have_acc = 1;
@@ -655,6 +659,24 @@ static void challenge_once_more(dmsec_session_t *s, struct hdr_verdict *v, int *
     s->m.chal_scheme = s->m.acc.in_scheme;
 }
 
+/* Server: the device's current credential and its pending one change
+ * places. */
+static void swap_in_cred(dmsec_account_t *a)
+{
+    dmsec_prehash_t ph = a->in_prehash;
+    a->in_prehash = a->in_prehash_pending;
+    a->in_prehash_pending = ph;
+    dmsec_prehash_wipe(&ph);
+    uint8_t sec[DMSEC_SECRET_MAX];
+    size_t n = a->in_secret_len;
+    memcpy(sec, a->in_secret, sizeof sec);
+    memcpy(a->in_secret, a->in_secret_pending, sizeof sec);
+    a->in_secret_len = a->in_secret_pending_len;
+    memcpy(a->in_secret_pending, sec, sizeof sec);
+    a->in_secret_pending_len = n;
+    dm_wipe(sec, sizeof sec);
+}
+
 /* Authenticates the peer on one message: the verdict for its SyncHdr
  * Status. *trusted tells whether the message's content may be acted on. */
 static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uint8_t *body,
@@ -705,6 +727,24 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
         rc = check_cred(s, m->hdr.cred, &via_default);
     }
 
+    /* A rotation of the device's secret sent earlier and not confirmed:
+     * the device may have applied it and lost its Status; then it
+     * authenticates on the new secret, which is its secret from now on. */
+    int by_pending = 0;
+    if ((rc == DMSEC_ERR_AUTH_FAILED || rc == DMSEC_ERR_HMAC_MISMATCH) &&
+        s->role == DMSEC_ROLE_SERVER && !s->m.peer_authed && s->m.acc.in_pending) {
+        swap_in_cred(&s->m.acc);
+        int rc2 = s->m.acc.integrity != DMSEC_INTEGRITY_NONE
+                      ? check_hmac(s, body, len, header, now)
+                      : check_cred(s, m->hdr.cred, &via_default);
+        if (rc2 == DMSEC_OK)
+            by_pending = 1;
+        else
+            swap_in_cred(&s->m.acc);
+        if (rc2 != DMSEC_ERR_AUTH_FAILED && rc2 != DMSEC_ERR_HMAC_MISMATCH)
+            rc = rc2;
+    }
+
     /* The first use of a nonce only: a second session on it is a replay.
      * (The default nonce, under the interop option, is the option's own
      * business: its notification is consumed once.) */
@@ -712,6 +752,18 @@ static int authenticate_peer(dmsec_session_t *s, const dmsec_msg_t *m, const uin
         peer_uses_nonce(s) && s->cb.nonce_used &&
         s->cb.nonce_used(s->cb_ctx, s->m.peer_id, s->m.cur_in_nonce, s->m.cur_in_nonce_len) != 0)
         rc = DMSEC_ERR_SESSION_REPLAY;
+    if (by_pending && rc != DMSEC_OK)
+        swap_in_cred(&s->m.acc);
+    if (by_pending && rc == DMSEC_OK) {
+        /* confirmed by use; the old credential is gone */
+        s->m.acc.in_pending = 0;
+        dmsec_prehash_wipe(&s->m.acc.in_prehash_pending);
+        dm_wipe(s->m.acc.in_secret_pending, sizeof s->m.acc.in_secret_pending);
+        s->m.acc.in_secret_pending_len = 0;
+        dmsec_event_t *e = dmsec_sess_event(s, DMSEC_EV_CLIENT_SECRET_ROTATED, 0, NULL, 0);
+        if (e)
+            e->status = 0;
+    }
     if (rc == DMSEC_OK) {
         int first = !s->m.peer_authed;
         s->m.peer_authed = 1;
@@ -827,6 +879,17 @@ static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int truste
         if (!s->m.self_authed) {
             s->m.self_authed = 1;
             event(s, DMSEC_EV_SELF_AUTHENTICATED, 0, NULL, 0);
+            if (s->m.out_pending_tried && s->m.acc.out_secret_pending_len) {
+                /* the device holds the secret we rotated: committed by use */
+                dmsec_event_t *e =
+                    dmsec_sess_event(s, DMSEC_EV_SECRET_ROTATED, 0, s->m.acc.out_secret_pending,
+                                     s->m.acc.out_secret_pending_len);
+                if (e)
+                    e->status = 0;
+            }
+            /* Either way the device's verdict settles which secret it holds. */
+            dm_wipe(s->m.acc.out_secret_pending, sizeof s->m.acc.out_secret_pending);
+            s->m.acc.out_secret_pending_len = 0;
         }
         if (have_nonce)
             take_nonce(s, nonce, nonce_len, 0);
@@ -835,6 +898,23 @@ static int read_our_verdict(dmsec_session_t *s, const dmsec_msg_t *m, int truste
     if (code != 401 && code != 407)
         return DMSEC_OK;
     s->m.self_authed = 0;
+    if (st->chal && s->role == DMSEC_ROLE_SERVER && s->m.acc.out_secret_pending_len &&
+        !s->m.out_pending_tried && !s->m.have_pending_secret) {
+        /* Our secret rotated in an earlier session may have reached the
+         * device without its Status reaching us: once more, on it. */
+        dmsec_prehash_t ph;
+        size_t n = s->m.acc.out_secret_pending_len;
+        if (dmsec_prehash_compute(s->m.acc.out_name, s->m.acc.out_secret_pending, n, &ph) ==
+            DMSEC_OK) {
+            memcpy(s->m.acc.out_secret, s->m.acc.out_secret_pending, n);
+            s->m.acc.out_secret_len = n;
+            s->m.acc.out_prehash = ph;
+            s->m.out_pending_tried = 1;
+            s->m.self_refusals = 0;
+            s->m.asked_answer = 0; /* its verdict is wanted again */
+        }
+        dmsec_prehash_wipe(&ph);
+    }
     if (!st->chal || ++s->m.self_refusals >= 2) {
         dmsec_sess_end(s, DMSEC_ERR_SESSION_PEER_REFUSED);
         return DMSEC_OK;
@@ -1091,6 +1171,7 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     /* Its secrets (the queue's strings are pointed to, not copied) */
     dm_wipe(&snap->acc, sizeof snap->acc);
     dm_wipe(snap->pending_secret, sizeof snap->pending_secret);
+    dm_wipe(snap->pending_client_secret, sizeof snap->pending_client_secret);
     free(snap);
     free(qsnap);
     return rc;

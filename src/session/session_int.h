@@ -21,6 +21,8 @@
 #define DEFAULT_MAX_OBJ 4194304u
 #define MIN_MAX_MSG 1024u /* a peer's MaxMsgSize below this is taken as this */
 #define LO_URI_MAX 1024
+#define SECRET_SRV 1    /* qcmd.is_secret: our SRVCRED secret */
+#define SECRET_CLIENT 2 /* qcmd.is_secret: the device's CLCRED secret */
 
 /* One command of ours waiting to go, in flight or answered: the server's
  * management commands, and the client's Alerts and Results. A group
@@ -42,7 +44,7 @@ struct qcmd {
     int alert_code;
     size_t n_members; /* a group: the entries after it that belong to it */
     int member;       /* inside the group before it */
-    int is_secret;    /* the Replace of the SRVCRED AAuthSecret */
+    int is_secret;    /* a Replace of an AAuthSecret: SECRET_SRV or SECRET_CLIENT */
     int internal;     /* ours (the answer Gets): no CMD events */
     /* Results (client): the Get they answer */
     char msg_ref[16];
@@ -107,6 +109,9 @@ struct mstate {
     size_t n_q; /* entries of the queue (the array itself is outside) */
     uint8_t pending_secret[SECRET_LEN + 1];
     int have_pending_secret;
+    uint8_t pending_client_secret[SECRET_LEN + 1]; /* server: the device's new CLCRED secret */
+    int have_pending_client;
+    int out_pending_tried; /* server: our Cred now on acc.out_secret_pending */
 
     /* The peer's limits (its SyncHdr Meta), 0 until announced. */
     size_t peer_max_msg;

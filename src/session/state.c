@@ -37,6 +37,12 @@ int dmsec_session_persist(const dmsec_session_t *s, const dmsec_state_ops_t *ops
         case DMSEC_EV_SECRET_ROTATED:
             write = ops->secret_rotated;
             break;
+        case DMSEC_EV_CLIENT_SECRET_PENDING:
+            write = ops->client_secret_pending;
+            break;
+        case DMSEC_EV_CLIENT_SECRET_ROTATED:
+            mgmt = ops->client_secret_rotated;
+            break;
         case DMSEC_EV_PEER_AUTHENTICATED:
         case DMSEC_EV_SELF_AUTHENTICATED:
         case DMSEC_EV_AUTH_FAILED:
@@ -107,10 +113,12 @@ static int mem_set_out_nonce(void *ctx, const char *peer, const uint8_t *n, size
 static int mem_secret_pending(void *ctx, const char *peer, const uint8_t *secret, size_t len)
 {
     (void)peer;
-    (void)secret;
-    (void)len;
     dmsec_state_mem_t *m = ctx;
-    m->writes++; /* the engine keeps it until confirmed; memory needs no copy */
+    if (len > DMSEC_SECRET_MAX)
+        return DMSEC_ERR_TOO_LARGE;
+    m->writes++;
+    memcpy(m->acc.out_secret_pending, secret, len);
+    m->acc.out_secret_pending_len = len;
     return DMSEC_OK;
 }
 
@@ -127,7 +135,55 @@ static int mem_secret_rotated(void *ctx, const char *peer, const uint8_t *secret
     const char *user = m->is_server ? m->acc.out_name : m->acc.in_name;
     memcpy(dst, secret, len);
     *dst_len = len;
+    if (m->is_server) {
+        dm_wipe(m->acc.out_secret_pending, sizeof m->acc.out_secret_pending);
+        m->acc.out_secret_pending_len = 0;
+    }
     return dmsec_prehash_compute(user, dst, len, ph);
+}
+
+/* Server: the device's new secret as its pending credential (the secret
+ * kept as well: HMAC-SHA256 needs it, the others ignore it). */
+static int mem_client_pending(void *ctx, const char *peer, const uint8_t *secret, size_t len)
+{
+    (void)peer;
+    dmsec_state_mem_t *m = ctx;
+    if (len > DMSEC_SECRET_MAX)
+        return DMSEC_ERR_TOO_LARGE;
+    m->writes++;
+    int rc = dmsec_prehash_compute(m->acc.in_name, secret, len, &m->acc.in_prehash_pending);
+    if (rc)
+        return rc;
+    memcpy(m->acc.in_secret_pending, secret, len);
+    m->acc.in_secret_pending_len = len;
+    m->acc.in_pending = 1;
+    return DMSEC_OK;
+}
+
+/* Server: the pending credential becomes the device's. Client: our next
+ * secret. */
+static int mem_client_rotated(void *ctx, const char *peer, const dmsec_event_t *e)
+{
+    (void)peer;
+    dmsec_state_mem_t *m = ctx;
+    m->writes++;
+    if (!m->is_server) {
+        if (e->len > DMSEC_SECRET_MAX)
+            return DMSEC_ERR_TOO_LARGE;
+        memcpy(m->acc.out_secret, e->bytes, e->len);
+        m->acc.out_secret_len = e->len;
+        return dmsec_prehash_compute(m->acc.out_name, e->bytes, e->len, &m->acc.out_prehash);
+    }
+    if (!m->acc.in_pending)
+        return DMSEC_OK; /* confirmed before */
+    m->acc.in_prehash = m->acc.in_prehash_pending;
+    memcpy(m->acc.in_secret, m->acc.in_secret_pending, sizeof m->acc.in_secret);
+    m->acc.in_secret_len = m->acc.in_secret_pending_len;
+    dmsec_prehash_wipe(&m->acc.in_prehash_pending);
+    dm_wipe(m->acc.in_secret_pending, sizeof m->acc.in_secret_pending);
+    m->acc.in_secret_pending_len = 0;
+    m->acc.in_pending = 0;
+    return DMSEC_OK;
 }
 
 const dmsec_state_ops_t dmsec_state_mem_ops = {
@@ -136,6 +192,8 @@ const dmsec_state_ops_t dmsec_state_mem_ops = {
     .set_out_nonce = mem_set_out_nonce,
     .secret_pending = mem_secret_pending,
     .secret_rotated = mem_secret_rotated,
+    .client_secret_pending = mem_client_pending,
+    .client_secret_rotated = mem_client_rotated,
 };
 
 int dmsec_state_mem_get_account(void *ctx, const char *peer_id, dmsec_account_t *out)

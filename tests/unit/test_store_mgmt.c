@@ -1287,7 +1287,7 @@ static void migrates_from_v2(void **state)
 
     dmsec_store_t *st = store_open("v2.db");
     db = raw_open("v2.db");
-    raw_is(db, "PRAGMA user_version", "4");
+    raw_is(db, "PRAGMA user_version", "5");
     raw_is(db,
            "SELECT count(*) FROM sqlite_master WHERE name IN ('commands', 'device_events',"
            " 'inventory', 'commands_queue', 'commands_correlator')",
