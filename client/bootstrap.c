@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "bootacc.h"
 #include "client.h"
@@ -17,8 +18,9 @@
 
 #define BOOT_FILE_MAX ((size_t)1024 * 1024)
 
-const char *const cli_bootstrap_opts[] = {
-    "tree", "file", "content-type", "imsi", "network-id", "pin", "ks-naf-hex", "ks-naf-file", NULL};
+const char *const cli_bootstrap_opts[] = {"tree",       "file", "content-type", "imsi",
+                                          "network-id", "pin",  "ks-naf-hex",   "ks-naf-file",
+                                          "json",       NULL};
 
 static int read_whole(const char *path, uint8_t **out, size_t *len)
 {
@@ -68,8 +70,15 @@ static int apply(const char *path, const dmsec_msg_t *msg, const cli_boot_acc_t 
     dmsec_tree_free(t);
     if (rc)
         return CLI_EXIT_FAIL;
-    printf("bootstrap applied: account %s for server %s\n", a->name,
-           (const char *)a->val[CLI_BOOT_SERVERID]);
+    if (cli_json) {
+        json_t *j = json_pack("{s:s}", "result", "bootstrap_applied");
+        json_object_set_new(j, "account", cli_json_text(a->name));
+        json_object_set_new(j, "server_id", cli_json_text((const char *)a->val[CLI_BOOT_SERVERID]));
+        cli_json_line(j);
+    } else {
+        printf("bootstrap applied: account %s for server %s\n", a->name,
+               (const char *)a->val[CLI_BOOT_SERVERID]);
+    }
     return 0;
 }
 

@@ -34,6 +34,19 @@ int cli_flag(const cli_opts_t *o, const char *name);
 /* Prints "dmsec-client: <msg>" on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* --json: every result line is one JSON object instead (a stream of them
+ * for listen and for a session followed by its FUMO report); errors stay
+ * on stderr as text. Set by main() before the command runs. */
+extern int cli_json;
+struct json_t;
+/* Prints o (a JSON object; the reference is taken) compactly on one line
+ * of stdout and flushes. NULL (a value jansson refused, not UTF-8): says
+ * so on stderr. */
+void cli_json_line(struct json_t *o);
+/* A JSON string of s (NULL: null); bytes that are not UTF-8 become '?'
+ * (names and messages from the network: never invalid JSON). New ref. */
+struct json_t *cli_json_text(const char *s);
+
 /* ---- the tree file (treefile.c) ---- */
 
 /* Loads and verifies the tree file; prints why on failure. 0 or -1. */

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
 
 #include "client.h"
 #include "dmsec/errors.h"
@@ -320,8 +321,16 @@ static int finish(dmsec_tree_t *t, const char *tree_path, int state, int result)
         cli_err("fumo: cannot record the report: %s", dmsec_errname(rc));
         return -1;
     }
-    printf("fumo=done state=%d result=%d server=%s correlator=%s\n", state, result, sid,
-           corr[0] ? corr : "-");
+    if (cli_json) {
+        json_t *j = json_pack("{s:s,s:s,s:i,s:i}", "event", "fumo", "fumo", "done", "state", state,
+                              "result", result);
+        json_object_set_new(j, "server", cli_json_text(sid));
+        json_object_set_new(j, "correlator", corr[0] ? cli_json_text(corr) : json_null());
+        cli_json_line(j);
+    } else {
+        printf("fumo=done state=%d result=%d server=%s correlator=%s\n", state, result, sid,
+               corr[0] ? corr : "-");
+    }
     fflush(stdout);
     return save_state(t, tree_path, state);
 }
@@ -496,7 +505,11 @@ int cli_fumo_alert_done(dmsec_tree_t *t, int64_t tag, int status)
     int rc = DMSEC_OK;
     for (size_t i = 0; !rc && i < sizeof rep / sizeof rep[0]; i++)
         rc = set_str(t, rep[i], "");
-    printf("fumo=reported status=%d\n", status);
+    if (cli_json)
+        cli_json_line(
+            json_pack("{s:s,s:s,s:i}", "event", "fumo", "fumo", "reported", "status", status));
+    else
+        printf("fumo=reported status=%d\n", status);
     fflush(stdout);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
 
 #include "client.h"
 #include "dmsec/auth.h"
@@ -101,6 +102,27 @@ struct listen_cfg {
     dmsec_codec_t codec;
 };
 
+/* --json: a notification's fate as one JSON object; the fields that are
+ * NULL are left out. */
+static void notice(const char *state, const char *server, const char *sid, const char *reason,
+                   const char *nonce, const char *ui)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "event", json_string("notification"));
+    json_object_set_new(j, "notification", json_string(state));
+    if (server)
+        json_object_set_new(j, "server", cli_json_text(server));
+    if (sid)
+        json_object_set_new(j, "session", cli_json_text(sid));
+    if (nonce)
+        json_object_set_new(j, "nonce", json_string(nonce));
+    if (ui)
+        json_object_set_new(j, "ui", json_string(ui));
+    if (reason)
+        json_object_set_new(j, "reason", cli_json_text(reason));
+    cli_json_line(j);
+}
+
 /* Handles one datagram. -1 when it was ignored, else the session's result
  * (0 or 1), or 2 when declined or a repeat. */
 static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
@@ -114,7 +136,10 @@ static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
     }
     int rc = dmsec_pkg0_parse(body, body_len, &pkg);
     if (rc) {
-        printf("notification=ignored reason=%s\n", dmsec_errname(rc));
+        if (cli_json)
+            notice("ignored", NULL, NULL, dmsec_errname(rc), NULL, NULL);
+        else
+            printf("notification=ignored reason=%s\n", dmsec_errname(rc));
         return -1;
     }
     char server_id[DMSEC_NAME_MAX];
@@ -122,7 +147,10 @@ static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
     printable(pkg.server_id, pkg.server_id_len, shown, sizeof shown);
     if (pkg.server_id_len == 0 || pkg.server_id_len >= sizeof server_id ||
         memchr(pkg.server_id, 0, pkg.server_id_len)) {
-        printf("notification=ignored server=%s reason=bad-server-id\n", shown);
+        if (cli_json)
+            notice("ignored", shown, NULL, "bad-server-id", NULL, NULL);
+        else
+            printf("notification=ignored server=%s reason=bad-server-id\n", shown);
         return -1;
     }
     memcpy(server_id, pkg.server_id, pkg.server_id_len);
@@ -136,7 +164,10 @@ static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
         return -1;
     char acc[DMSEC_TREE_MAX_SEGMENT + 1];
     if (dmsec_tree_find_account(t, server_id, acc, sizeof acc) != 0) {
-        printf("notification=ignored server=%s reason=unknown-server\n", shown);
+        if (cli_json)
+            notice("ignored", shown, sid, "unknown-server", NULL, NULL);
+        else
+            printf("notification=ignored server=%s reason=unknown-server\n", shown);
         dmsec_tree_free(t);
         return -1;
     }
@@ -162,25 +193,38 @@ static int handle(const struct listen_cfg *lc, const uint8_t *pdu, size_t len)
     dmsec_account_wipe(&a);
     dmsec_prehash_wipe(&ph);
     if (rc) {
-        printf("notification=ignored server=%s session=%s reason=%s\n", shown, sid,
-               rc == DMSEC_ERR_PKG0_DIGEST ? "digest-mismatch(stored-and-default-nonce)"
-                                           : dmsec_errname(rc));
+        const char *reason = rc == DMSEC_ERR_PKG0_DIGEST
+                                 ? "digest-mismatch(stored-and-default-nonce)"
+                                 : dmsec_errname(rc);
+        if (cli_json)
+            notice("ignored", shown, sid, reason, NULL, NULL);
+        else
+            printf("notification=ignored server=%s session=%s reason=%s\n", shown, sid, reason);
         dmsec_tree_free(t);
         return -1;
     }
     const char *ui = ui_name(pkg.ui);
-    printf("notification=verified server=%s session=%s nonce=%s ui=%s\n", server_id, sid,
-           dmsec_nonce_used_name(used), ui);
+    if (cli_json)
+        notice("verified", server_id, sid, NULL, dmsec_nonce_used_name(used), ui);
+    else
+        printf("notification=verified server=%s session=%s nonce=%s ui=%s\n", server_id, sid,
+               dmsec_nonce_used_name(used), ui);
     if (seen_before(server_id, sid)) {
-        printf("notification=repeat server=%s session=%s (already started)\n", server_id, sid);
+        if (cli_json)
+            notice("repeat", server_id, sid, "already started", NULL, NULL);
+        else
+            printf("notification=repeat server=%s session=%s (already started)\n", server_id, sid);
         dmsec_tree_free(t);
         return 2;
     }
     if (pkg.ui == DMSEC_UI_INFORMATIVE || pkg.ui == DMSEC_UI_INTERACTIVE) {
         int hs = lc->hook ? run_hook(lc->hook, ui, server_id, sid) : -1;
         if (pkg.ui == DMSEC_UI_INTERACTIVE && hs != 0) {
-            printf("notification=declined server=%s session=%s (%s)\n", server_id, sid,
-                   lc->hook ? "the hook said no" : "interactive needs --hook");
+            const char *why = lc->hook ? "the hook said no" : "interactive needs --hook";
+            if (cli_json)
+                notice("declined", server_id, sid, why, NULL, ui);
+            else
+                printf("notification=declined server=%s session=%s (%s)\n", server_id, sid, why);
             dmsec_tree_free(t);
             return 2;
         }
@@ -254,7 +298,10 @@ int cli_listen(const cli_opts_t *o)
             close(fd);
         return CLI_EXIT_FAIL;
     }
-    printf("listening port=%ld\n", port);
+    if (cli_json)
+        cli_json_line(json_pack("{s:s,s:I}", "event", "listening", "port", (json_int_t)port));
+    else
+        printf("listening port=%ld\n", port);
     fflush(stdout);
     int result = 0;
     time_t deadline = wait_s >= 0 ? time(NULL) + wait_s : 0;
@@ -269,7 +316,11 @@ int cli_listen(const cli_opts_t *o)
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr <= 0) {
-            printf("notification=none (waited %lds)\n", wait_s);
+            if (cli_json)
+                cli_json_line(json_pack("{s:s,s:s,s:I}", "event", "notification", "notification",
+                                        "none", "waited", (json_int_t)wait_s));
+            else
+                printf("notification=none (waited %lds)\n", wait_s);
             result = once ? 1 : 0;
             break;
         }

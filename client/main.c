@@ -25,10 +25,13 @@
  * (--exec-handler URI=PROGRAM, repeatable; --exec-timeout S; --fumo-hook CMD;
  * --fumo-timeout S; --fumo-max-size BYTES; --dev-type, --oem, --fw-version,
  * --sw-version, --hw-version, --max-obj-size BYTES): docs/CLIENT.md.
+ * Every command but show takes --json: its result lines as JSON objects,
+ * one per line (cli_json_line).
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +53,38 @@ void cli_err(const char *fmt, ...)
     va_end(ap);
 }
 
+int cli_json;
+
+void cli_json_line(json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!text) {
+        cli_err("a result could not be written as JSON (not UTF-8)");
+        return;
+    }
+    puts(text);
+    fflush(stdout);
+    free(text);
+}
+
+json_t *cli_json_text(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *c = strdup(s);
+    for (char *p = c; p && *p; p++) {
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    }
+    j = c ? json_string(c) : NULL;
+    free(c);
+    return j ? j : json_null();
+}
+
 const char *cli_opt(const cli_opts_t *o, const char *name)
 {
     for (size_t i = 0; i < o->n; i++) {
@@ -68,7 +103,7 @@ int cli_flag(const cli_opts_t *o, const char *name)
     return 0;
 }
 
-static const char *const flag_names[] = {"once", NULL};
+static const char *const flag_names[] = {"once", "json", NULL};
 
 static int is_flag(const char *name)
 {
@@ -193,7 +228,11 @@ static int cmd_init(const cli_opts_t *o)
     dmsec_tree_free(t);
     if (rc)
         return CLI_EXIT_FAIL;
-    printf("tree %s created\n", path);
+    if (cli_json)
+        cli_json_line(json_pack("{s:s,s:s,s:s}", "result", "tree_created", "tree", path,
+                                "device_id", cli_opt(o, "device-id")));
+    else
+        printf("tree %s created\n", path);
     return 0;
 }
 
@@ -338,7 +377,11 @@ static int cmd_add_account(const cli_opts_t *o)
     dmsec_tree_free(t);
     if (rc)
         return CLI_EXIT_FAIL;
-    printf("account %s added for server %s\n", cli_opt(o, "account"), sid);
+    if (cli_json)
+        cli_json_line(json_pack("{s:s,s:s,s:s}", "result", "account_added", "account",
+                                cli_opt(o, "account"), "server_id", sid));
+    else
+        printf("account %s added for server %s\n", cli_opt(o, "account"), sid);
     return 0;
 }
 
@@ -379,7 +422,15 @@ static int cmd_set(const cli_opts_t *o)
     }
     rc = treefile_save(path, t);
     dmsec_tree_free(t);
-    return rc ? CLI_EXIT_FAIL : 0;
+    if (rc)
+        return CLI_EXIT_FAIL;
+    /* Silent on success, as before; --json says what was written, never
+     * the value (set writes secrets too: AAuthSecret). */
+    if (cli_json)
+        cli_json_line(json_pack("{s:s,s:s,s:s,s:I}", "result", "set", "uri", cli_opt(o, "uri"),
+                                "format", dmsec_tree_format_name(f), "length",
+                                (json_int_t)(b ? len : strlen(v))));
+    return 0;
 }
 
 /* The tree --tree names, loaded: 0, or the exit code after saying why. */
@@ -409,9 +460,32 @@ static int cmd_show(const cli_opts_t *o)
     return 0;
 }
 
+/* Shown as text when every byte is printable ASCII (or a tab). */
+static int printable_text(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t') || c >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+static char *b64_of(const char *p, size_t n)
+{
+    size_t cap = DMSEC_B64_LEN(n) + 1;
+    char *b = malloc(cap);
+    if (b && dmsec_b64_encode((const uint8_t *)p, n, b, cap, NULL) != 0) {
+        free(b);
+        b = NULL;
+    }
+    return b;
+}
+
 /* Diagnostic: a Get on the tree as a server would do it (ACLs apply);
- * prints the status, and the child list of an interior node (never a
- * value, so no secret). */
+ * prints the status, then the child list of an interior node or a leaf's
+ * format, type and value (as text when printable, else base64). The tree
+ * never gives a secret to a Get (AAuthSecret: 405). */
 static int cmd_get(const cli_opts_t *o)
 {
     static const char *const need[] = {"tree", "server", "uri", NULL};
@@ -423,10 +497,46 @@ static int cmd_get(const cli_opts_t *o)
     dmsec_tree_result_t res;
     memset(&res, 0, sizeof res);
     dmsec_tree_get(t, cli_opt(o, "server"), cli_opt(o, "uri"), &res);
-    printf("status=%d", res.status);
-    if (res.status == 200 && res.data && !strcmp(res.format, "node"))
-        printf(" children=%s", res.data);
-    printf("\n");
+    int ok = res.status == 200 && res.data;
+    int node = ok && !strcmp(res.format, "node");
+    int text = ok && !node && printable_text(res.data, res.data_len);
+    char *b64 = ok && !node && !text ? b64_of(res.data, res.data_len) : NULL;
+    if (cli_json) {
+        json_t *j = json_pack("{s:s,s:s,s:i}", "uri", cli_opt(o, "uri"), "server",
+                              cli_opt(o, "server"), "status", res.status);
+        if (j && node) {
+            /* "a/b/c": the children's names */
+            json_t *kids = json_array();
+            for (const char *p = res.data; kids && *p;) {
+                size_t n = strcspn(p, "/");
+                json_array_append_new(kids, json_stringn(p, n));
+                p += n + (p[n] == '/');
+            }
+            json_object_set_new(j, "format", json_string("node"));
+            json_object_set_new(j, "children", kids);
+        } else if (j && ok) {
+            json_object_set_new(j, "format", json_string(res.format));
+            json_object_set_new(j, "type", res.type[0] ? json_string(res.type) : json_null());
+            json_object_set_new(j, "length", json_integer((json_int_t)res.data_len));
+            json_object_set_new(j, "value",
+                                text ? json_stringn(res.data, res.data_len)
+                                     : json_string(b64 ? b64 : ""));
+            json_object_set_new(j, "value_encoding", json_string(text ? "text" : "base64"));
+        }
+        cli_json_line(j);
+    } else {
+        printf("status=%d", res.status);
+        if (node)
+            printf(" children=%s", res.data);
+        else if (ok) {
+            const char *v = text ? res.data : (b64 ? b64 : "");
+            int vn = text ? (int)res.data_len : (int)strlen(v);
+            printf(" format=%s type=%s value%s=%.*s", res.format, res.type[0] ? res.type : "-",
+                   text ? "" : "_b64", vn, v);
+        }
+        printf("\n");
+    }
+    free(b64);
     if (res.data)
         dmsec_tree_wipe_free(res.data, res.data_len);
     dmsec_tree_free(t);
@@ -480,7 +590,9 @@ static int cmd_fumo_run(const cli_opts_t *o)
     if (err)
         return err;
     int rc = cli_fumo_run(t, cli_opt(o, "tree"));
-    if (rc == 0)
+    if (rc == 0 && cli_json)
+        cli_json_line(json_pack("{s:s,s:s}", "event", "fumo", "fumo", "none"));
+    else if (rc == 0)
         printf("fumo=none\n");
     dmsec_tree_free(t);
     return rc < 0 ? CLI_EXIT_FAIL : 0;
@@ -520,7 +632,11 @@ static int as_server(const cli_opts_t *o, int exec)
         rc = dmsec_tree_replace(t, sid, uri, f, NULL, v, strlen(v));
         status = dmsec_err_status(rc);
     }
-    printf("status=%d\n", status);
+    if (cli_json)
+        cli_json_line(json_pack("{s:s,s:s,s:s,s:i}", "command", exec ? "exec" : "replace", "uri",
+                                uri, "server", sid, "status", status));
+    else
+        printf("status=%d\n", status);
     int saved = treefile_save(path, t);
     dmsec_tree_free(t);
     return saved || status >= 300 ? CLI_EXIT_FAIL : 0;
@@ -543,7 +659,7 @@ struct command {
     int mgmt; /* takes the management options */
 };
 
-static const char *const o_init[] = {"tree", "device-id", "man", "mod", NULL};
+static const char *const o_init[] = {"tree", "device-id", "man", "mod", "json", NULL};
 static const char *const o_add[] = {"tree",
                                     "account",
                                     "server-id",
@@ -558,9 +674,10 @@ static const char *const o_add[] = {"tree",
                                     "integrity",
                                     "client-nonce-b64",
                                     "server-nonce-b64",
+                                    "json",
                                     NULL};
-static const char *const o_session[] = {"tree", "server", "ca",      "cert",
-                                        "key",  "codec",  "timeout", NULL};
+static const char *const o_session[] = {"tree",  "server",  "ca",   "cert", "key",
+                                        "codec", "timeout", "json", NULL};
 static const char *const o_listen[] = {"tree",
                                        "port",
                                        "once",
@@ -572,13 +689,14 @@ static const char *const o_listen[] = {"tree",
                                        "key",
                                        "codec",
                                        "resync-accept-default",
+                                       "json",
                                        NULL};
 static const char *const o_show[] = {"tree", NULL};
-static const char *const o_set[] = {"tree", "uri", "value", "value-b64", "acl", NULL};
-static const char *const o_get[] = {"tree", "server", "uri", NULL};
-static const char *const o_fumo_run[] = {"tree", "ca", NULL};
-static const char *const o_exec[] = {"tree", "server", "uri", "data", "correlator", NULL};
-static const char *const o_replace[] = {"tree", "server", "uri", "value", "format", NULL};
+static const char *const o_set[] = {"tree", "uri", "value", "value-b64", "acl", "json", NULL};
+static const char *const o_get[] = {"tree", "server", "uri", "json", NULL};
+static const char *const o_fumo_run[] = {"tree", "ca", "json", NULL};
+static const char *const o_exec[] = {"tree", "server", "uri", "data", "correlator", "json", NULL};
+static const char *const o_replace[] = {"tree", "server", "uri", "value", "format", "json", NULL};
 
 static const struct command commands[] = {
     {"init", cmd_init, o_init, 1},
@@ -598,32 +716,39 @@ static void usage(FILE *f)
 {
     fputs(
         "usage: dmsec-client COMMAND [OPTIONS] | --help | --version\n"
-        "  init --tree F --device-id ID [--man M --mod M]\n"
+        "  init --tree F --device-id ID [--man M --mod M] [--json]\n"
         "  add-account --tree F --account NAME --server-id SID --url URL\n"
         "      --client-name N (--client-secret S | --client-secret-file F)\n"
         "      --client-scheme basic|md5|sha256 (--server-secret S | --server-secret-file F)\n"
         "      --server-scheme basic|md5|sha256\n"
         "      --client-nonce-b64 B --server-nonce-b64 B [--integrity none|hmac-md5|hmac-sha256]\n"
+        "      [--json]\n"
         "  session --tree F --server SID [--ca F --cert F --key F] [--codec xml|wbxml]\n"
         "      [--timeout S]   seconds for each exchange with the server (30)\n"
+        "      [--json]   the result line as JSON: session, server, http, ok, result, why, ...\n"
         "  listen --tree F --port P [--once] [--wait S] [--hook CMD] [--bind IPV4]\n"
         "      [--ca F --cert F --key F] [--codec xml|wbxml]   for the sessions it runs\n"
+        "      [--json]   each notification and session as one JSON object per line\n"
         "      [--resync-accept-default]   interop (seed 003 Solution 1): accept the server's\n"
         "      Cred on the default nonce after a nonce-0 package #0, instead of challenging it;\n"
         "      a recorded server answer then replays\n"
         "  show --tree F\n"
-        "  set --tree F --uri U (--value V | --value-b64 B) [--acl ACL]   writes a node\n"
-        "      (maintenance, without a session)\n"
-        "  get --tree F --server SID --uri U   (diagnostic) a Get as that server: prints\n"
-        "      status=CODE (and children=... of an interior node)\n"
+        "  set --tree F --uri U (--value V | --value-b64 B) [--acl ACL] [--json]   writes a\n"
+        "      node (maintenance, without a session); --json: uri, format, length\n"
+        "  get --tree F --server SID --uri U [--json]   (diagnostic) a Get as that server:\n"
+        "      status=CODE, then children=A/B of an interior node, or a leaf's format=,\n"
+        "      type= and value= (value_b64= when not printable text); never a secret\n"
         "  bootstrap --tree F --file WBXML --content-type CT [--imsi D | --network-id R]\n"
-        "      [--pin P]   applies a DM bootstrap only when its MAC verifies\n"
+        "      [--pin P] [--json]   applies a DM bootstrap only when its MAC verifies\n"
         "  bootstrap --tree F --file F --content-type \"...; SEC=3GPP_GBA\"\n"
         "      (--ks-naf-hex K | --ks-naf-file F)   the same for a GBA-protected bootstrap\n"
-        "  fumo-run --tree F [--ca F] [--fumo-hook CMD]   runs a pending FUMO job (after a\n"
-        "      crash); --ca: the CA(s) for an https download\n"
-        "  exec --tree F --server SID --uri U [--data D] [--correlator C]   (diagnostic)\n"
-        "  replace --tree F --server SID --uri U --value V [--format F]   (diagnostic)\n"
+        "  fumo-run --tree F [--ca F] [--fumo-hook CMD] [--json]   runs a pending FUMO job\n"
+        "      (after a crash); --ca: the CA(s) for an https download\n"
+        "  exec --tree F --server SID --uri U [--data D] [--correlator C] [--json]\n"
+        "      (diagnostic)\n"
+        "  replace --tree F --server SID --uri U --value V [--format F] [--json]\n"
+        "      (diagnostic)\n"
+        "  --json: results as one JSON object per line (errors stay text on stderr)\n"
         "  management options of session, listen, init, fumo-run, exec, replace:\n"
         "      --exec-handler URI=PROGRAM (repeatable) --exec-timeout S --fumo-hook PROGRAM\n"
         "      --fumo-timeout S --fumo-max-size BYTES --dev-type T --oem O --fw-version V\n"
@@ -658,6 +783,7 @@ int main(int argc, char **argv)
             cli_err("cannot initialise libcurl");
             return CLI_EXIT_FAIL;
         }
+        cli_json = cli_flag(&o, "json");
         int rc = commands[i].run(&o);
         curl_global_cleanup();
         return rc;

@@ -56,6 +56,15 @@ if [ "$rc" = 0 ] && grep -q " result=DMSEC_OK server_authenticated=1 device_auth
 else
     bad "a good session: exit $rc: $line $(cat "$work/sess.err")"
 fi
+"$CLIENT" session --tree "$work/$D.tree" --server "$SID" --json >"$work/sess.json" 2>"$work/sess.err"
+rc=$?
+if [ "$rc" = 0 ] && jq -e '.event == "session" and .ok and .result == "DMSEC_OK" and .why == null
+        and .server_authenticated and .device_authenticated and .http == 200
+        and (.session | test("^[0-9A-F]+$"))' "$work/sess.json" >/dev/null; then
+    ok "a good session --json: ok, DMSEC_OK, why null"
+else
+    bad "a good session --json: exit $rc: $(cat "$work/sess.json" "$work/sess.err")"
+fi
 
 # ---- a closed port ----
 CLOSED=$(free_port)
@@ -64,6 +73,27 @@ run_session
 failed_with "closed port" DMSEC_ERR_TRANSPORT_CONNECT "connection refused by http://127.0.0.1:$CLOSED/dm"
 grep -qF "connection refused by http://127.0.0.1:$CLOSED/dm" "$work/sess.err" &&
     ok "closed port: the reason on stderr too" || bad "closed port: stderr: $(cat "$work/sess.err")"
+# --json: the same result as one JSON object, parsed by jq.
+"$CLIENT" session --tree "$work/$D.tree" --server "$SID" --json >"$work/sess.json" 2>/dev/null
+rc=$?
+if [ "$rc" = 1 ] && [ "$(wc -l <"$work/sess.json")" = 1 ] &&
+    jq -e --arg why "connection refused by http://127.0.0.1:$CLOSED/dm" \
+        '.event == "session" and .ok == false and .result == "DMSEC_ERR_TRANSPORT_CONNECT"
+         and .server == "dmsec" and .device_authenticated == false and (.why | contains($why))' \
+        "$work/sess.json" >/dev/null; then
+    ok "closed port --json: ok false, the result and why"
+else bad "closed port --json: exit $rc: $(cat "$work/sess.json")"; fi
+# get --json: the leaf just set, its value as text.
+"$CLIENT" get --tree "$work/$D.tree" --server "$SID" --uri ./DMAcc/dmsec/AppAddr/1/Addr --json >"$work/get.json"
+jq -e --arg v "http://127.0.0.1:$CLOSED/dm" '.status == 200 and .format == "chr" and .value == $v
+    and .value_encoding == "text" and .length == ($v | length)' "$work/get.json" >/dev/null &&
+    ok "get --json: status, format, value" || bad "get --json: $(cat "$work/get.json")"
+"$CLIENT" get --tree "$work/$D.tree" --server "$SID" --uri ./DMAcc/dmsec/AppAddr/1/Addr >"$work/get.out"
+grep -qxF "status=200 format=chr type=- value=http://127.0.0.1:$CLOSED/dm" "$work/get.out" &&
+    ok "get: status, format and value as text" || bad "get: $(cat "$work/get.out")"
+"$CLIENT" get --tree "$work/$D.tree" --server "$SID" --uri ./DMAcc/dmsec/AppAuth/CLCRED/AAuthSecret --json >"$work/get.json"
+[ $? = 1 ] && jq -e '.status == 405 and (has("value") | not)' "$work/get.json" >/dev/null &&
+    ok "get --json of a secret: 405, no value" || bad "get --json of a secret: $(cat "$work/get.json")"
 
 # ---- HTTP errors: a listener answering 400, dmsec-server answering 405 ----
 # A tiny HTTP listener on a free port (its port in LPORT): mode 400 reads
@@ -171,7 +201,7 @@ failed_with "unknown device" DMSEC_ERR_SESSION_PEER_REFUSED "the server does not
 leak=0
 for f in "$work/$D.cs" "$work/$D.ss"; do
     s=$(cat "$f") && [ -n "$s" ] || leak=1
-    grep -rqF -- "$s" "$work/sess.out" "$work/sess.err" "$work/server.log" && leak=1
+    grep -rqF -- "$s" "$work/sess.out" "$work/sess.err" "$work/sess.json" "$work/get.json" "$work/server.log" && leak=1
 done
 [ "$leak" = 0 ] && ok "no secret in the agent's output" || bad "a secret leaked into output"
 

@@ -88,6 +88,19 @@ if wait $listen_pid && grep -q "notification=verified server=srvA session=$nsid 
     grep -q "^session=$nsid .*result=DMSEC_OK server_authenticated=1 device_authenticated=1" "$work/listen.out"; then
     ok "notify -> UDP -> listen: session $nsid opened, both authenticated"
 else bad "server-alerted session: $(cat "$work/listen.out")"; fi
+# listen --json: one JSON object per line (listening, the notification, the
+# session), each parsed by jq.
+listen $N "$NPORT" --json
+nsid=$("$TOOL" notify $N --db "$DB_A" --server-id srvA)
+if wait $listen_pid && jq -e . "$work/listen.out" >/dev/null &&
+    [ "$(jq -c 'select(.event == "listening") | has("port")' "$work/listen.out")" = true ] &&
+    [ "$(jq -r --arg s "$nsid" 'select(.event == "notification" and .session == $s) |
+        [.notification, .server, .nonce, .ui] | join(" ")' "$work/listen.out")" = "verified srvA stored background" ] &&
+    [ "$(jq -r --arg s "$nsid" 'select(.event == "session" and .session == $s) |
+        [.ok, .result, .server_authenticated, .device_authenticated, .why] | tostring' "$work/listen.out")" = \
+        '[true,"DMSEC_OK",true,true,null]' ]; then
+    ok "listen --json: listening, verified notification, session ok, one object per line"
+else bad "listen --json: $(cat "$work/listen.out")"; fi
 
 # ui-mode: informative runs the hook; interactive needs the hook's yes.
 cat >"$work/hook.sh" <<EOF
@@ -241,7 +254,7 @@ if grep -q '^./DMAcc/dmsec/ServerID .*"srvA"' "$work/show.out" && grep -q '^./DM
 else bad "show: $(cat "$work/show.out")"; fi
 acl() { # server uri expected-status [children]
     "$CLIENT" get --tree "$work/$M.tree" --server "$1" --uri "$2" >"$work/get.out" 2>&1
-    grep -q "^status=$3${4:+ children=$4}\$" "$work/get.out"
+    grep -q "^status=$3${4:+ children=$4}\( format=.*\)\{0,1\}\$" "$work/get.out"
 }
 expect "ACL: server B's Get on server A's AAuthName: 425" acl srvB ./DMAcc/dmsec/AppAuth/CLCRED/AAuthName 425
 expect "ACL: server B's Get on server A's AAuthData: 425" acl srvB ./DMAcc/dmsec/AppAuth/SRVCRED/AAuthData 425
