@@ -184,5 +184,36 @@ expect_error "another server id" 1 "$TOOL" device import --csv gen.csv --db "$DB
 [ ! -e s4.csv ] && ok || bad "secrets file left after a refused server id"
 expect_error "missing --csv" 2 "$TOOL" device import --db "$DB"
 
+# ---- the CSV reader's errors (tools/import_parse.c), each named ----
+# import_bad NAME WANT_STATUS MESSAGE CSV_TEXT: refused with the message
+# (fixed string) on stderr, nothing imported, no secrets file left.
+import_bad() {
+    printf '%b' "$4" >parse.csv
+    expect_error "$1" "$2" "$TOOL" device import --csv parse.csv --db "$DB" --secrets-out s5.csv
+    grep -qF -- "$3" "$work/err" && ok || bad "$1: want '$3': $(cat "$work/err")"
+    [ ! -e s5.csv ] && ok || bad "$1: a secrets file left"
+}
+before=$(count)
+import_bad "fewer fields" 1 "parse.csv line 3: 1 fields, the header has 2" 'device_id,scheme\nIMEI:30,md5\nIMEI:31\n'
+import_bad "more fields" 1 "parse.csv line 2: 3 fields, the header has 2" 'device_id,scheme\nIMEI:30,md5,x\n'
+import_bad "text after a quote" 1 "parse.csv line 2: text after a closing quote in field 1" 'device_id,scheme\n"IMEI:30"x,md5\n'
+import_bad "quote in a bare field" 1 "parse.csv line 2: a quote inside unquoted field 2" 'device_id,scheme\nIMEI:30,md"5\n'
+import_bad "a column twice" 1 "parse.csv line 1: column scheme twice" 'device_id,scheme,scheme\nIMEI:30,md5,md5\n'
+import_bad "an empty file" 1 "parse.csv: empty, no header row" '\n\r\n'
+import_bad "33 fields" 1 "parse.csv line 1: more than 32 fields" "device_id$(printf ',x%.0s' $(seq 1 32))\\n"
+import_bad "overlong device id" 1 "parse.csv line 2, column device_id: takes 1 to" "device_id,scheme\\n$(printf 'I%.0s' $(seq 1 300)),md5\\n"
+import_bad "odd nonce hex" 1 "parse.csv line 2, column server_nonce_hex: takes 1 to 64 bytes" 'device_id,scheme,server_nonce_hex\nIMEI:30,md5,abc\n'
+import_bad "overlong nonce" 1 "parse.csv line 2, column client_nonce_hex" "device_id,scheme,client_nonce_hex\\nIMEI:30,md5,$(printf '00%.0s' $(seq 1 65))\\n"
+import_bad "no scheme" 1 "parse.csv line 2, column scheme: empty, and no --scheme" 'device_id,scheme\nIMEI:30,\n'
+import_bad "a NUL byte" 1 "parse.csv: not text (a NUL byte)" 'device_id\nIMEI:30\0\n'
+check "nothing imported (reader errors)" "$(count)" "$before"
+# CRLF, a byte order mark, blank lines, a quoted field with a comma, a
+# quote and a line break: read.
+printf '\xef\xbb\xbfdevice_id,client_name,scheme\r\n\r\n"IMEI:32","a, ""b""\r\nc",md5\r\n\r\nIMEI:33,d,sha256\r\n' >crlf.csv
+"$TOOL" device import --csv crlf.csv --db "$DB" --secrets-out s6.csv --json >crlf.out 2>crlf.err
+check "CRLF and BOM imported" "$(jq -c '[.imported, .skipped]' <crlf.out)" "[2,0]"
+check "quoted name kept whole" "$("$TOOL" device show IMEI:32 --db "$DB" --json | jq -r .device.client_name)" "$(printf 'a, "b"\r\nc')"
+check "last row's name" "$("$TOOL" device show IMEI:33 --db "$DB" --json | jq -r .device.client_name)" "d"
+
 echo "device_import: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
