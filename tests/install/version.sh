@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install.version: every program answers --version on stdout with
 # "NAME VERSION" (the project's version) and exit 0, before and without
-# any other option or file.
+# any other option or file; debian/changelog's upstream version (the Debian
+# packages', tests/install/deb.sh) is the project's version.
 #
 # version.sh VERSION PROGRAM...
 set -uo pipefail
@@ -21,4 +22,15 @@ for prog in "$@"; do
         fail=1
     fi
 done
+changelog=$(dirname "$0")/../../debian/changelog
+# The first entry's version, without an epoch or a Debian revision.
+deb_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$changelog" 2>/dev/null)
+deb_upstream=${deb_version#*:}
+deb_upstream=${deb_upstream%-*}
+if [ "$deb_upstream" = "$version" ]; then
+    echo "ok   debian/changelog: $deb_version"
+else
+    echo "FAIL debian/changelog: version '$deb_version' (upstream '$deb_upstream'), the project's is $version"
+    fail=1
+fi
 exit $fail
