@@ -17,6 +17,7 @@
 
 #include "dmsec/errors.h"
 #include "dmsec/store.h"
+#include "store_sqlite.h"
 
 static char tmp_dir[64];
 
@@ -92,6 +93,25 @@ static inline void raw_text(sqlite3 *db, const char *sql, char *out, size_t cap)
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     snprintf(out, cap, "%s", (const char *)sqlite3_column_text(s, 0));
     sqlite3_finalize(s);
+}
+
+/* A store file name in tmp_dir at schema version version, as the store's
+ * own first migrations (dm_store_migrations) made it, holding rows (SQL
+ * statements, NULL-terminated): its plain SQLite connection, for the
+ * caller to close. */
+static inline sqlite3 *old_store(const char *name, int version, const char *const *rows)
+{
+    sqlite3 *db = raw_open(name);
+    raw_exec(db, "BEGIN");
+    for (int i = 0; i < version; i++)
+        raw_exec(db, dm_store_migrations[i]);
+    for (; rows && *rows; rows++)
+        raw_exec(db, *rows);
+    raw_exec(db, "COMMIT");
+    char text[16];
+    raw_text(db, "PRAGMA user_version", text, sizeof text);
+    assert_int_equal(atoi(text), version);
+    return db;
 }
 
 /* Asserts that raw_text of sql is want. */

@@ -1106,18 +1106,16 @@ static void migrates_from_v1(void **state)
 {
     (void)state;
     static const uint8_t old_nonce[] = {1, 2, 3, 4, 5, 6, 7, 8};
-    sqlite3 *db = raw_open("v1.db");
-    raw_exec(db, "BEGIN");
-    raw_exec(db, dm_store_migrations[0]);
-    raw_exec(db, "INSERT INTO devices (device_id, client_name, client_scheme, client_ph_flags,"
-                 " client_nonce, server_scheme, server_ph_flags, integrity, notify_addr,"
-                 " srvcred_path, cert_subject, created) VALUES ('IMEI:old', 'old', 1, 0,"
-                 " x'0102030405060708', 1, 0, 0, 'udp://127.0.0.1:2948', '', 'CN=old',"
-                 " 1600000000)");
-    raw_exec(db, "INSERT INTO notifications (device_id, session_id, default_nonce, sent, expires)"
-                 " VALUES ('IMEI:old', 7, 0, 100, 200)");
-    raw_exec(db, "COMMIT");
-    raw_is(db, "PRAGMA user_version", "1");
+    static const char *const rows[] = {
+        "INSERT INTO devices (device_id, client_name, client_scheme, client_ph_flags,"
+        " client_nonce, server_scheme, server_ph_flags, integrity, notify_addr,"
+        " srvcred_path, cert_subject, created) VALUES ('IMEI:old', 'old', 1, 0,"
+        " x'0102030405060708', 1, 0, 0, 'udp://127.0.0.1:2948', '', 'CN=old',"
+        " 1600000000)",
+        "INSERT INTO notifications (device_id, session_id, default_nonce, sent, expires)"
+        " VALUES ('IMEI:old', 7, 0, 100, 200)",
+        NULL};
+    sqlite3 *db = old_store("v1.db", 1, rows);
     raw_is(db,
            "SELECT count(*) FROM pragma_table_info('devices')"
            " WHERE name = 'client_nonce_pending'",

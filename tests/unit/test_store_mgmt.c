@@ -1271,22 +1271,18 @@ static void survives_reopen(void **state)
 static void migrates_from_v2(void **state)
 {
     (void)state;
-    sqlite3 *db = raw_open("v2.db");
-    raw_exec(db, "BEGIN");
-    raw_exec(db, dm_store_migrations[0]);
-    raw_exec(db, dm_store_migrations[1]);
-    raw_exec(db, "INSERT INTO devices (device_id, client_name, client_scheme, client_ph_flags,"
-                 " server_scheme, server_ph_flags, integrity, notify_addr, srvcred_path,"
-                 " cert_subject, created) VALUES ('IMEI:old', 'old', 1, 0, 1, 0, 0, '', '', '',"
-                 " 1600000000)");
-    raw_exec(db, "INSERT INTO sessions (device_id, session_id, peer, started)"
-                 " VALUES ('IMEI:old', '1', 'p', 5)");
-    raw_exec(db, "COMMIT");
-    raw_is(db, "PRAGMA user_version", "2");
-    sqlite3_close(db);
+    static const char *const rows[] = {
+        "INSERT INTO devices (device_id, client_name, client_scheme, client_ph_flags,"
+        " server_scheme, server_ph_flags, integrity, notify_addr, srvcred_path,"
+        " cert_subject, created) VALUES ('IMEI:old', 'old', 1, 0, 1, 0, 0, '', '', '',"
+        " 1600000000)",
+        "INSERT INTO sessions (device_id, session_id, peer, started)"
+        " VALUES ('IMEI:old', '1', 'p', 5)",
+        NULL};
+    sqlite3_close(old_store("v2.db", 2, rows));
 
     dmsec_store_t *st = store_open("v2.db");
-    db = raw_open("v2.db");
+    sqlite3 *db = raw_open("v2.db");
     raw_is(db, "PRAGMA user_version", "5");
     raw_is(db,
            "SELECT count(*) FROM sqlite_master WHERE name IN ('commands', 'device_events',"
