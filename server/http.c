@@ -344,6 +344,15 @@ static int cb_pending_cmds(void *ctx, dmsec_session_t *engine)
     struct cb_ctx *x = ctx;
     struct sess *s = sess_of_ctx(x);
     int queued = 0;
+    /* A rotation confirmed by use in this very call (the device
+     * authenticated on the pending secret) meets its request. */
+    for (size_t i = 0; i < dmsec_session_events(engine); i++) {
+        const dmsec_event_t *e = dmsec_session_event(engine, i);
+        if (e->type == DMSEC_EV_CLIENT_SECRET_ROTATED)
+            x->rotate_requested &= ~DMSEC_ROTATE_CLIENT;
+        if (e->type == DMSEC_EV_SECRET_ROTATED)
+            x->rotate_requested &= ~DMSEC_ROTATE_SERVER;
+    }
     if (dmsec_session_peer_known(engine) && dmsec_session_peer_authenticated(engine)) {
         /* The operator asked: whatever the policy says. */
         if (!s->rotation_queued && (x->rotate_requested & DMSEC_ROTATE_SERVER))
@@ -546,6 +555,7 @@ static int st_secret_rotated(void *ctx, const char *dev, const uint8_t *secret, 
     (void)len;
     struct persist_ctx *p = ctx;
     int rc = dmsec_store_secret_commit(p->st, dev, p->srv->cfg.server_id);
+    p->s->ctx.rotate_requested &= ~DMSEC_ROTATE_SERVER; /* met */
     if (!rc)
         log_msg(LOG_INFO, "secret-rotation device=%s session=%s side=server confirmed", p->dev,
                 p->sid);
@@ -565,6 +575,7 @@ static int st_client_secret_rotated(void *ctx, const char *dev, const dmsec_even
 {
     struct persist_ctx *p = ctx;
     int rc = dmsec_store_client_secret_commit(p->st, dev);
+    p->s->ctx.rotate_requested &= ~DMSEC_ROTATE_CLIENT; /* met */
     if (!rc)
         log_msg(LOG_INFO, "secret-rotation device=%s session=%s side=client confirmed%s", p->dev,
                 p->sid, e->status ? "" : " by use");
