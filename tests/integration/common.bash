@@ -99,6 +99,16 @@ start_server() {
     pids+=("$server_pid")
     wait_up "$url" -k
 }
+# start_server, or the script ends as failed (with the last lines of LOG)
+# when the server does not answer: start_server_or_end SCRIPT_NAME PORT_VAR
+# LOG [OPTION...].
+start_server_or_end() {
+    start_server "${@:2}" || {
+        bad "server starts: $(tail -5 "$3")"
+        echo "integration $1: $pass passed, $fail failed"
+        exit 1
+    }
+}
 # Starts an HTTP proxy (mitm, attacker relay) in front of the server on
 # $PORT on a free port, stored in the variable named PORT_VAR, and waits
 # until the server's /healthz answers through it: start_proxy PORT_VAR LOG

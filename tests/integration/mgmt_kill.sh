@@ -20,11 +20,7 @@ cd "$work" || exit 1
 export DB=$work/srv.db SID=srvA
 PORT=
 LOG=$work/server.log
-start_server PORT "$LOG" || {
-    bad "server starts: $(tail -5 "$LOG")"
-    echo "integration mgmt_kill: $pass passed, $fail failed"
-    exit 1
-}
+start_server_or_end mgmt_kill PORT "$LOG"
 URL=http://127.0.0.1:$PORT/dm
 
 id=IMEI:490154203239101
