@@ -355,9 +355,19 @@ static int device_json(dmsec_store_t *st, const dmsec_device_t *d, int64_t now, 
     rc = dmsec_store_notification_list(st, d->device_id, resync_cb, &rs);
     if (rc && rc != DMSEC_ERR_STORE_NOT_FOUND)
         return rc;
-    json_t *sync =
-        json_pack("{s:b, s:b, s:I}", "resync_outstanding", rs.outstanding, "rotation_pending",
-                  d->pending_secret_len > 0, "pending_commands", (json_int_t)pending);
+    dmsec_rotation_t rot;
+    rc = dmsec_store_rotation_get(st, d->device_id, &rot);
+    unsigned req = rot.requested;
+    unsigned pend = rot.pending;
+    dmsec_store_rotation_wipe(&rot);
+    if (rc)
+        return rc;
+    json_t *sync = json_pack(
+        "{s:b, s:b, s:I, s:{s:{s:b, s:b}, s:{s:b, s:b}}}", "resync_outstanding", rs.outstanding,
+        "rotation_pending", d->pending_secret_len > 0, "pending_commands", (json_int_t)pending,
+        "rotation", "client", "requested", (req & DMSEC_ROTATE_CLIENT) != 0, "pending",
+        (pend & DMSEC_ROTATE_CLIENT) != 0, "server", "requested", (req & DMSEC_ROTATE_SERVER) != 0,
+        "pending", (pend & DMSEC_ROTATE_SERVER) != 0);
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "id", d->device_id,
                   "client_name", d->client_name, "client_scheme", scheme_name(d->client_scheme),
@@ -866,6 +876,55 @@ static enum MHD_Result op_notify(struct call *k, const char *id)
                      NULL);
 }
 
+/* POST /devices/{id}/rotate {"client": bool, "server": bool}: an
+ * operator's rotation request (dmsec device rotate), audited as by "api". */
+struct rotate_job {
+    const char *device;
+    unsigned sides;
+    int64_t now;
+};
+
+static int rotate_fn(dmsec_store_t *st, void *ctx)
+{
+    const struct rotate_job *r = ctx;
+    int rc = dmsec_store_rotation_request(st, r->device, r->sides);
+    if (!rc)
+        rc = dmsec_store_audit(st, r->now, r->device, "rotation_requested",
+                               r->sides == (DMSEC_ROTATE_CLIENT | DMSEC_ROTATE_SERVER)
+                                   ? "by api: side=client,server"
+                               : r->sides == DMSEC_ROTATE_CLIENT ? "by api: side=client"
+                                                                 : "by api: side=server");
+    return rc;
+}
+
+static enum MHD_Result op_rotate(struct call *k, const char *id)
+{
+    enum MHD_Result ret = MHD_NO;
+    json_t *req = device_body(k, id, &ret);
+    if (!req)
+        return ret;
+    json_t *c = json_object_get(req, "client");
+    json_t *sv = json_object_get(req, "server");
+    size_t known = (c ? 1u : 0u) + (sv ? 1u : 0u);
+    int bad = !json_is_object(req) || json_object_size(req) != known ||
+              (c && !json_is_boolean(c)) || (sv && !json_is_boolean(sv));
+    unsigned sides = (json_is_true(c) ? DMSEC_ROTATE_CLIENT : 0u) |
+                     (json_is_true(sv) ? DMSEC_ROTATE_SERVER : 0u);
+    json_decref(req);
+    if (bad || !sides)
+        return send_err(k->c, MHD_HTTP_BAD_REQUEST, "bad_request",
+                        "want {\"client\": bool, \"server\": bool}, at least one true");
+    struct rotate_job r = {.device = id, .sides = sides, .now = k->now};
+    int rc = dmsec_store_durable(k->st, rotate_fn, &r);
+    if (rc)
+        return send_store_err(k->c, rc, "rotate");
+    return send_json(k->c, MHD_HTTP_OK,
+                     json_pack("{s:s, s:{s:b, s:b}}", "device_id", id, "rotation_requested",
+                               "client", (sides & DMSEC_ROTATE_CLIENT) != 0, "server",
+                               (sides & DMSEC_ROTATE_SERVER) != 0),
+                     NULL);
+}
+
 struct fumo_job {
     const char *device, *node, *url, *sha256;
     int64_t size, expires, now, exec_id;
@@ -951,6 +1010,8 @@ static enum MHD_Result route(struct call *k)
                 return is(k, "POST") ? op_notify(k, id) : not_allowed(k, "POST");
             if (!strcmp(sub, "fumo"))
                 return is(k, "POST") ? op_fumo(k, id) : not_allowed(k, "POST");
+            if (!strcmp(sub, "rotate"))
+                return is(k, "POST") ? op_rotate(k, id) : not_allowed(k, "POST");
         }
     } else if (!strcmp(s[0], "commands") && (n == 2 || n == 3)) {
         int64_t id = 0;

@@ -230,6 +230,21 @@ call "fumo with a bad digest: 400" post /devices/{id}/fumo "/devices/$E2/fumo" 4
 call "fumo with an ftp URL: 400" post /devices/{id}/fumo "/devices/$E2/fumo" 400 \
     "$(json f3 "{\"url\":\"ftp://x/fw.bin\",\"sha256\":\"$SHA\"}")"
 
+# ---- secret rotation (dmsec device rotate) ----
+call "rotate both secrets" post /devices/{id}/rotate "/devices/$E2/rotate" 200 \
+    "$(json r1 '{"client":true,"server":true}')" &&
+    jq -e '.rotation_requested.client and .rotation_requested.server' "$work/body" >/dev/null &&
+    ok "rotate: both sides requested" || bad "rotate: $(cat "$work/body")"
+call "the device view shows the rotations requested" get /devices/{id} "/devices/$E2" 200 &&
+    jq -e '.sync.rotation.client.requested and .sync.rotation.server.requested and (.sync.rotation.client.pending | not)' \
+        "$work/body" >/dev/null && ok "device view: rotation per side" || bad "device view rotation: $(cat "$work/body")"
+"$TOOL" audit --db "$DB" --json | jq -e '[.[] | select(.event == "rotation_requested" and .detail == "by api: side=client,server")] | length == 1' >/dev/null &&
+    ok "rotate: audited as by api" || bad "rotate: no rotation_requested audit row"
+call "rotate neither side: 400" post /devices/{id}/rotate "/devices/$E2/rotate" 400 "$(json r2 '{"client":false}')"
+call "rotate with a string: 400" post /devices/{id}/rotate "/devices/$E2/rotate" 400 "$(json r3 '{"client":"yes"}')"
+call "rotate with another field: 400" post /devices/{id}/rotate "/devices/$E2/rotate" 400 "$(json r4 '{"client":true,"x":1}')"
+call "rotate an unknown device: 404" post /devices/{id}/rotate /devices/nope/rotate 404 "$(json r5 '{"client":true}')"
+
 # ---- methods and paths ----
 CALL_X=PUT call "a wrong method: 405" get /devices/{id} "/devices/$E1" 405
 grep -qi '^allow: GET' "$work/head" && ok "405 names the allowed methods" || bad "no Allow header"
