@@ -11,10 +11,14 @@ build_pkgs=(build-essential cmake ninja-build pkg-config
 # tools (WBXML interop), and the command-line tools the tool and integration
 # tests use (openssl, xxd, jq, curl, and sqlite3 to read what the server
 # stored), systemd for systemd-analyze (the installed units are verified),
-# python3 (small HTTP listeners and value checks in integration tests), and
-# groff and man (the man pages render without warnings).
+# python3 (small HTTP listeners and value checks in integration tests),
+# groff and man (the man pages render without warnings), and what builds
+# and checks the Debian packages (tests/install/deb.sh): debhelper and
+# dpkg-dev build them, lintian checks them, debootstrap makes the Debian 12
+# root they are installed into.
 test_pkgs=(clang clang-format clang-tidy libclang-rt-14-dev spin
-    libcmocka-dev libwbxml2-utils xxd jq curl sqlite3 systemd python3 groff-base man-db)
+    libcmocka-dev libwbxml2-utils xxd jq curl sqlite3 systemd python3 groff-base man-db
+    debhelper dpkg-dev lintian debootstrap)
 
 case "${1:-build}" in
 build) pkgs=("${build_pkgs[@]}") ;;

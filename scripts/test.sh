@@ -2,7 +2,9 @@
 # Installs the dependencies, builds dmsec twice (gcc with warnings as
 # errors; clang with AddressSanitizer, UBSan and the libFuzzer harnesses),
 # checks formatting and clang-tidy, then runs every test: unit tests, tool
-# tests, corpus replays and a short fuzz run of each harness.
+# tests, corpus replays and a short fuzz run of each harness; and builds the
+# Debian packages, installs them into a fresh Debian 12 root and runs a
+# session there (tests/install/deb.sh, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -19,6 +21,13 @@ cmake -S . -B build/gcc -G Ninja -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWi
 cmake --build build/gcc -j "$jobs"
 echo "== gcc: tests"
 ctest --test-dir build/gcc -j "$jobs" --output-on-failure
+
+# Once, not under the sanitizers: it builds its own copy of the source. It
+# needs root (debootstrap, chroot, mount): through sudo when not run as root.
+echo "== Debian packages: build, lintian, install into a debootstrap root, a session"
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+"${sudo[@]}" tests/install/deb.sh build
 
 echo "== clang build, AddressSanitizer + UBSan + libFuzzer"
 cmake -S . -B build/asan -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
