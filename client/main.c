@@ -442,24 +442,6 @@ static int tree_of(const cli_opts_t *o, dmsec_tree_t **t)
     return treefile_load(cli_opt(o, "tree"), t) ? CLI_EXIT_FAIL : 0;
 }
 
-static int cmd_show(const cli_opts_t *o)
-{
-    dmsec_tree_t *t = NULL;
-    int err = tree_of(o, &t);
-    if (err)
-        return err;
-    char *dump = NULL;
-    int rc = dmsec_tree_dump(t, &dump);
-    dmsec_tree_free(t);
-    if (rc) {
-        cli_err("cannot list the tree: %s", dmsec_errname(rc));
-        return CLI_EXIT_FAIL;
-    }
-    fputs(dump, stdout);
-    free(dump);
-    return 0;
-}
-
 /* Shown as text when every byte is printable ASCII (or a tab). */
 static int printable_text(const char *p, size_t n)
 {
@@ -480,6 +462,58 @@ static char *b64_of(const char *p, size_t n)
         b = NULL;
     }
     return b;
+}
+
+/* One node of show --json: its URI, format, type, ACL and value (text
+ * when printable, else base64), a secret only as "secret": true. */
+static int show_node_json(void *ctx, const char *uri, const dmsec_tree_info_t *n, int secret)
+{
+    (void)ctx;
+    json_t *j = json_pack("{s:s,s:s}", "uri", uri, "format", dmsec_tree_format_name(n->format));
+    if (!j)
+        return DMSEC_ERR_NO_MEMORY;
+    json_object_set_new(j, "type", n->type[0] ? json_string(n->type) : json_null());
+    json_object_set_new(j, "acl", n->acl[0] ? json_string(n->acl) : json_null());
+    if (n->format == DMSEC_TREE_NODE) {
+        json_object_set_new(j, "children", json_integer((json_int_t)n->children));
+    } else if (secret) {
+        json_object_set_new(j, "secret", json_true());
+    } else {
+        const char *v = (const char *)n->value;
+        int text = n->format != DMSEC_TREE_BIN && printable_text(v, n->value_len);
+        char *b64 = text ? NULL : b64_of(v, n->value_len);
+        if (!text && !b64) {
+            json_decref(j);
+            return DMSEC_ERR_NO_MEMORY;
+        }
+        json_object_set_new(j, "length", json_integer((json_int_t)n->value_len));
+        json_object_set_new(j, "value", text ? json_stringn(v, n->value_len) : json_string(b64));
+        json_object_set_new(j, "value_encoding", json_string(text ? "text" : "base64"));
+        free(b64);
+    }
+    cli_json_line(j);
+    return 0;
+}
+
+/* The tree for people (dmsec_tree_dump: bin values in hex, secrets as
+ * ***), or with --json one object per node. */
+static int cmd_show(const cli_opts_t *o)
+{
+    dmsec_tree_t *t = NULL;
+    int err = tree_of(o, &t);
+    if (err)
+        return err;
+    char *dump = NULL;
+    int rc = cli_json ? dmsec_tree_walk(t, show_node_json, NULL) : dmsec_tree_dump(t, &dump);
+    dmsec_tree_free(t);
+    if (rc) {
+        cli_err("cannot list the tree: %s", dmsec_errname(rc));
+        return CLI_EXIT_FAIL;
+    }
+    if (dump)
+        fputs(dump, stdout);
+    free(dump);
+    return 0;
 }
 
 /* Diagnostic: a Get on the tree as a server would do it (ACLs apply);
@@ -691,7 +725,7 @@ static const char *const o_listen[] = {"tree",
                                        "resync-accept-default",
                                        "json",
                                        NULL};
-static const char *const o_show[] = {"tree", NULL};
+static const char *const o_show[] = {"tree", "json", NULL};
 static const char *const o_set[] = {"tree", "uri", "value", "value-b64", "acl", "json", NULL};
 static const char *const o_get[] = {"tree", "server", "uri", "json", NULL};
 static const char *const o_fumo_run[] = {"tree", "ca", "json", NULL};
@@ -732,7 +766,9 @@ static void usage(FILE *f)
         "      [--resync-accept-default]   interop (seed 003 Solution 1): accept the server's\n"
         "      Cred on the default nonce after a nonce-0 package #0, instead of challenging it;\n"
         "      a recorded server answer then replays\n"
-        "  show --tree F\n"
+        "  show --tree F [--json]   the tree: bin values in hex, secrets as ***; --json: one\n"
+        "      object per node (uri, format, type, acl, value as text or base64; a secret\n"
+        "      as \"secret\": true)\n"
         "  set --tree F --uri U (--value V | --value-b64 B) [--acl ACL] [--json]   writes a\n"
         "      node (maintenance, without a session); --json: uri, format, length\n"
         "  get --tree F --server SID --uri U [--json]   (diagnostic) a Get as that server:\n"

@@ -184,6 +184,14 @@ int dmsec_tree_may(const dmsec_tree_t *t, const char *uri, dmsec_tree_op_t op,
 
 /* Borrowed view of the node at uri. */
 int dmsec_tree_get_local(const dmsec_tree_t *t, const char *uri, dmsec_tree_info_t *out);
+/* Calls fn for every node, parents before children in canonical order,
+ * with its URI and a borrowed view (both valid for the call only). A
+ * secret (DMSEC_TREE_SECRET, or any AAuthSecret) comes with secret set and
+ * its value given; whoever prints it must not. fn returning non-zero stops
+ * the walk and is returned. fn must not change the tree. */
+typedef int (*dmsec_tree_walk_fn)(void *ctx, const char *uri, const dmsec_tree_info_t *node,
+                                  int secret);
+int dmsec_tree_walk(const dmsec_tree_t *t, dmsec_tree_walk_fn fn, void *ctx);
 /* Creates or updates the node at uri, creating missing parents as interior
  * nodes with no ACL. format DMSEC_TREE_NODE makes an interior node (value
  * must be empty; an existing interior node is left as is); otherwise a leaf.
@@ -282,7 +290,8 @@ int dmsec_tree_equal(const dmsec_tree_t *a, const dmsec_tree_t *b);
 void dmsec_tree_wipe_free(void *p, size_t len);
 
 /* A text listing for people, one line per node: URI, format, ACL and value
- * (printable bytes as is, others as \xNN; secret values as "***"). Malloc'd
+ * (bin values as hex:..., others quoted, printable bytes as is and others
+ * as \xNN; secret values as ***). Malloc'd
  * NUL-terminated string in *out for the caller to free(). */
 int dmsec_tree_dump(const dmsec_tree_t *t, char **out);
 

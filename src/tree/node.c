@@ -505,6 +505,17 @@ static int find_local(const dmsec_tree_t *t, const char *uri, tnode_t **out)
     return DMSEC_OK;
 }
 
+static void node_info(const tnode_t *n, dmsec_tree_info_t *out)
+{
+    out->format = n->format;
+    out->value = n->value ? n->value : (const uint8_t *)"";
+    out->value_len = n->len;
+    out->type = n->type ? n->type : "";
+    out->acl = n->acl ? n->acl : "";
+    out->flags = n->flags;
+    out->children = n->nkids;
+}
+
 int dmsec_tree_get_local(const dmsec_tree_t *t, const char *uri, dmsec_tree_info_t *out)
 {
     tnode_t *n;
@@ -513,14 +524,34 @@ int dmsec_tree_get_local(const dmsec_tree_t *t, const char *uri, dmsec_tree_info
     int rc = find_local(t, uri, &n);
     if (rc)
         return rc;
-    out->format = n->format;
-    out->value = n->value ? n->value : (const uint8_t *)"";
-    out->value_len = n->len;
-    out->type = n->type ? n->type : "";
-    out->acl = n->acl ? n->acl : "";
-    out->flags = n->flags;
-    out->children = n->nkids;
+    node_info(n, out);
     return DMSEC_OK;
+}
+
+struct walk {
+    dmsec_tree_walk_fn fn;
+    void *ctx;
+    int rc;
+};
+
+static int walk_node(void *ctx, const tnode_t *n)
+{
+    struct walk *w = ctx;
+    char uri[DMSEC_TREE_MAX_URI + 1];
+    dmsec_tree_info_t info;
+    tnode_uri(n, uri, sizeof uri);
+    node_info(n, &info);
+    w->rc = w->fn(w->ctx, uri, &info, tnode_secret(n));
+    return w->rc != 0;
+}
+
+int dmsec_tree_walk(const dmsec_tree_t *t, dmsec_tree_walk_fn fn, void *ctx)
+{
+    if (!t || !fn)
+        return DMSEC_ERR_INVALID_ARG;
+    struct walk w = {fn, ctx, 0};
+    tnode_visit(t->root, walk_node, &w);
+    return w.rc;
 }
 
 int dmsec_tree_set_local(dmsec_tree_t *t, const char *uri, dmsec_tree_format_t format,

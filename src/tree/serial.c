@@ -399,30 +399,40 @@ static void text_escaped(struct text *x, const uint8_t *p, size_t n)
     }
 }
 
-static int dump_node(void *ctx, const tnode_t *n)
+static void text_hex(struct text *x, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        char e[2] = {digits[p[i] >> 4], digits[p[i] & 15]};
+        text_put(x, e, 2);
+    }
+}
+
+static int dump_node(void *ctx, const char *uri, const dmsec_tree_info_t *n, int secret)
 {
     struct text *x = ctx;
-    char uri[DMSEC_TREE_MAX_URI + 1];
-    tnode_uri(n, uri, sizeof uri);
     text_str(x, uri);
     text_str(x, " [");
     text_str(x, dmsec_tree_format_name(n->format));
-    if (n->type) {
+    if (n->type[0]) {
         text_str(x, " ");
         text_str(x, n->type);
     }
     text_str(x, "]");
-    if (n->acl) {
+    if (n->acl[0]) {
         text_str(x, " acl=\"");
         text_escaped(x, (const uint8_t *)n->acl, strlen(n->acl));
         text_str(x, "\"");
     }
     if (n->format != DMSEC_TREE_NODE) {
-        if (tnode_secret(n)) {
+        if (secret) {
             text_str(x, " = ***");
+        } else if (n->format == DMSEC_TREE_BIN) {
+            text_str(x, " = hex:");
+            text_hex(x, n->value, n->value_len);
         } else {
             text_str(x, " = \"");
-            text_escaped(x, n->value, n->len);
+            text_escaped(x, n->value, n->value_len);
             text_str(x, "\"");
         }
     }
@@ -438,7 +448,7 @@ int dmsec_tree_dump(const dmsec_tree_t *t, char **out)
     if (!t)
         return DMSEC_ERR_INVALID_ARG;
     struct text x = {NULL, 0, 0, 0};
-    tnode_visit(t->root, dump_node, &x);
+    dmsec_tree_walk(t, dump_node, &x);
     if (x.failed || !x.buf) {
         free(x.buf);
         return DMSEC_ERR_NO_MEMORY;

@@ -62,6 +62,19 @@ D=IMEI:490154203230001
 enrol $D md5 srvA "$DB_A" "$URL_A" dmsec
 refuse "missing tree file refused" "$CLIENT" show --tree "$work/nope.tree"
 refuse "unknown option refused" "$CLIENT" show --tree "$work/$D.tree" --bogus 1
+# show: bin values in hex (text) and base64 (--json), secrets never
+"$CLIENT" show --tree "$work/$D.tree" >"$work/show.txt" && "$CLIENT" show --tree "$work/$D.tree" --json >"$work/show.json"
+hex_text=$(sed -n 's|^\./DMAcc/dmsec/AppAuth/CLCRED/AAuthData \[bin\] = hex:\([0-9a-f]*\)$|\1|p' "$work/show.txt")
+hex_json=$(jq -r 'select(.uri == "./DMAcc/dmsec/AppAuth/CLCRED/AAuthData" and .value_encoding == "base64") | .value' "$work/show.json" | base64 -d | xxd -p | tr -d '\n')
+[ -n "$hex_text" ] && [ "$hex_text" = "$hex_json" ] && ok "show: the nonce as hex, and as base64 in --json" ||
+    bad "show: nonce text '$hex_text' json '$hex_json'"
+[ "$(jq -s '[.[] | select(.uri | endswith("/AAuthSecret"))] | length as $n | $n > 1 and ([.[] | select(.uri | endswith("/AAuthSecret")) | select(.secret == true and (has("value") | not))] | length) == $n' "$work/show.json")" = true ] &&
+    ok "show --json: the AAuthSecrets as secret, with no value" || bad "show --json secrets: $(grep AAuthSecret "$work/show.json")"
+leaked=0
+while read -r sec; do
+    [ -n "$sec" ] && grep -qF -- "$sec" "$work/show.txt" "$work/show.json" && leaked=1
+done <"$work/secrets"
+[ $leaked = 0 ] && ok "show: no secret in either listing" || bad "show: a secret listed"
 refuse "unknown server refused" "$CLIENT" session --tree "$work/$D.tree" --server nobody
 refuse "init over an existing tree refused" "$CLIENT" init --tree "$work/$D.tree" --device-id X
 cp "$work/$D.tree" "$work/corrupt.tree"

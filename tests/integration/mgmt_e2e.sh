@@ -159,7 +159,7 @@ c_gbin=$(q get ./Ext/Bin)
 expect "a WBXML session" session --codec wbxml
 check "add bin (WBXML): done 200" "$c_bin" '.state + " " + (.status|tostring)' "done 200"
 check "get bin (WBXML): the bytes back" "$c_gbin" '.result + " " + .result_encoding' "AAH/ base64"
-"$CLIENT" show --tree "$tree" | grep -q '^./Ext/Bin \[bin\] = "\\x00\\x01\\xff"$' && ok "tree: Bin holds the bytes" ||
+"$CLIENT" show --tree "$tree" | grep -q '^./Ext/Bin \[bin\] = hex:0001ff$' && ok "tree: Bin holds the bytes" ||
     bad "Bin: $("$CLIENT" show --tree "$tree" | grep Bin)"
 
 # ---- (2) order over three sessions and two server restarts ----

@@ -44,17 +44,18 @@ head -c $((MIB + 1)) /dev/zero | tr '\0' 'x' >"$work/over.txt"
 [ "$(stat -c %s "$work/rand.b64")" = $MIB ] && [ "$(stat -c %s "$work/text.txt")" = $MIB ] &&
     ok "values of exactly 1 MiB" || bad "value sizes: $(stat -c %s "$work/rand.b64" "$work/text.txt")"
 
-# The value of leaf URI in the agent's tree (dmsec-client show, unescaped)
-# into FILE: tree_value TREE URI FILE.
+# The value of leaf URI in the agent's tree (dmsec-client show --json: text
+# or base64) into FILE: tree_value TREE URI FILE.
 tree_value() {
-    "$CLIENT" show --tree "$1" | python3 -c '
-import re, sys
+    "$CLIENT" show --tree "$1" --json | python3 -c '
+import base64, json, sys
 uri, out = sys.argv[1], sys.argv[2]
-for line in sys.stdin.buffer:
-    if not line.startswith(uri.encode() + b" ["):
+for line in sys.stdin:
+    n = json.loads(line)
+    if n["uri"] != uri or "value" not in n:
         continue
-    m = re.search(rb" = \"(.*)\"\n?$", line, re.S)
-    v = re.sub(rb"\\x([0-9a-f]{2})|\\(.)", lambda g: bytes([int(g.group(1), 16)]) if g.group(1) else g.group(2), m.group(1))
+    v = n["value"].encode() if n["value_encoding"] == "text" else base64.b64decode(n["value"], validate=True)
+    assert len(v) == n["length"]
     open(out, "wb").write(v)
     sys.exit(0)
 sys.exit(1)' "$2" "$3"

@@ -1007,9 +1007,52 @@ static void dump_hides_secrets(void **state)
     assert_non_null(strstr(text, "./DevInfo/DevId [chr] = \"IMEI:493005100592800\"\n"));
     assert_non_null(strstr(text, ". [node] acl=\"Add=*&Get=*\"\n"));
     assert_non_null(strstr(text, "./DMAcc/A [node] acl=\"Add=" SRV_A));
-    /* The nonce is not a secret: shown escaped. */
-    assert_non_null(strstr(text, "CLCRED/AAuthData [bin] = \"\\x01\\x02\\x03\"\n"));
+    /* The nonce is not a secret: bin values are shown in hex. */
+    assert_non_null(strstr(text, "CLCRED/AAuthData [bin] = hex:010203\n"));
     free(text);
+    dmsec_tree_free(t);
+}
+
+struct walked {
+    int nodes, secrets, stop_after;
+    size_t nonce_len;
+};
+
+static int count_node(void *ctx, const char *uri, const dmsec_tree_info_t *n, int secret)
+{
+    struct walked *w = ctx;
+    /* the root first */
+    assert_true(w->nodes > 0 || !strcmp(uri, "."));
+    w->nodes++;
+    w->secrets += secret;
+    if (secret)
+        assert_true(strstr(uri, "/AAuthSecret") || !strcmp(uri, "./Vendor/Token"));
+    if (!strcmp(uri, "./DMAcc/A/AppAuth/CLCRED/AAuthData")) {
+        assert_int_equal(n->format, DMSEC_TREE_BIN);
+        assert_memory_equal(n->value, "\x01\x02\x03", 3);
+        w->nonce_len = n->value_len;
+    }
+    return w->stop_after && w->nodes == w->stop_after ? 42 : 0;
+}
+
+/* dmsec_tree_walk: every node once with its URI and view, secrets marked;
+ * fn's non-zero stops the walk and is returned. */
+static void walk_nodes(void **state)
+{
+    (void)state;
+    dmsec_tree_t *t = device_tree();
+    set_chr(t, "./Vendor/Token", "tok");
+    assert_int_equal(dmsec_tree_set_flags_local(t, "./Vendor/Token", DMSEC_TREE_SECRET), DMSEC_OK);
+    struct walked w = {0};
+    assert_int_equal(dmsec_tree_walk(t, count_node, &w), 0);
+    assert_int_equal((size_t)w.nodes, dmsec_tree_count(t));
+    assert_true(w.secrets >= 3); /* two AAuthSecrets of account A, and Token */
+    assert_int_equal(w.nonce_len, 3);
+    struct walked stop = {.stop_after = 2};
+    assert_int_equal(dmsec_tree_walk(t, count_node, &stop), 42);
+    assert_int_equal(stop.nodes, 2);
+    assert_int_equal(dmsec_tree_walk(NULL, count_node, &w), DMSEC_ERR_INVALID_ARG);
+    assert_int_equal(dmsec_tree_walk(t, NULL, &w), DMSEC_ERR_INVALID_ARG);
     dmsec_tree_free(t);
 }
 
@@ -1114,14 +1157,14 @@ static void snapshot_restore(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(acl_syntax),       cmocka_unit_test(acl_eval),
-        cmocka_unit_test(acl_inheritance),  cmocka_unit_test(uris),
-        cmocka_unit_test(two_servers),      cmocka_unit_test(command_semantics),
-        cmocka_unit_test(exec_commands),    cmocka_unit_test(round_trip),
-        cmocka_unit_test(corruption),       cmocka_unit_test(crafted_bodies),
-        cmocka_unit_test(limits),           cmocka_unit_test(dump_hides_secrets),
-        cmocka_unit_test(local_access),     cmocka_unit_test(statuses),
-        cmocka_unit_test(snapshot_restore),
+        cmocka_unit_test(acl_syntax),      cmocka_unit_test(acl_eval),
+        cmocka_unit_test(acl_inheritance), cmocka_unit_test(uris),
+        cmocka_unit_test(two_servers),     cmocka_unit_test(command_semantics),
+        cmocka_unit_test(exec_commands),   cmocka_unit_test(round_trip),
+        cmocka_unit_test(corruption),      cmocka_unit_test(crafted_bodies),
+        cmocka_unit_test(limits),          cmocka_unit_test(dump_hides_secrets),
+        cmocka_unit_test(walk_nodes),      cmocka_unit_test(local_access),
+        cmocka_unit_test(statuses),        cmocka_unit_test(snapshot_restore),
     };
     return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
 }
