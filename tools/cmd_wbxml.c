@@ -11,15 +11,26 @@ int cmd_wbxml(int argc, char **argv)
     static const char *const known[] = {NULL};
     static const char *const flags[] = {"json", NULL};
     tool_opts_t o;
-    if (argc < 3 || (strcmp(argv[1], "encode") != 0 && strcmp(argv[1], "decode") != 0) ||
-        opts_parse(&o, argc - 3, argv + 3, known, flags)) {
+    /* FILE is the one argument that is not an option ("-" is stdin), before
+     * or after --json. */
+    const char *file = NULL;
+    char *rest[8];
+    int nrest = 0, bad = argc < 3 || argc - 2 > (int)(sizeof rest / sizeof rest[0]);
+    for (int i = 2; i < argc && !bad; i++) {
+        if (!file && (strncmp(argv[i], "--", 2) != 0 || !strcmp(argv[i], "-")))
+            file = argv[i];
+        else
+            rest[nrest++] = argv[i];
+    }
+    if (bad || !file || (strcmp(argv[1], "encode") != 0 && strcmp(argv[1], "decode") != 0) ||
+        opts_parse(&o, nrest, rest, known, flags)) {
         tool_error("usage: dmsec wbxml encode FILE.xml | dmsec wbxml decode FILE.wbxml"
                    " (\"-\" for stdin) [--json]");
         return TOOL_EXIT_USAGE;
     }
     int encode = !strcmp(argv[1], "encode");
     size_t len = 0;
-    uint8_t *in = read_file(argv[2], &len);
+    uint8_t *in = read_file(file, &len);
     if (!in)
         return TOOL_EXIT_FAIL;
     dmsec_msg_t *msg = NULL;

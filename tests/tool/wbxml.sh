@@ -201,6 +201,12 @@ if jq -j .xml <<<"$json" | cmp -s - <("$dmsec" wbxml decode "$work/j.wbxml") &&
 else
     ko "decode --json: $json"
 fi
+# --json before FILE is the same; two files, or none, are a usage error
+if [ "$("$dmsec" wbxml decode --json "$work/j.wbxml")" = "$json" ]; then ok; else ko "decode --json FILE differs"; fi
+"$dmsec" wbxml decode "$work/j.wbxml" "$work/j.wbxml" >/dev/null 2>&1
+if [ $? -eq 2 ]; then ok; else ko "two files do not exit 2"; fi
+"$dmsec" wbxml decode --json >/dev/null 2>&1
+if [ $? -eq 2 ]; then ok; else ko "no file does not exit 2"; fi
 "$dmsec" wbxml decode "$work/j.wbxml" --json --json >/dev/null 2>&1
 if [ $? -eq 2 ]; then ok; else ko "--json twice does not exit 2"; fi
 out=$("$dmsec" wbxml decode "$work/bin.wbxml" --json 2>/dev/null)
