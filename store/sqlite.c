@@ -1326,17 +1326,39 @@ static int changed_one(dmsec_store_t *st, sqlite3_stmt *s, int rc)
     return rc;
 }
 
-int dmsec_store_device_remove(dmsec_store_t *st, const char *device_id)
+/* A statement on one device: the cached statement q with device_id bound
+ * to ?1, in *s for the caller to bind the rest, run (changed_one,
+ * step_row) and stmt_done. DMSEC_ERR_INVALID_ARG without a store or an
+ * id, DMSEC_ERR_STORE_NOT_FOUND for an id no device can have; on an error
+ * *s is NULL. */
+static int device_stmt(dmsec_store_t *st, int q, const char *device_id, sqlite3_stmt **s)
 {
+    *s = NULL;
     if (!st || !device_id)
         return DMSEC_ERR_INVALID_ARG;
     if (!id_ok(device_id))
         return DMSEC_ERR_STORE_NOT_FOUND;
+    int rc = stmt_get(st, q, s);
+    if (!rc)
+        rc = bind_str(*s, 1, device_id);
+    if (rc && *s) {
+        stmt_done(*s);
+        *s = NULL;
+    }
+    return rc;
+}
+
+/* The write q on one device that binds nothing but its id. */
+static int device_write(dmsec_store_t *st, int q, const char *device_id)
+{
     sqlite3_stmt *s = NULL;
-    int rc = stmt_get(st, Q_DEV_DEL, &s);
-    if (rc)
-        return rc;
-    return changed_one(st, s, bind_str(s, 1, device_id));
+    int rc = device_stmt(st, q, device_id, &s);
+    return rc ? rc : changed_one(st, s, DMSEC_OK);
+}
+
+int dmsec_store_device_remove(dmsec_store_t *st, const char *device_id)
+{
+    return device_write(st, Q_DEV_DEL, device_id);
 }
 
 /* ---- the device lifecycle (admin): every device, disabled or not ---- */
@@ -1496,16 +1518,9 @@ static int set_blob(dmsec_store_t *st, int q, const char *device_id, const uint8
         return DMSEC_ERR_INVALID_ARG;
     if (len > cap)
         return DMSEC_ERR_TOO_LARGE;
-    if (!id_ok(device_id))
-        return DMSEC_ERR_STORE_NOT_FOUND;
     sqlite3_stmt *s = NULL;
-    int rc = stmt_get(st, q, &s);
-    if (rc)
-        return rc;
-    rc = bind_str(s, 1, device_id);
-    if (!rc)
-        rc = bind_blob(s, 2, p, len);
-    return changed_one(st, s, rc);
+    int rc = device_stmt(st, q, device_id, &s);
+    return rc ? rc : changed_one(st, s, bind_blob(s, 2, p, len));
 }
 
 int dmsec_store_set_client_nonce(dmsec_store_t *st, const char *device_id, const uint8_t *nonce,
@@ -1533,6 +1548,21 @@ int dmsec_store_secret_pending(dmsec_store_t *st, const char *device_id, const c
     if (!server_id || !secret || !len)
         return DMSEC_ERR_INVALID_ARG;
     return set_blob(st, Q_PENDING_SET, device_id, secret, len, DMSEC_SECRET_MAX);
+}
+
+/* Writes a credential on one device with statement q: its pre-hashes
+ * (?2-?4) and, where keep_plain, the secret itself (?5). */
+static int secret_write(dmsec_store_t *st, int q, const char *device_id, const dmsec_prehash_t *ph,
+                        const uint8_t *secret, size_t len, int keep_plain)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = device_stmt(st, q, device_id, &s);
+    if (rc)
+        return rc;
+    rc = bind_prehash(s, 2, ph);
+    if (!rc && keep_plain)
+        rc = bind_blob(s, 5, secret, len);
+    return changed_one(st, s, rc);
 }
 
 /* Reads the pending secret and what decides whether its plaintext stays. */
@@ -1573,17 +1603,8 @@ int dmsec_store_secret_commit(dmsec_store_t *st, const char *device_id, const ch
     rc = pending_read(st, device_id, secret, &len, &keep_plain);
     if (!rc)
         rc = dmsec_prehash_compute(server_id, secret, len, &ph);
-    sqlite3_stmt *s = NULL;
     if (!rc)
-        rc = stmt_get(st, Q_SECRET_SET, &s);
-    if (!rc) {
-        rc = bind_str(s, 1, device_id);
-        if (!rc)
-            rc = bind_prehash(s, 2, &ph);
-        if (!rc && keep_plain)
-            rc = bind_blob(s, 5, secret, len);
-        rc = changed_one(st, s, rc);
-    }
+        rc = secret_write(st, Q_SECRET_SET, device_id, &ph, secret, len, keep_plain);
     rc = tx_end(st, rc);
     dm_wipe(secret, sizeof secret);
     dmsec_prehash_wipe(&ph);
@@ -1594,32 +1615,23 @@ int dmsec_store_secret_commit(dmsec_store_t *st, const char *device_id, const ch
 
 int dmsec_store_rotation_request(dmsec_store_t *st, const char *device_id, unsigned sides)
 {
-    if (!st || !device_id || !sides || (sides & ~(DMSEC_ROTATE_CLIENT | DMSEC_ROTATE_SERVER)))
+    if (!sides || (sides & ~(DMSEC_ROTATE_CLIENT | DMSEC_ROTATE_SERVER)))
         return DMSEC_ERR_INVALID_ARG;
-    if (!id_ok(device_id))
-        return DMSEC_ERR_STORE_NOT_FOUND;
     sqlite3_stmt *s = NULL;
-    int rc = stmt_get(st, Q_ROT_REQUEST, &s);
-    if (rc)
-        return rc;
-    rc = bind_str(s, 1, device_id);
-    if (!rc)
-        rc = bind_i64(s, 2, (int64_t)sides);
-    return changed_one(st, s, rc);
+    int rc = device_stmt(st, Q_ROT_REQUEST, device_id, &s);
+    return rc ? rc : changed_one(st, s, bind_i64(s, 2, (int64_t)sides));
 }
 
 int dmsec_store_rotation_get(dmsec_store_t *st, const char *device_id, dmsec_rotation_t *out)
 {
-    if (!st || !device_id || !out)
+    if (!out)
         return DMSEC_ERR_INVALID_ARG;
     memset(out, 0, sizeof *out);
-    if (!id_ok(device_id))
-        return DMSEC_ERR_STORE_NOT_FOUND;
     sqlite3_stmt *s = NULL;
-    int rc = stmt_get(st, Q_ROT_GET, &s);
+    int rc = device_stmt(st, Q_ROT_GET, device_id, &s);
     if (rc)
         return rc;
-    rc = step_row(s, bind_str(s, 1, device_id));
+    rc = step_row(s, DMSEC_OK);
     if (!rc) {
         sqlite3_int64 req = sqlite3_column_int64(s, 0);
         out->requested = (unsigned)(req & (DMSEC_ROTATE_CLIENT | DMSEC_ROTATE_SERVER));
@@ -1685,15 +1697,7 @@ int dmsec_store_client_secret_pending(dmsec_store_t *st, const char *device_id,
     if (!rc)
         rc = dmsec_prehash_compute(name, secret, len, &ph);
     if (!rc)
-        rc = stmt_get(st, Q_CPEND_SET, &s);
-    if (!rc) {
-        rc = bind_str(s, 1, device_id);
-        if (!rc)
-            rc = bind_prehash(s, 2, &ph);
-        if (!rc && keep_plain)
-            rc = bind_blob(s, 5, secret, len);
-        rc = changed_one(st, s, rc);
-    }
+        rc = secret_write(st, Q_CPEND_SET, device_id, &ph, secret, len, keep_plain);
     rc = tx_end(st, rc);
     dmsec_prehash_wipe(&ph);
     return rc;
@@ -1701,15 +1705,7 @@ int dmsec_store_client_secret_pending(dmsec_store_t *st, const char *device_id,
 
 int dmsec_store_client_secret_commit(dmsec_store_t *st, const char *device_id)
 {
-    if (!st || !device_id)
-        return DMSEC_ERR_INVALID_ARG;
-    if (!id_ok(device_id))
-        return DMSEC_ERR_STORE_NOT_FOUND;
-    sqlite3_stmt *s = NULL;
-    int rc = stmt_get(st, Q_CPEND_COMMIT, &s);
-    if (rc)
-        return rc;
-    return changed_one(st, s, bind_str(s, 1, device_id));
+    return device_write(st, Q_CPEND_COMMIT, device_id);
 }
 
 /* ---- notifications ---- */

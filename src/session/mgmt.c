@@ -232,57 +232,50 @@ int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *t
     return dmsec_session_queue_cmd(s, &c);
 }
 
-int dmsec_session_rotate_secret(dmsec_session_t *s)
+/* Queues the Replace of a new AAuthSecret for one side (SECRET_SRV: our
+ * SRVCRED secret; SECRET_CLIENT: the device's CLCRED secret), once a
+ * session, keeping the secret to store when the device confirms it. */
+static int rotate_side(dmsec_session_t *s, int side)
 {
-    if (!s || s->role != DMSEC_ROLE_SERVER || !s->m.have_acc || !s->m.acc.srvcred_path[0] ||
-        s->m.phantom)
+    if (!s || s->role != DMSEC_ROLE_SERVER || !s->m.have_acc || s->m.phantom)
         return DMSEC_ERR_SESSION_STATE;
-    if (s->m.have_pending_secret)
+    const char *cred = side == SECRET_SRV ? s->m.acc.srvcred_path : s->m.acc.clcred_path;
+    uint8_t *keep = side == SECRET_SRV ? s->m.pending_secret : s->m.pending_client_secret;
+    int *have = side == SECRET_SRV ? &s->m.have_pending_secret : &s->m.have_pending_client;
+    if (!cred[0])
+        return DMSEC_ERR_SESSION_STATE;
+    if (*have)
         return DMSEC_OK;
-    /* An earlier secret unconfirmed: which one the device holds shows
-     * only in its verdict on our Cred; a new one now would be confused
-     * with it. */
-    if (s->m.acc.out_secret_pending_len && !s->m.self_authed)
+    /* An earlier SRVCRED secret unconfirmed: which one the device holds
+     * shows only in its verdict on our Cred; a new one now would be
+     * confused with it. */
+    if (side == SECRET_SRV && s->m.acc.out_secret_pending_len && !s->m.self_authed)
         return DMSEC_ERR_SESSION_STATE;
     char secret[SECRET_LEN + 1];
     int rc = dmsec_secret_generate(s->rng.fill ? &s->rng : NULL, secret, SECRET_LEN);
     if (rc)
         return rc;
     char path[DMSEC_NAME_MAX + 16];
-    snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.srvcred_path);
+    snprintf(path, sizeof path, "%s/AAuthSecret", cred);
     rc = dmsec_session_queue(s, DMSEC_CMD_REPLACE, path, secret, "chr");
     if (!rc) {
-        s->q[s->m.n_q - 1].is_secret = SECRET_SRV;
+        s->q[s->m.n_q - 1].is_secret = side;
         s->q[s->m.n_q - 1].internal = 1;
-        memcpy(s->m.pending_secret, secret, sizeof secret);
-        s->m.have_pending_secret = 1;
+        memcpy(keep, secret, sizeof secret);
+        *have = 1;
     }
     dm_wipe(secret, sizeof secret);
     return rc;
 }
 
+int dmsec_session_rotate_secret(dmsec_session_t *s)
+{
+    return rotate_side(s, SECRET_SRV);
+}
+
 int dmsec_session_rotate_client_secret(dmsec_session_t *s)
 {
-    if (!s || s->role != DMSEC_ROLE_SERVER || !s->m.have_acc || !s->m.acc.clcred_path[0] ||
-        s->m.phantom)
-        return DMSEC_ERR_SESSION_STATE;
-    if (s->m.have_pending_client)
-        return DMSEC_OK;
-    char secret[SECRET_LEN + 1];
-    int rc = dmsec_secret_generate(s->rng.fill ? &s->rng : NULL, secret, SECRET_LEN);
-    if (rc)
-        return rc;
-    char path[DMSEC_NAME_MAX + 16];
-    snprintf(path, sizeof path, "%s/AAuthSecret", s->m.acc.clcred_path);
-    rc = dmsec_session_queue(s, DMSEC_CMD_REPLACE, path, secret, "chr");
-    if (!rc) {
-        s->q[s->m.n_q - 1].is_secret = SECRET_CLIENT;
-        s->q[s->m.n_q - 1].internal = 1;
-        memcpy(s->m.pending_client_secret, secret, sizeof secret);
-        s->m.have_pending_client = 1;
-    }
-    dm_wipe(secret, sizeof secret);
-    return rc;
+    return rotate_side(s, SECRET_CLIENT);
 }
 
 int dmsec_session_client_alert(dmsec_session_t *s, const dmsec_mgmt_cmd_t *a)
