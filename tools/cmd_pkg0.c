@@ -24,19 +24,21 @@ static int parse_ui(const char *s, dmsec_ui_mode_t *ui)
     return -1;
 }
 
-/* A number in decimal or 0x-hex, within [min, max]. */
-static int parse_number(const char *what, const char *s, unsigned long min, unsigned long max,
-                        unsigned long *out)
+/* A number within [min, max]: in base (10 or 16), or 0x-hex either way. */
+static int parse_number(const char *what, const char *s, int base, unsigned long min,
+                        unsigned long max, unsigned long *out)
 {
     char *end = NULL;
     errno = 0;
-    int base = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
+    int prefixed = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    if (prefixed)
+        base = 16;
     if (s[0] == '-' || s[0] == '+' || s[0] == ' ' || s[0] == '\0') {
         tool_error("%s: '%s' is not a number", what, s);
         return -1;
     }
     unsigned long v = strtoul(s, &end, base);
-    if (errno || !end || *end || end == s + (base == 16 ? 2 : 0)) {
+    if (errno || !end || *end || end == s + (prefixed ? 2 : 0)) {
         tool_error("%s: '%s' is not a number", what, s);
         return -1;
     }
@@ -67,7 +69,8 @@ static int pkg0_build(int argc, char **argv)
                              .initiator = DMSEC_INITIATOR_SERVER,
                              .server_id = server_id};
     unsigned long v = 0;
-    if (parse_number("--session-id", sid, 1, 0xFFFF, &v))
+    /* In hex, as dmsec notify and pkg0 decode print it. */
+    if (parse_number("--session-id", sid, 16, 1, 0xFFFF, &v))
         return TOOL_EXIT_USAGE;
     p.session_id = (uint16_t)v;
     const char *s;
@@ -84,7 +87,7 @@ static int pkg0_build(int argc, char **argv)
         }
     }
     if ((s = opt_get(&o, "version"))) {
-        if (parse_number("--version", s, 0, 1023, &v))
+        if (parse_number("--version", s, 10, 0, 1023, &v))
             return TOOL_EXIT_USAGE;
         p.version = (unsigned)v;
         if (v == 0) {

@@ -22,10 +22,10 @@ static const struct command commands[] = {
      "hmac13 (--secret S | --secret-file F) --timestamp T --body FILE\n"
      "         [--json]   DM 1.3 HMAC-SHA256 x-syncml-hmac mac (base64)"},
     {"pkg0", cmd_pkg0,
-     "pkg0 build --server-id ID (--secret S | --secret-file F) --nonce-hex H --session-id N\n"
+     "pkg0 build --server-id ID (--secret S | --secret-file F) --nonce-hex H --session-id HEX\n"
      "         [--ui unspecified|background|informative|interactive] [--initiator server|user]\n"
      "         [--version V] [--vendor-hex X] [--json]   package #0 in hex\n"
-     "         (--json: hex, base64, length, session id)\n"
+     "         (--json: hex, base64, length, session id); HEX as notify prints it (0x optional)\n"
      "       pkg0 decode --hex X [(--secret S | --secret-file F) --nonce-hex H]\n"
      "         [--try-session-id] [--try-field-readings] [--json]   JSON description"},
     {"bootstrap", cmd_bootstrap,

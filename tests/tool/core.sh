@@ -62,7 +62,7 @@ for i in $(seq 1 15); do
     pre=$(printf '%s:%s' "$server" "$secret" | h md5 | b64)
     th=$(hexbytes "$trigger" | h md5 | b64)
     digest=$({ printf '%s:' "$pre"; hexbytes "$nonce"; printf ':%s' "$th"; } | h md5 | xxd -p | tr -d '\n')
-    args=(--server-id "$server" --secret "$secret" --nonce-hex "$nonce" --session-id "$sid"
+    args=(--server-id "$server" --secret "$secret" --nonce-hex "$nonce" --session-id "$(printf '%X' "$sid")"
         --ui "${uis[$ui]}" --initiator "${inits[$init]}")
     [ -n "$vendor" ] && args+=(--vendor-hex "$vendor")
     got=$("$DMSEC" pkg0 build "${args[@]}")
@@ -123,7 +123,14 @@ check "pkg0 default nonce" "$(jq -c '[.digest_ok, .nonce_used, .session_id_text]
 json=$("$DMSEC" pkg0 decode --hex "$msg")
 check "pkg0 decode without secret" "$(jq -c 'has("digest_ok")' <<<"$json")" "false"
 # The SessionID reading only when asked for.
-msg=$("$DMSEC" pkg0 build --server-id srv --secret s --nonce-hex "$(printf A1 | xxd -p)" --session-id 161)
+# --session-id is hex, as notify prints it: "10" is 16; not hex, or 0, exit 2.
+check "pkg0 build --session-id in hex" \
+    "$("$DMSEC" pkg0 build --server-id srv --secret s --nonce-hex 00 --session-id 10 --json | jq -r .session_id)" 16
+"$DMSEC" pkg0 build --server-id srv --secret s --nonce-hex 00 --session-id G1 >/dev/null 2>&1
+check "pkg0 build --session-id G1 refused" $? 2
+"$DMSEC" pkg0 build --server-id srv --secret s --nonce-hex 00 --session-id 0 >/dev/null 2>&1
+check "pkg0 build --session-id 0 refused" $? 2
+msg=$("$DMSEC" pkg0 build --server-id srv --secret s --nonce-hex "$(printf A1 | xxd -p)" --session-id A1)
 json=$("$DMSEC" pkg0 decode --hex "$msg" --secret s --nonce-hex 01)
 check "pkg0 session-id reading off" "$(jq -c .digest_ok <<<"$json")" "false"
 json=$("$DMSEC" pkg0 decode --hex "$msg" --secret s --nonce-hex 01 --try-session-id)
