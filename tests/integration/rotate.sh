@@ -30,11 +30,7 @@ LOG=$work/server.log
 # A failing copy of the device (old secret) must not get the real one's
 # address blocked: the failure limit well above what this test makes.
 SRV_OPTS=(--max-auth-failures 1000)
-start_server PORT "$LOG" "${SRV_OPTS[@]}" || {
-    bad "server starts: $(tail -5 "$LOG")"
-    echo "integration rotate: $pass passed, $fail failed"
-    exit 1
-}
+start_server_or_end rotate PORT "$LOG" "${SRV_OPTS[@]}"
 URL=http://127.0.0.1:$PORT/dm
 
 id=IMEI:490154203239201
@@ -111,44 +107,51 @@ expect "(B) the next session authenticates the server on the new secret" session
 refuse "(B) a device copy with the old server secret refuses the server" session "$work/old-server.tree" "$work/b3.out"
 expect "(B) the device itself still gets in" session "$tree" "$work/b4.out"
 
-# ---- (C) --client, the device's 200 lost, the server killed -9 ----
+# lost_status SIDE TAG: rotate SIDE (client or server) with the device's
+# 200 lost: the server restarted with its RespURIs to the closed port $DEAD,
+# the device applies the Replace (the tree's secret changes) and its next
+# message goes nowhere; the server holds the secret pending, is killed -9
+# and started again, and lets the device in on the new secret, confirmed by
+# use, once. Sessions' output in $work/TAG1.out, TAG2.out, TAG3.out (tag in
+# lower case).
+lost_status() {
+    local side=$1 tag=$2 cred CRED before new out
+    cred=clcred
+    [ "$side" = server ] && cred=srvcred
+    CRED=${cred^^}
+    out=$work/${tag,,}
+    before=$(secret "$tree" "$cred")
+    expect "rotate --$side again" "$TOOL" device rotate "$id" --db "$DB" "--$side"
+    expect "server restarted with its RespURIs to a closed port" restart --public-url "http://127.0.0.1:$DEAD"
+    refuse "($tag) the session breaks after the Replace (the device's answer goes nowhere)" session "$tree" "${out}1.out"
+    new=$(secret "$tree" "$cred")
+    [ -n "$new" ] && [ "$new" != "$before" ] && ok "($tag) the device applied the Replace (its $CRED secret changed)" ||
+        bad "($tag) the device did not apply the Replace: $(cat "${out}1.out")"
+    [ "$(rot "$side")" = "true,true" ] && ok "($tag) the server holds it pending, still requested" ||
+        bad "($tag) show $side: $(rot "$side")"
+    expect "server killed -9 and started again, RespURIs as usual" restart
+    expect "($tag) the device gets in on its new secret (the server's Cred on the pending one for SRVCRED)" \
+        session "$tree" "${out}2.out"
+    [ "$(audits secret_rotated "side=$side $CRED AAuthSecret replaced, confirmed by use")" = 1 ] &&
+        ok "($tag) audit: the $side rotation confirmed by use" ||
+        bad "($tag) audit by use: $(audits secret_rotated "side=$side $CRED AAuthSecret replaced, confirmed by use")"
+    [ "$(rot "$side")" = "false,false" ] && ok "($tag) show: request met, nothing pending" ||
+        bad "($tag) show $side: $(rot "$side")"
+    [ "$(secret "$tree" "$cred")" = "$new" ] && ok "($tag) no further rotation in that session" ||
+        bad "($tag) the secret changed again"
+    expect "($tag) the next session needs no second try" session "$tree" "${out}3.out"
+}
 DEAD=$(free_port)
+
+# ---- (C) --client, the device's 200 lost, the server killed -9 ----
 cp "$tree" "$work/old-c.tree"
-c_before=$(secret "$tree" clcred)
-expect "rotate --client again" "$TOOL" device rotate "$id" --db "$DB" --client
-expect "server restarted with its RespURIs to a closed port" restart --public-url "http://127.0.0.1:$DEAD"
-refuse "(C) the session breaks after the Replace (the device's answer goes nowhere)" session "$tree" "$work/c1.out"
-c_new=$(secret "$tree" clcred)
-[ -n "$c_new" ] && [ "$c_new" != "$c_before" ] && ok "(C) the device applied the Replace (its CLCRED secret changed)" ||
-    bad "(C) the device did not apply the Replace: $(cat "$work/c1.out")"
-[ "$(rot client)" = "true,true" ] && ok "(C) the server holds it pending, still requested" || bad "(C) show client: $(rot client)"
-expect "server killed -9 and started again, RespURIs as usual" restart
-expect "(C) the device gets in on its new secret" session "$tree" "$work/c2.out"
-[ "$(audits secret_rotated "side=client CLCRED AAuthSecret replaced, confirmed by use")" = 1 ] &&
-    ok "(C) audit: the rotation confirmed by use" || bad "(C) audit by use: $(audits secret_rotated "confirmed by use")"
+lost_status client C
 grep -q "secret-rotation device=$id session=[^ ]* side=client confirmed by use" "$LOG" &&
     ok "(C) the server logs it confirmed by use" || bad "(C) no 'confirmed by use' line"
-[ "$(rot client)" = "false,false" ] && ok "(C) show: request met, nothing pending" || bad "(C) show client: $(rot client)"
-[ "$(secret "$tree" clcred)" = "$c_new" ] && ok "(C) no further rotation in that session" || bad "(C) the secret changed again"
-expect "(C) and again" session "$tree" "$work/c3.out"
 refuse "(C) the secret before it is refused" session "$work/old-c.tree" "$work/c4.out"
 
 # ---- (D) --server, the device's 200 lost, the server killed -9 ----
-s_before=$(secret "$tree" srvcred)
-expect "rotate --server again" "$TOOL" device rotate "$id" --db "$DB" --server
-expect "server restarted with its RespURIs to a closed port" restart --public-url "http://127.0.0.1:$DEAD"
-refuse "(D) the session breaks after the Replace" session "$tree" "$work/d1.out"
-s_new=$(secret "$tree" srvcred)
-[ -n "$s_new" ] && [ "$s_new" != "$s_before" ] && ok "(D) the device applied the new server secret" ||
-    bad "(D) the device did not apply it: $(cat "$work/d1.out")"
-[ "$(rot server)" = "true,true" ] && ok "(D) the server holds it pending" || bad "(D) show server: $(rot server)"
-expect "server killed -9 and started again" restart
-expect "(D) the device gets in, and takes the server's Cred on the pending secret" session "$tree" "$work/d2.out"
-[ "$(audits secret_rotated "side=server SRVCRED AAuthSecret replaced, confirmed by use")" = 1 ] &&
-    ok "(D) audit: the server's rotation confirmed by use" || bad "(D) audit by use: $(audits secret_rotated "side=server SRVCRED AAuthSecret replaced, confirmed by use")"
-[ "$(rot server)" = "false,false" ] && ok "(D) show: request met, nothing pending" || bad "(D) show server: $(rot server)"
-[ "$(secret "$tree" srvcred)" = "$s_new" ] && ok "(D) no further rotation in that session" || bad "(D) the secret changed again"
-expect "(D) the next session needs no second try" session "$tree" "$work/d3.out"
+lost_status server D
 
 # ---- the tool's refusals ----
 refuse "rotate without a side" "$TOOL" device rotate "$id" --db "$DB"

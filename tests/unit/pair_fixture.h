@@ -184,6 +184,8 @@ typedef struct {
     char hmac[512]; /* empty when none */
     int n;          /* 0: the client's package #1 */
     int to_server;
+    int lost; /* set by the before hook: the message never arrives, the
+               * conversation ends there (its receiver's session left open) */
 } pair_msg_t;
 
 /* Sets m's bytes to a copy of body: 0, or -1 without memory. */
@@ -279,14 +281,15 @@ typedef struct {
     int messages;  /* fed */
     int client_rc; /* the error the client engine returned, which ended it */
     int server_rc;
-    int cut; /* 1: max messages went and there was another */
+    int cut;  /* 1: max messages went and there was another */
+    int lost; /* 1: the before hook lost a message (not fed) */
 } pair_run_t;
 
 /* Drives a whole conversation: the client starts, then each message goes
  * (with the trace when DMSEC_TRACE is set) to the other side, until one
  * side has nothing to send, an engine answers an error (the other messages
- * are not sent) or max messages went. 0, or the error of the client's
- * start (or -1 without memory): the conversation did not happen. */
+ * are not sent), the before hook loses a message or max messages went. 0, or the error of the
+ * client's start (or -1 without memory): the conversation did not happen. */
 static inline int pair_drive(const pair_drive_t *d, pair_run_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -314,6 +317,10 @@ static inline int pair_drive(const pair_drive_t *d, pair_run_t *r)
         snprintf(m.hmac, sizeof m.hmac, "%s", out.hmac_header);
         if (d->before)
             d->before(d->arg, &m);
+        if (m.lost) {
+            r->lost = 1;
+            break;
+        }
         if (getenv("DMSEC_TRACE"))
             pair_trace(d->codec, &m);
         call.engine = m.to_server ? d->server : d->client;

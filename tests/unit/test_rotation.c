@@ -23,6 +23,7 @@
 #include "dmsec/errors.h"
 #include "dmsec/session.h"
 #include "dmsec/store.h"
+#include "pair_fixture.h"
 
 #define DEVICE_ID "IMEI:493005100592801"
 #define SERVER_ID "dm.example.org"
@@ -51,50 +52,18 @@ struct run {
     int after_it; /* device messages that reached the server after it stored its new secret */
 };
 
-static void set_acc(dmsec_account_t *a, dmsec_auth_scheme_t scheme, const char *out_name,
-                    const char *out_secret, const char *in_name, const char *in_secret)
-{
-    memset(a, 0, sizeof *a);
-    a->out_scheme = a->in_scheme = scheme;
-    strcpy(a->out_name, out_name);
-    strcpy(a->in_name, in_name);
-    a->out_secret_len = strlen(out_secret);
-    memcpy(a->out_secret, out_secret, a->out_secret_len);
-    a->in_secret_len = strlen(in_secret);
-    memcpy(a->in_secret, in_secret, a->in_secret_len);
-    assert_int_equal(
-        dmsec_prehash_compute(out_name, a->out_secret, a->out_secret_len, &a->out_prehash), 0);
-    assert_int_equal(dmsec_prehash_compute(in_name, a->in_secret, a->in_secret_len, &a->in_prehash),
-                     0);
-    strcpy(a->srvcred_path, SRVCRED_PATH);
-    strcpy(a->clcred_path, CLCRED_PATH);
-}
-
 static void pair(struct party *dev, struct party *srv, dmsec_auth_scheme_t scheme,
                  dmsec_integrity_t integrity, int secure)
 {
     memset(dev, 0, sizeof *dev);
     memset(srv, 0, sizeof *srv);
-    set_acc(&dev->mem.acc, scheme, DEVICE_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET);
-    set_acc(&srv->mem.acc, scheme, SERVER_ID, SERVER_SECRET, DEVICE_ID, CLIENT_SECRET);
-    memset(dev->mem.acc.out_nonce, 0x11, 16);
-    memset(srv->mem.acc.in_nonce, 0x11, 16);
-    memset(srv->mem.acc.out_nonce, 0x22, 16);
-    memset(dev->mem.acc.in_nonce, 0x22, 16);
-    dev->mem.acc.out_nonce_len = dev->mem.acc.in_nonce_len = 16;
-    srv->mem.acc.out_nonce_len = srv->mem.acc.in_nonce_len = 16;
+    assert_int_equal(pair_accounts(&dev->mem, &srv->mem, scheme, scheme, DEVICE_ID, CLIENT_SECRET,
+                                   SERVER_ID, SERVER_SECRET, SRVCRED_PATH),
+                     0);
+    strcpy(dev->mem.acc.clcred_path, CLCRED_PATH);
+    strcpy(srv->mem.acc.clcred_path, CLCRED_PATH);
     dev->mem.acc.integrity = srv->mem.acc.integrity = integrity;
-    dev->mem.known = srv->mem.known = 1;
-    srv->mem.is_server = 1;
     dev->secure = srv->secure = secure;
-}
-
-static int get_account(void *ctx, const char *peer_id, dmsec_account_t *out)
-{
-    struct party *p = ctx;
-    if (strcmp(peer_id, DEVICE_ID) != 0 && strcmp(peer_id, SERVER_ID) != 0)
-        return DMSEC_ERR_SESSION_UNKNOWN_PEER;
-    return dmsec_state_mem_get_account(&p->mem, peer_id, out);
 }
 
 /* The device's tree: a Replace of an AAuthSecret succeeds, the rest is not
@@ -121,16 +90,9 @@ static int pending_cmds(void *ctx, dmsec_session_t *s)
 
 static dmsec_session_t *new_client(struct party *dev)
 {
-    dmsec_session_config_t cfg = {
-        .role = DMSEC_ROLE_CLIENT,
-        .codec = codec,
-        .server_id = SERVER_ID,
-        .server_uri = SERVER_URI,
-        .device_id = DEVICE_ID,
-        .transport_secure = dev->secure,
-        .cb = {.get_account = get_account, .tree_exec = tree_exec},
-        .cb_ctx = dev,
-    };
+    dmsec_session_config_t cfg = pair_client_config(codec, SERVER_ID, SERVER_URI, DEVICE_ID, dev);
+    cfg.transport_secure = dev->secure;
+    cfg.cb.tree_exec = tree_exec;
     dmsec_session_t *s = dmsec_session_new(&cfg);
     assert_non_null(s);
     return s;
@@ -138,14 +100,9 @@ static dmsec_session_t *new_client(struct party *dev)
 
 static dmsec_session_t *new_server(struct party *srv)
 {
-    dmsec_session_config_t cfg = {
-        .role = DMSEC_ROLE_SERVER,
-        .server_id = SERVER_ID,
-        .server_uri = SERVER_URI,
-        .transport_secure = srv->secure,
-        .cb = {.get_account = get_account, .pending_cmds = pending_cmds},
-        .cb_ctx = srv,
-    };
+    dmsec_session_config_t cfg = pair_server_config(SERVER_ID, SERVER_URI, srv);
+    cfg.transport_secure = srv->secure;
+    cfg.cb.pending_cmds = pending_cmds;
     dmsec_session_t *s = dmsec_session_new(&cfg);
     assert_non_null(s);
     return s;
@@ -181,50 +138,64 @@ static int device_rotated(const struct party *dev, int which)
     return 0;
 }
 
+/* A conversation under way: the device, what to drop, what it did. */
+struct conv {
+    const struct party *dev;
+    int drop;
+    struct run r;
+};
+
+/* pair_drive's before hook: a device message once the device stored what
+ * drop names is lost (the server's session times out); the others are
+ * counted when the device stored either. */
+static void drop_after(void *arg, pair_msg_t *m)
+{
+    struct conv *cv = arg;
+    if (!m->to_server)
+        return;
+    if (device_rotated(cv->dev, cv->drop)) {
+        cv->r.dropped++;
+        m->lost = 1;
+    } else if (device_rotated(cv->dev, DROP_AFTER_CLCRED) ||
+               device_rotated(cv->dev, DROP_AFTER_SRVCRED)) {
+        cv->r.after_it++;
+    }
+}
+
+/* pair_drive's after hook: each side persists its events at once. */
+static void persist_call(void *arg, const pair_call_t *call)
+{
+    struct conv *cv = arg;
+    persist(call->engine, call->party, &cv->r);
+}
+
 /* One session between dev and srv; drop: DROP_*. */
 static struct run converse(struct party *dev, struct party *srv, int drop, dmsec_session_t **cp,
                            dmsec_session_t **sp)
 {
-    struct run r;
-    memset(&r, 0, sizeof r);
-    dmsec_session_t *c = new_client(dev);
-    dmsec_session_t *s = new_server(srv);
-    dmsec_session_out_t out;
-    assert_int_equal(dmsec_session_start(c, NOW, &out), DMSEC_OK);
-    persist(c, dev, &r);
-    for (int n = 0; n < 40 && out.has_message; n++) {
-        int to_server = n % 2 == 0;
-        uint8_t body[65536];
-        char hmac[512];
-        char ct[64];
-        assert_true(out.len <= sizeof body);
-        memcpy(body, out.body, out.len);
-        size_t len = out.len;
-        snprintf(hmac, sizeof hmac, "%s", out.hmac_header);
-        snprintf(ct, sizeof ct, "%s", out.content_type);
-        if (to_server && device_rotated(dev, drop)) {
-            r.dropped++;
-            break; /* the answer is lost; the server's session times out */
-        }
-        if (to_server &&
-            (device_rotated(dev, DROP_AFTER_CLCRED) || device_rotated(dev, DROP_AFTER_SRVCRED)))
-            r.after_it++;
-        r.messages++;
-        dmsec_session_t *dst = to_server ? s : c;
-        int rc = dmsec_session_feed(dst, body, len, ct, hmac[0] ? hmac : NULL, NOW + n, &out);
-        persist(dst, to_server ? srv : dev, &r);
-        if (rc)
-            break;
-    }
+    struct conv cv = {.dev = dev, .drop = drop};
+    pair_drive_t d = {.client = new_client(dev),
+                      .server = new_server(srv),
+                      .dev = dev,
+                      .srv = srv,
+                      .codec = codec,
+                      .now = NOW,
+                      .max = 40,
+                      .before = drop_after,
+                      .after = persist_call,
+                      .arg = &cv};
+    pair_run_t pr;
+    assert_int_equal(pair_drive(&d, &pr), DMSEC_OK);
+    cv.r.messages = pr.messages;
     if (cp)
-        *cp = c;
+        *cp = d.client;
     else
-        dmsec_session_free(c);
+        dmsec_session_free(d.client);
     if (sp)
-        *sp = s;
+        *sp = d.server;
     else
-        dmsec_session_free(s);
-    return r;
+        dmsec_session_free(d.server);
+    return cv.r;
 }
 
 /* A whole session; 1 when both sides authenticated each other and it
@@ -282,116 +253,144 @@ static const struct {
 };
 #define N_MODES (sizeof modes / sizeof modes[0])
 
+/* A test's body for one mode (modes[m]) and transport: dev and srv paired. */
+typedef void (*mode_test_fn)(struct party *dev, struct party *srv, size_t m, int secure);
+
+/* Runs fn for every mode, over plain HTTP and over TLS. */
+static void each_mode(mode_test_fn fn)
+{
+    for (size_t m = 0; m < N_MODES; m++) {
+        for (int secure = 0; secure < 2; secure++) {
+            struct party dev, srv;
+            pair(&dev, &srv, modes[m].scheme, modes[m].integrity, secure);
+            fn(&dev, &srv, m, secure);
+        }
+    }
+}
+
+/* A session in which the server rotates side (1: the device's secret, 2:
+ * ours) and the device's answer after it applied the Replace is lost: the
+ * server holds the new secret as pending. */
+static void rotate_status_lost(struct party *dev, struct party *srv, int side)
+{
+    srv->rotate = side;
+    struct run r =
+        converse(dev, srv, side == 1 ? DROP_AFTER_CLCRED : DROP_AFTER_SRVCRED, NULL, NULL);
+    assert_int_equal(r.dropped, 1);
+    assert_int_equal(r.pending, 1);
+    assert_int_equal(r.rotated, 0);
+}
+
+/* The next session (whole, or device_only as session_of) on the new
+ * secret: the pending one is confirmed by use. */
+static void confirmed_by_use(struct party *dev, struct party *srv, int device_only)
+{
+    struct run r;
+    assert_true(session_of(dev, srv, &r, device_only));
+    assert_int_equal(r.rotated, 1);
+    assert_int_equal(r.by_use, 1);
+}
+
+/* A session that rotates nothing, and when old is not NULL, one of a copy
+ * of the device as old that is refused. */
+static void settled(struct party *dev, struct party *srv, const struct party *old)
+{
+    struct run r;
+    assert_true(session_ok(dev, srv, &r));
+    assert_int_equal(r.rotated, 0);
+    if (old) {
+        struct party stale = old_copy(old, dev);
+        assert_false(session_ok(&stale, srv, NULL));
+    }
+}
+
 /* The device gets its new secret in a session and goes on with the old
  * one to its end (over plain HTTP every later message carries a Cred or a
  * MAC, which the server checks on the old credential); the server stores
  * the new one on the device's 200; the next session authenticates on it,
  * and the old secret is refused. */
+static void client_confirmed(struct party *dev, struct party *srv, size_t m, int secure)
+{
+    (void)secure;
+    struct party old = *dev;
+    srv->rotate = 1;
+    dmsec_session_t *c = NULL;
+    struct run r = converse(dev, srv, DROP_NONE, &c, NULL);
+    assert_int_equal(dmsec_session_result(c), DMSEC_OK);
+    assert_int_equal(r.pending, 1);
+    assert_int_equal(r.rotated, 1);
+    assert_int_equal(r.by_use, 0);
+    /* the Status of the Replace went in a message of the device after it
+     * stored the new secret, checked on the old one */
+    assert_true(r.after_it >= 1);
+    const dmsec_account_t *ca = dmsec_session_account(c);
+    assert_int_equal(ca->out_secret_len, strlen(CLIENT_SECRET));
+    assert_memory_equal(ca->out_secret, CLIENT_SECRET, strlen(CLIENT_SECRET));
+    dmsec_session_free(c);
+    /* stored on both sides: a new secret, the server's view of it */
+    assert_int_equal(dev->mem.acc.out_secret_len, 32);
+    assert_memory_not_equal(dev->mem.acc.out_secret, CLIENT_SECRET, 24);
+    dmsec_prehash_t ph;
+    assert_int_equal(dmsec_prehash_compute(DEVICE_ID, dev->mem.acc.out_secret, 32, &ph), 0);
+    assert_memory_equal(srv->mem.acc.in_prehash.md5, ph.md5, sizeof ph.md5);
+    assert_memory_equal(srv->mem.acc.in_prehash.sha256, ph.sha256, sizeof ph.sha256);
+    assert_int_equal(srv->mem.acc.in_pending, 0);
+    if (modes[m].integrity == DMSEC_INTEGRITY_HMAC_SHA256)
+        assert_memory_equal(srv->mem.acc.in_secret, dev->mem.acc.out_secret, 32);
+    settled(dev, srv, &old);
+}
+
 static void client_rotation_confirmed(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < N_MODES; m++) {
-        for (int secure = 0; secure < 2; secure++) {
-            struct party dev, srv;
-            pair(&dev, &srv, modes[m].scheme, modes[m].integrity, secure);
-            struct party old = dev;
-            srv.rotate = 1;
-            dmsec_session_t *c = NULL;
-            struct run r = converse(&dev, &srv, DROP_NONE, &c, NULL);
-            assert_int_equal(dmsec_session_result(c), DMSEC_OK);
-            assert_int_equal(r.pending, 1);
-            assert_int_equal(r.rotated, 1);
-            assert_int_equal(r.by_use, 0);
-            /* the Status of the Replace went in a message of the device
-             * after it stored the new secret, checked on the old one */
-            assert_true(r.after_it >= 1);
-            const dmsec_account_t *ca = dmsec_session_account(c);
-            assert_int_equal(ca->out_secret_len, strlen(CLIENT_SECRET));
-            assert_memory_equal(ca->out_secret, CLIENT_SECRET, strlen(CLIENT_SECRET));
-            dmsec_session_free(c);
-            /* stored on both sides: a new secret, the server's view of it */
-            assert_int_equal(dev.mem.acc.out_secret_len, 32);
-            assert_memory_not_equal(dev.mem.acc.out_secret, CLIENT_SECRET, 24);
-            dmsec_prehash_t ph;
-            assert_int_equal(dmsec_prehash_compute(DEVICE_ID, dev.mem.acc.out_secret, 32, &ph), 0);
-            assert_memory_equal(srv.mem.acc.in_prehash.md5, ph.md5, sizeof ph.md5);
-            assert_memory_equal(srv.mem.acc.in_prehash.sha256, ph.sha256, sizeof ph.sha256);
-            assert_int_equal(srv.mem.acc.in_pending, 0);
-            if (modes[m].integrity == DMSEC_INTEGRITY_HMAC_SHA256)
-                assert_memory_equal(srv.mem.acc.in_secret, dev.mem.acc.out_secret, 32);
-            struct run r2;
-            assert_true(session_ok(&dev, &srv, &r2));
-            assert_int_equal(r2.rotated, 0);
-            struct party stale = old_copy(&old, &dev);
-            assert_false(session_ok(&stale, &srv, NULL));
-        }
-    }
+    each_mode(client_confirmed);
 }
 
 /* The device applied the Replace of its secret; its 200 never reached the
  * server, which holds the new credential as pending. The device's next
  * session is on the new secret: accepted, and the pending credential is
  * promoted (confirmed by use). The old secret is refused afterwards. */
+static void client_lost_status(struct party *dev, struct party *srv, size_t m, int secure)
+{
+    (void)m;
+    struct party old = *dev;
+    rotate_status_lost(dev, srv, 1);
+    assert_int_equal(srv->mem.acc.in_pending, 1);
+    assert_int_equal(dev->mem.acc.out_secret_len, 32);
+    confirmed_by_use(dev, srv, secure);
+    assert_int_equal(srv->mem.acc.in_pending, 0);
+    settled(dev, srv, &old);
+}
+
 static void client_rotation_lost_status(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < N_MODES; m++) {
-        for (int secure = 0; secure < 2; secure++) {
-            struct party dev, srv;
-            pair(&dev, &srv, modes[m].scheme, modes[m].integrity, secure);
-            struct party old = dev;
-            srv.rotate = 1;
-            struct run r = converse(&dev, &srv, DROP_AFTER_CLCRED, NULL, NULL);
-            assert_int_equal(r.dropped, 1);
-            assert_int_equal(r.pending, 1);
-            assert_int_equal(r.rotated, 0);
-            assert_int_equal(srv.mem.acc.in_pending, 1);
-            assert_int_equal(dev.mem.acc.out_secret_len, 32);
-
-            struct run r2;
-            assert_true(session_of(&dev, &srv, &r2, secure));
-            assert_int_equal(r2.rotated, 1);
-            assert_int_equal(r2.by_use, 1);
-            assert_int_equal(srv.mem.acc.in_pending, 0);
-            assert_true(session_ok(&dev, &srv, &r2));
-            assert_int_equal(r2.rotated, 0);
-            struct party stale = old_copy(&old, &dev);
-            assert_false(session_ok(&stale, &srv, NULL));
-        }
-    }
+    each_mode(client_lost_status);
 }
 
 /* The device applied the server's new SRVCRED secret; its 200 was lost.
  * It refuses the server's Cred (or MAC) on the old secret; the server
  * answers once more on the pending one, the device takes it, and the
  * server commits it (confirmed by use). */
+static void server_lost_status(struct party *dev, struct party *srv, size_t m, int secure)
+{
+    (void)m;
+    (void)secure;
+    rotate_status_lost(dev, srv, 2);
+    assert_int_equal(srv->mem.acc.out_secret_pending_len, 32);
+    assert_memory_equal(srv->mem.acc.out_secret, SERVER_SECRET, strlen(SERVER_SECRET));
+    assert_memory_equal(srv->mem.acc.out_secret_pending, dev->mem.acc.in_secret, 32);
+    confirmed_by_use(dev, srv, 0);
+    assert_int_equal(srv->mem.acc.out_secret_pending_len, 0);
+    assert_int_equal(srv->mem.acc.out_secret_len, 32);
+    assert_memory_equal(srv->mem.acc.out_secret, dev->mem.acc.in_secret, 32);
+    settled(dev, srv, NULL);
+}
+
 static void server_rotation_lost_status(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < N_MODES; m++) {
-        for (int secure = 0; secure < 2; secure++) {
-            struct party dev, srv;
-            pair(&dev, &srv, modes[m].scheme, modes[m].integrity, secure);
-            srv.rotate = 2;
-            struct run r = converse(&dev, &srv, DROP_AFTER_SRVCRED, NULL, NULL);
-            assert_int_equal(r.dropped, 1);
-            assert_int_equal(r.pending, 1);
-            assert_int_equal(r.rotated, 0);
-            assert_int_equal(srv.mem.acc.out_secret_pending_len, 32);
-            assert_memory_equal(srv.mem.acc.out_secret, SERVER_SECRET, strlen(SERVER_SECRET));
-            assert_memory_equal(srv.mem.acc.out_secret_pending, dev.mem.acc.in_secret, 32);
-
-            struct run r2;
-            assert_true(session_ok(&dev, &srv, &r2));
-            assert_int_equal(r2.rotated, 1);
-            assert_int_equal(r2.by_use, 1);
-            assert_int_equal(srv.mem.acc.out_secret_pending_len, 0);
-            assert_int_equal(srv.mem.acc.out_secret_len, 32);
-            assert_memory_equal(srv.mem.acc.out_secret, dev.mem.acc.in_secret, 32);
-            assert_true(session_ok(&dev, &srv, &r2));
-            assert_int_equal(r2.rotated, 0);
-        }
-    }
+    each_mode(server_lost_status);
 }
 
 /* Both rotations confirmed in one session, then the next session on both
