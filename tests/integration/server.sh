@@ -83,7 +83,7 @@ else bad "notification: $(cat "$work/listen.out")"; fi
 "$DEVICE" lose-nonces --state "$work/$N.state"
 listen $N "$NPORT"
 "$TOOL" notify $N --db "$DB" --server-id $SID >/dev/null
-sleep 1
+wait_line "notification=" "$work/listen.out" # its verdict on the notification, whichever
 kill $listen_pid 2>/dev/null
 wait $listen_pid 2>/dev/null
 grep -q "notification=ignored" "$work/listen.out" && ok "lost nonces: ordinary notification ignored" ||
