@@ -205,10 +205,15 @@ struct load_ctx {
     /* a group being collected: its members follow it in the listing */
     dmsec_store_cmd_t group;
     int in_group;
-    dmsec_store_cmd_t members[64];
-    dmsec_mgmt_cmd_t kids[64];
+    /* LOAD_GROUP_MAX each, allocated at the first member: most sessions
+     * have no group, and zeroing these on every message cost more than the
+     * rest of the server's work (docs/PERFORMANCE.md). */
+    dmsec_store_cmd_t *members;
+    dmsec_mgmt_cmd_t *kids;
     size_t n_members;
 };
+
+#define LOAD_GROUP_MAX 64 /* members of one Atomic / Sequence */
 
 static void mgmt_of(const dmsec_store_cmd_t *c, dmsec_mgmt_cmd_t *m)
 {
@@ -282,9 +287,17 @@ static int load_one(void *ctx, const dmsec_store_cmd_t *c)
     if (c->parent_id) {
         if (!l->in_group || c->parent_id != l->group.id)
             return 0; /* a member whose group is not being sent */
-        if (l->n_members >= sizeof l->members / sizeof l->members[0]) {
+        if (l->n_members >= LOAD_GROUP_MAX) {
             l->rc = DMSEC_ERR_SESSION_LIMIT;
             return 1;
+        }
+        if (!l->members) {
+            l->members = calloc(LOAD_GROUP_MAX, sizeof *l->members);
+            l->kids = calloc(LOAD_GROUP_MAX, sizeof *l->kids);
+            if (!l->members || !l->kids) {
+                l->rc = DMSEC_ERR_NO_MEMORY;
+                return 1;
+            }
         }
         l->rc = copy_cmd(&l->members[l->n_members], c);
         if (!l->rc)
@@ -395,6 +408,8 @@ static int cb_pending_cmds(void *ctx, dmsec_session_t *engine)
     dmsec_store_cmd_clear(&l->group);
     for (size_t i = 0; i < l->n_members; i++)
         dmsec_store_cmd_clear(&l->members[i]);
+    free(l->members);
+    free(l->kids);
     free(l);
     if (rc <= DMSEC_ERR_STORE_IO && rc >= DMSEC_ERR_STORE_STATE)
         note_store_err(x, rc);
@@ -818,17 +833,14 @@ static void build_resp_uri(const struct server *srv, struct MHD_Connection *c, c
 }
 
 /* The device a message names (Source/LocURI), read before an engine
- * exists: for the client certificate. */
-static int peek_device(const struct req *r, dmsec_codec_t codec, char *dev, size_t cap)
+ * exists: for the client certificate. m: the request decoded once, for
+ * here and the engine (dmsec_session_feed_msg); NULL when undecodable. */
+static int peek_device(const dmsec_msg_t *m, char *dev, size_t cap)
 {
-    dmsec_msg_t *m = NULL;
-    if (dmsec_msg_decode(codec, r->body, r->len, NULL, &m))
-        return -1;
-    const char *uri = m->hdr.source ? m->hdr.source->uri : NULL;
+    const char *uri = m && m->hdr.source ? m->hdr.source->uri : NULL;
     int rc = uri && uri[0] && strlen(uri) < cap ? 0 : -1;
     if (!rc)
         memcpy(dev, uri, strlen(uri) + 1);
-    dmsec_msg_free(m);
     return rc;
 }
 
@@ -1044,8 +1056,14 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
         is_new = 1;
     }
 
+    /* Decoded once, here, for peek_device and the engine. A body that
+     * does not decode goes to the engine as bytes, which refuses it with
+     * the error it always gave (a session's state is checked first). */
+    dmsec_msg_t *msg = NULL;
+    (void)dmsec_msg_decode(codec, r->body, r->len, NULL, &msg);
     dmsec_store_t *st = storepool_get();
     if (!st) {
+        dmsec_msg_free(msg);
         if (s)
             sessions_release(s, 0, now);
         return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, DMSEC_ERR_STORE_IO);
@@ -1053,12 +1071,13 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
     if (is_new) {
         char dev[DMSEC_STORE_ID_MAX] = "";
         if (pc.verified)
-            (void)peek_device(r, codec, dev, sizeof dev);
+            (void)peek_device(msg, dev, sizeof dev);
         int transport_auth = 0;
         if (pc.verified && dev[0] && !srv->cfg.require_cred) {
             int store_err = 0;
             transport_auth = cert_names_device(st, &pc, dev, &store_err);
             if (store_err) {
+                dmsec_msg_free(msg);
                 storepool_put(st);
                 return respond_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, store_err);
             }
@@ -1075,6 +1094,7 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
         }
         s = new_session(srv, c, peer, transport_auth, now);
         if (!s) {
+            dmsec_msg_free(msg);
             storepool_put(st);
             return respond_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, DMSEC_ERR_NO_MEMORY);
         }
@@ -1084,7 +1104,8 @@ static enum MHD_Result handle_syncml(struct server *srv, struct MHD_Connection *
     s->ctx.store_err = 0;
     const char *hmac = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-syncml-hmac");
     dmsec_session_out_t out;
-    int rc = dmsec_session_feed(s->engine, r->body, r->len, ct, hmac, now, &out);
+    int rc = msg ? dmsec_session_feed_msg(s->engine, msg, r->body, r->len, ct, hmac, now, &out)
+                 : dmsec_session_feed(s->engine, r->body, r->len, ct, hmac, now, &out);
     if (!rc && s->ctx.store_err)
         rc = s->ctx.store_err; /* a callback could not reach the store: do not answer */
     if (rc) {

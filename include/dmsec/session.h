@@ -375,6 +375,19 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
                        const char *content_type, const char *hmac_header, time_t now,
                        dmsec_session_out_t *out);
 
+/* dmsec_session_feed for a caller that already decoded the message (to
+ * read it before the engine does, as dmsec-server does to find the device
+ * of a client certificate): one decode per message. msg must be what
+ * dmsec_msg_decode returned for body[0..len) in the codec content_type
+ * names (the engine's when NULL), with the default limits (NULL); body is
+ * still read, for the HMAC over the raw bytes. Every check of
+ * dmsec_session_feed is made, with the same results. The engine takes msg
+ * on every return, error or not: the caller neither frees nor reads it
+ * afterwards. msg NULL: DMSEC_ERR_INVALID_ARG. */
+int dmsec_session_feed_msg(dmsec_session_t *s, dmsec_msg_t *msg, const uint8_t *body, size_t len,
+                           const char *content_type, const char *hmac_header, time_t now,
+                           dmsec_session_out_t *out);
+
 /* Server: queues a command for the client, sent once it is authenticated.
  * data and format may be NULL. */
 int dmsec_session_queue(dmsec_session_t *s, dmsec_cmd_type_t type, const char *target_uri,

@@ -1121,20 +1121,27 @@ static int same_origin(const char *a, const char *b)
     return na == nb && strncasecmp(a, b, na) == 0;
 }
 
-static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char *content_type,
-                const char *hmac_header, time_t now, dmsec_session_out_t *out);
+static int feed(dmsec_session_t *s, dmsec_msg_t *decoded, const uint8_t *body, size_t len,
+                const char *content_type, const char *hmac_header, time_t now,
+                dmsec_session_out_t *out);
 
-int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
-                       const char *content_type, const char *hmac_header, time_t now,
-                       dmsec_session_out_t *out)
+/* Both entries: decoded NULL to decode body here; else it is taken (freed
+ * on every path that does not keep it as last_in). */
+static int feed_call(dmsec_session_t *s, dmsec_msg_t *decoded, const uint8_t *body, size_t len,
+                     const char *content_type, const char *hmac_header, time_t now,
+                     dmsec_session_out_t *out)
 {
-    if (!s || (!body && len) || !out)
+    if (!s || (!body && len) || !out) {
+        dmsec_msg_free(decoded);
         return DMSEC_ERR_INVALID_ARG;
+    }
     memset(out, 0, sizeof *out);
     s->n_events = 0;
     s->events_lost = 0;
-    if (s->m.ended)
+    if (s->m.ended) {
+        dmsec_msg_free(decoded);
         return DMSEC_ERR_SESSION_ENDED;
+    }
     /* The message the last call's events pointed into is done with. */
     dmsec_msg_free(s->last_in);
     s->last_in = NULL;
@@ -1146,12 +1153,13 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     if (!snap || (n_q && !qsnap)) {
         free(snap);
         free(qsnap);
+        dmsec_msg_free(decoded);
         return DMSEC_ERR_NO_MEMORY;
     }
     *snap = s->m;
     if (n_q)
         memcpy(qsnap, s->q, n_q * sizeof *qsnap);
-    int rc = feed(s, body, len, content_type, hmac_header, now, out);
+    int rc = feed(s, decoded, body, len, content_type, hmac_header, now, out);
     if (!rc && s->events_lost)
         rc = DMSEC_ERR_NO_MEMORY;
     if (rc) {
@@ -1177,18 +1185,39 @@ int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
     return rc;
 }
 
-static int feed(dmsec_session_t *s, const uint8_t *body, size_t len, const char *content_type,
-                const char *hmac_header, time_t now, dmsec_session_out_t *out)
+int dmsec_session_feed(dmsec_session_t *s, const uint8_t *body, size_t len,
+                       const char *content_type, const char *hmac_header, time_t now,
+                       dmsec_session_out_t *out)
 {
-    if (s->role == DMSEC_ROLE_CLIENT && !s->m.started)
-        return DMSEC_ERR_SESSION_STATE;
+    return feed_call(s, NULL, body, len, content_type, hmac_header, now, out);
+}
+
+int dmsec_session_feed_msg(dmsec_session_t *s, dmsec_msg_t *msg, const uint8_t *body, size_t len,
+                           const char *content_type, const char *hmac_header, time_t now,
+                           dmsec_session_out_t *out)
+{
+    if (!msg)
+        return DMSEC_ERR_INVALID_ARG;
+    return feed_call(s, msg, body, len, content_type, hmac_header, now, out);
+}
+
+static int feed(dmsec_session_t *s, dmsec_msg_t *decoded, const uint8_t *body, size_t len,
+                const char *content_type, const char *hmac_header, time_t now,
+                dmsec_session_out_t *out)
+{
+    dmsec_msg_t *m = decoded;
+    int rc = DMSEC_OK;
     dmsec_codec_t codec = s->m.codec;
-    int rc;
-    if (content_type && (rc = dmsec_codec_from_content_type(content_type, &codec)))
+    if (s->role == DMSEC_ROLE_CLIENT && !s->m.started)
+        rc = DMSEC_ERR_SESSION_STATE;
+    else if (content_type)
+        rc = dmsec_codec_from_content_type(content_type, &codec);
+    if (!rc && !m)
+        rc = dmsec_msg_decode(codec, body, len, NULL, &m);
+    if (rc) {
+        dmsec_msg_free(m);
         return rc;
-    dmsec_msg_t *m = NULL;
-    if ((rc = dmsec_msg_decode(codec, body, len, NULL, &m)))
-        return rc;
+    }
     long msg_id = 0;
     if ((rc = parse_msg_id(m->hdr.msg_id, &msg_id)))
         goto done;
