@@ -1550,19 +1550,26 @@ int dmsec_store_secret_pending(dmsec_store_t *st, const char *device_id, const c
     return set_blob(st, Q_PENDING_SET, device_id, secret, len, DMSEC_SECRET_MAX);
 }
 
-/* Writes a credential on one device with statement q: its pre-hashes
- * (?2-?4) and, where keep_plain, the secret itself (?5). */
-static int secret_write(dmsec_store_t *st, int q, const char *device_id, const dmsec_prehash_t *ph,
-                        const uint8_t *secret, size_t len, int keep_plain)
+/* Writes a credential of one device with statement q: the pre-hashes of
+ * secret under name (?2-?4) and, where keep_plain, the secret itself
+ * (?5). */
+static int credential_write(dmsec_store_t *st, int q, const char *device_id, const char *name,
+                            const uint8_t *secret, size_t len, int keep_plain)
 {
+    dmsec_prehash_t ph;
+    memset(&ph, 0, sizeof ph);
     sqlite3_stmt *s = NULL;
-    int rc = device_stmt(st, q, device_id, &s);
-    if (rc)
-        return rc;
-    rc = bind_prehash(s, 2, ph);
-    if (!rc && keep_plain)
-        rc = bind_blob(s, 5, secret, len);
-    return changed_one(st, s, rc);
+    int rc = dmsec_prehash_compute(name, secret, len, &ph);
+    if (!rc)
+        rc = device_stmt(st, q, device_id, &s);
+    if (!rc) {
+        rc = bind_prehash(s, 2, &ph);
+        if (!rc && keep_plain)
+            rc = bind_blob(s, 5, secret, len);
+        rc = changed_one(st, s, rc);
+    }
+    dmsec_prehash_wipe(&ph);
+    return rc;
 }
 
 /* Reads the pending secret and what decides whether its plaintext stays. */
@@ -1570,10 +1577,10 @@ static int pending_read(dmsec_store_t *st, const char *device_id, uint8_t *secre
                         int *keep_plain)
 {
     sqlite3_stmt *s = NULL;
-    int rc = stmt_get(st, Q_PENDING_GET, &s);
+    int rc = device_stmt(st, Q_PENDING_GET, device_id, &s);
     if (rc)
         return rc;
-    rc = step_row(s, bind_str(s, 1, device_id));
+    rc = step_row(s, DMSEC_OK);
     if (!rc) {
         sqlite3_int64 scheme = sqlite3_column_int64(s, 0);
         sqlite3_int64 integrity = sqlite3_column_int64(s, 1);
@@ -1590,24 +1597,17 @@ int dmsec_store_secret_commit(dmsec_store_t *st, const char *device_id, const ch
 {
     if (!st || !device_id || !server_id || !server_id[0])
         return DMSEC_ERR_INVALID_ARG;
-    if (!id_ok(device_id))
-        return DMSEC_ERR_STORE_NOT_FOUND;
     uint8_t secret[DMSEC_SECRET_MAX];
     size_t len = 0;
     int keep_plain = 0;
-    dmsec_prehash_t ph;
-    memset(&ph, 0, sizeof ph);
     int rc = tx_begin(st);
     if (rc)
         return rc;
     rc = pending_read(st, device_id, secret, &len, &keep_plain);
     if (!rc)
-        rc = dmsec_prehash_compute(server_id, secret, len, &ph);
-    if (!rc)
-        rc = secret_write(st, Q_SECRET_SET, device_id, &ph, secret, len, keep_plain);
+        rc = credential_write(st, Q_SECRET_SET, device_id, server_id, secret, len, keep_plain);
     rc = tx_end(st, rc);
     dm_wipe(secret, sizeof secret);
-    dmsec_prehash_wipe(&ph);
     return rc;
 }
 
@@ -1666,6 +1666,25 @@ void dmsec_store_rotation_account(const dmsec_rotation_t *r, dmsec_account_t *ac
     acc->in_secret_pending_len = r->client_secret_len;
 }
 
+/* Reads the device's name (what its pre-hashes are of) and whether its
+ * secret itself is kept: as for the current credential, only where the key
+ * is the secret (HMAC-SHA256). */
+static int client_cred_read(dmsec_store_t *st, const char *device_id, char *name, size_t cap,
+                            int *keep_plain)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = device_stmt(st, Q_CPEND_INFO, device_id, &s);
+    if (rc)
+        return rc;
+    rc = step_row(s, DMSEC_OK);
+    if (!rc)
+        rc = col_text(s, 0, name, cap, 0);
+    if (!rc)
+        *keep_plain = sqlite3_column_int64(s, 2) == DMSEC_INTEGRITY_HMAC_SHA256;
+    stmt_done(s);
+    return rc;
+}
+
 int dmsec_store_client_secret_pending(dmsec_store_t *st, const char *device_id,
                                       const uint8_t *secret, size_t len)
 {
@@ -1673,34 +1692,15 @@ int dmsec_store_client_secret_pending(dmsec_store_t *st, const char *device_id,
         return DMSEC_ERR_INVALID_ARG;
     if (len > DMSEC_SECRET_MAX)
         return DMSEC_ERR_TOO_LARGE;
-    if (!id_ok(device_id))
-        return DMSEC_ERR_STORE_NOT_FOUND;
     char name[DMSEC_NAME_MAX];
     int keep_plain = 0;
-    dmsec_prehash_t ph;
-    memset(&ph, 0, sizeof ph);
     int rc = tx_begin(st);
     if (rc)
         return rc;
-    sqlite3_stmt *s = NULL;
-    rc = stmt_get(st, Q_CPEND_INFO, &s);
-    if (!rc) {
-        rc = step_row(s, bind_str(s, 1, device_id));
-        if (!rc)
-            rc = col_text(s, 0, name, sizeof name, 0);
-        /* as for the current credential: the secret itself only where
-         * the key is the secret (HMAC-SHA256) */
-        if (!rc)
-            keep_plain = sqlite3_column_int64(s, 2) == DMSEC_INTEGRITY_HMAC_SHA256;
-        stmt_done(s);
-    }
+    rc = client_cred_read(st, device_id, name, sizeof name, &keep_plain);
     if (!rc)
-        rc = dmsec_prehash_compute(name, secret, len, &ph);
-    if (!rc)
-        rc = secret_write(st, Q_CPEND_SET, device_id, &ph, secret, len, keep_plain);
-    rc = tx_end(st, rc);
-    dmsec_prehash_wipe(&ph);
-    return rc;
+        rc = credential_write(st, Q_CPEND_SET, device_id, name, secret, len, keep_plain);
+    return tx_end(st, rc);
 }
 
 int dmsec_store_client_secret_commit(dmsec_store_t *st, const char *device_id)

@@ -110,36 +110,41 @@ static int mem_set_out_nonce(void *ctx, const char *peer, const uint8_t *n, size
     return mem_nonce(m->acc.out_nonce, &m->acc.out_nonce_len, n, len);
 }
 
+/* Keeps a secret in dst and *dst_len and, when ph is not NULL, its
+ * pre-hashes under user in ph. */
+static int mem_cred(uint8_t *dst, size_t *dst_len, dmsec_prehash_t *ph, const char *user,
+                    const uint8_t *secret, size_t len)
+{
+    if (len > DMSEC_SECRET_MAX)
+        return DMSEC_ERR_TOO_LARGE;
+    memcpy(dst, secret, len);
+    *dst_len = len;
+    return ph ? dmsec_prehash_compute(user, dst, len, ph) : DMSEC_OK;
+}
+
 static int mem_secret_pending(void *ctx, const char *peer, const uint8_t *secret, size_t len)
 {
     (void)peer;
     dmsec_state_mem_t *m = ctx;
-    if (len > DMSEC_SECRET_MAX)
-        return DMSEC_ERR_TOO_LARGE;
     m->writes++;
-    memcpy(m->acc.out_secret_pending, secret, len);
-    m->acc.out_secret_pending_len = len;
-    return DMSEC_OK;
+    return mem_cred(m->acc.out_secret_pending, &m->acc.out_secret_pending_len, NULL, NULL, secret,
+                    len);
 }
 
 static int mem_secret_rotated(void *ctx, const char *peer, const uint8_t *secret, size_t len)
 {
     (void)peer;
     dmsec_state_mem_t *m = ctx;
-    if (len > DMSEC_SECRET_MAX)
-        return DMSEC_ERR_TOO_LARGE;
     m->writes++;
-    uint8_t *dst = m->is_server ? m->acc.out_secret : m->acc.in_secret;
-    size_t *dst_len = m->is_server ? &m->acc.out_secret_len : &m->acc.in_secret_len;
-    dmsec_prehash_t *ph = m->is_server ? &m->acc.out_prehash : &m->acc.in_prehash;
-    const char *user = m->is_server ? m->acc.out_name : m->acc.in_name;
-    memcpy(dst, secret, len);
-    *dst_len = len;
-    if (m->is_server) {
+    int rc = m->is_server ? mem_cred(m->acc.out_secret, &m->acc.out_secret_len, &m->acc.out_prehash,
+                                     m->acc.out_name, secret, len)
+                          : mem_cred(m->acc.in_secret, &m->acc.in_secret_len, &m->acc.in_prehash,
+                                     m->acc.in_name, secret, len);
+    if (!rc && m->is_server) {
         dm_wipe(m->acc.out_secret_pending, sizeof m->acc.out_secret_pending);
         m->acc.out_secret_pending_len = 0;
     }
-    return dmsec_prehash_compute(user, dst, len, ph);
+    return rc;
 }
 
 /* Server: the device's new secret as its pending credential (the secret
@@ -148,16 +153,12 @@ static int mem_client_pending(void *ctx, const char *peer, const uint8_t *secret
 {
     (void)peer;
     dmsec_state_mem_t *m = ctx;
-    if (len > DMSEC_SECRET_MAX)
-        return DMSEC_ERR_TOO_LARGE;
     m->writes++;
-    int rc = dmsec_prehash_compute(m->acc.in_name, secret, len, &m->acc.in_prehash_pending);
-    if (rc)
-        return rc;
-    memcpy(m->acc.in_secret_pending, secret, len);
-    m->acc.in_secret_pending_len = len;
-    m->acc.in_pending = 1;
-    return DMSEC_OK;
+    int rc = mem_cred(m->acc.in_secret_pending, &m->acc.in_secret_pending_len,
+                      &m->acc.in_prehash_pending, m->acc.in_name, secret, len);
+    if (!rc)
+        m->acc.in_pending = 1;
+    return rc;
 }
 
 /* Server: the pending credential becomes the device's. Client: our next
@@ -167,13 +168,9 @@ static int mem_client_rotated(void *ctx, const char *peer, const dmsec_event_t *
     (void)peer;
     dmsec_state_mem_t *m = ctx;
     m->writes++;
-    if (!m->is_server) {
-        if (e->len > DMSEC_SECRET_MAX)
-            return DMSEC_ERR_TOO_LARGE;
-        memcpy(m->acc.out_secret, e->bytes, e->len);
-        m->acc.out_secret_len = e->len;
-        return dmsec_prehash_compute(m->acc.out_name, e->bytes, e->len, &m->acc.out_prehash);
-    }
+    if (!m->is_server)
+        return mem_cred(m->acc.out_secret, &m->acc.out_secret_len, &m->acc.out_prehash,
+                        m->acc.out_name, e->bytes, e->len);
     if (!m->acc.in_pending)
         return DMSEC_OK; /* confirmed before */
     m->acc.in_prehash = m->acc.in_prehash_pending;
