@@ -15,10 +15,15 @@ build_pkgs=(build-essential cmake ninja-build pkg-config
 # groff and man (the man pages render without warnings), and what builds
 # and checks the Debian packages (tests/install/deb.sh): debhelper and
 # dpkg-dev build them, lintian checks them, debootstrap makes the Debian 12
-# root they are installed into.
+# root they are installed into. PostgreSQL 15's server programs (initdb,
+# pg_ctl, psql under /usr/lib/postgresql/15/bin) and HAProxy are the real
+# services of the multi-node tests (tests/integration/lib/services.bash):
+# each test makes its own cluster with initdb in its scratch folder and
+# runs its own HAProxy, so neither package's system service is used; socat
+# talks to HAProxy's stats socket.
 test_pkgs=(clang clang-format clang-tidy libclang-rt-14-dev spin
     libcmocka-dev libwbxml2-utils xxd jq curl sqlite3 systemd python3 groff-base man-db
-    debhelper dpkg-dev lintian debootstrap)
+    debhelper dpkg-dev lintian debootstrap postgresql-15 haproxy socat)
 
 case "${1:-build}" in
 build) pkgs=("${build_pkgs[@]}") ;;
@@ -38,6 +43,16 @@ done
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
 echo "deps: installing ${missing[*]}"
+# Debian's postgresql-15 makes (and on a systemd machine starts) a "main"
+# cluster on port 5432 when it is first installed; the tests never use it,
+# so none is made: postgresql-common reads create_main_cluster from
+# createcluster.d, a file there only while the package is installed.
+nomain=/etc/postgresql-common/createcluster.d/dmsec-no-main-cluster.conf
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && [ ! -e "$nomain" ]; then
+    "${sudo[@]}" mkdir -p "$(dirname "$nomain")"
+    echo "create_main_cluster = false" | "${sudo[@]}" tee "$nomain" >/dev/null
+    trap '"${sudo[@]}" rm -f "$nomain"' EXIT
+fi
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null

@@ -1,9 +1,12 @@
 # Shared by the integration scripts (sourced, not run): a scratch directory,
-# background processes cleaned up at exit, pass/fail counting; free ports and
-# UDP sends come from scripts/net.bash.
+# background processes cleaned up at exit (after exit_hooks), pass/fail
+# counting; free ports and UDP sends come from scripts/net.bash.
 work=$(mktemp -d)
 pids=()
+exit_hooks=() # commands run first at exit (stop_postgres of lib/services.bash)
 cleanup() {
+    local h
+    for h in "${exit_hooks[@]}"; do "$h"; done
     for p in "${pids[@]}"; do
         kill "$p" 2>/dev/null
         wait "$p" 2>/dev/null
