@@ -437,7 +437,8 @@ int main(int argc, char **argv)
         _exit(127);
     }
     /* Ready when its port answers (slow under valgrind). */
-    for (int tries = 0; tries < 600; tries++) {
+    int ready = 0;
+    for (int tries = 0; tries < 600 && !ready; tries++) {
         CURL *probe = curl_easy_init();
         char url[64];
         snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
@@ -446,9 +447,21 @@ int main(int argc, char **argv)
         curl_easy_setopt(probe, CURLOPT_NOSIGNAL, 1L);
         CURLcode cc = curl_easy_perform(probe);
         curl_easy_cleanup(probe);
-        if (cc == CURLE_OK)
-            break;
-        usleep(100000);
+        ready = cc == CURLE_OK;
+        if (!ready && waitpid(pid, NULL, WNOHANG) == pid)
+            break; /* it exited: its port taken, or a bad argument */
+        if (!ready)
+            usleep(100000);
+    }
+    if (!ready) {
+        fprintf(stderr, "bench_server: %s did not answer on %s\n", argv[1], listen);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_server: cannot remove %s\n", dir);
+        return 1;
     }
 
     /* The ceiling: the same stack, thread per connection as the server. */

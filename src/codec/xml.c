@@ -341,9 +341,34 @@ static void cdata(struct obuf *o, const char *s, size_t n)
     ob_str(o, "]]>");
 }
 
+/* Bytes written as they are in text: tab, LF and printable ASCII but the
+ * five that escaped() replaces. A bit per byte below 0x80. */
+#define BIT(c) (1ull << (c))
+static const uint64_t plain_lo = (BIT(0x09) | BIT(0x0A) | 0xFFFFFFFF00000000ull) &
+                                 ~(BIT('"') | BIT('&') | BIT('\'') | BIT('<') | BIT('>'));
+static const uint64_t plain_hi = 0x7FFFFFFFFFFFFFFFull; /* 0x40..0x7E */
+#undef BIT
+
+static int is_plain(unsigned char c)
+{
+    return c < 0x80 && (((c < 0x40 ? plain_lo : plain_hi) >> (c & 63)) & 1);
+}
+
 static int x_text(void *ctx, const char *bytes, size_t len, int opaque)
 {
     struct xenc *x = ctx;
+    if (!opaque) {
+        /* Most values (ids, URIs, codes, base64) are plain: copied in one
+         * go; anything else takes the checks and escaping below. */
+        size_t i = 0;
+        while (i < len && is_plain((unsigned char)bytes[i]))
+            i++;
+        if (i == len) {
+            close_tag(x);
+            ob_put(&x->o, bytes, len);
+            return x->o.err;
+        }
+    }
     /* XML can only carry XML characters, whatever the flag says. */
     if (memchr(bytes, 0, len) || utf8_check((const uint8_t *)bytes, len, 1))
         return DMSEC_ERR_CODEC_BINARY;
