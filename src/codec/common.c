@@ -1,4 +1,5 @@
 /* Element tables, arena, UTF-8 checks and the output buffer. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,13 +94,45 @@ int el_known(int el)
     return el_name(el) != NULL;
 }
 
+/* Name -> element: an open-addressing table per page, filled once from
+ * page0 / page1 (a linear scan cost a few hundred instructions per element
+ * decoded). A slot holds the token's index + 1, 0 when empty. */
+#define NAME_SLOTS 128 /* a power of two, over twice PAGE0_N */
+static unsigned char name_slots[2][NAME_SLOTS];
+static pthread_once_t name_once = PTHREAD_ONCE_INIT;
+
+static size_t name_hash(const char *name, size_t len)
+{
+    return ((size_t)(unsigned char)name[0] * 31u + (unsigned char)name[len - 1] * 7u + len) &
+           (NAME_SLOTS - 1);
+}
+
+static void name_slots_fill(void)
+{
+    for (int page = 0; page < 2; page++) {
+        const char *const *t = page == 0 ? page0 : page1;
+        size_t n = page == 0 ? PAGE0_N : PAGE1_N;
+        for (size_t i = 0; i < n; i++) {
+            if (!t[i])
+                continue;
+            size_t h = name_hash(t[i], strlen(t[i]));
+            while (name_slots[page][h])
+                h = (h + 1) & (NAME_SLOTS - 1);
+            name_slots[page][h] = (unsigned char)(i + 1);
+        }
+    }
+}
+
 int el_by_name(int page, const char *name)
 {
+    if ((page != 0 && page != 1) || !name[0])
+        return EL_NONE;
+    pthread_once(&name_once, name_slots_fill);
     const char *const *t = page == 0 ? page0 : page1;
-    size_t n = page == 0 ? PAGE0_N : PAGE1_N;
-    for (size_t i = 0; i < n; i++) {
-        /* the first letter settles most mismatches without a call */
-        if (t[i] && t[i][0] == name[0] && !strcmp(t[i], name))
+    size_t len = strlen(name);
+    for (size_t h = name_hash(name, len); name_slots[page][h]; h = (h + 1) & (NAME_SLOTS - 1)) {
+        size_t i = name_slots[page][h] - 1u;
+        if (!strcmp(t[i], name))
             return (page << 8) | (int)(i + 5);
     }
     return EL_NONE;
