@@ -103,8 +103,9 @@ static pthread_once_t name_once = PTHREAD_ONCE_INIT;
 
 static size_t name_hash(const char *name, size_t len)
 {
-    return ((size_t)(unsigned char)name[0] * 31u + (unsigned char)name[len - 1] * 7u + len) &
-           (NAME_SLOTS - 1);
+    size_t first = (unsigned char)name[0];
+    size_t last = (unsigned char)name[len - 1];
+    return (first * 31u + last * 7u + len) & (NAME_SLOTS - 1);
 }
 
 static void name_slots_fill(void)
