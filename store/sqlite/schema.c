@@ -175,7 +175,7 @@ static int pragma_run(sqlite3 *db, const char *sql)
     if (rc == SQLITE_OK)
         rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    return dm_store_err(rc);
+    return dm_sq_err(rc);
 }
 
 /* The schema version of the file: 0 for a new, empty database. One
@@ -193,7 +193,7 @@ static int schema_version(sqlite3 *db, int *version)
         rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(s);
-        return dm_store_err(rc);
+        return dm_sq_err(rc);
     }
     sqlite3_int64 app = sqlite3_column_int64(s, 0);
     sqlite3_int64 ver = sqlite3_column_int64(s, 1);
@@ -226,7 +226,7 @@ static int set_wal_once(sqlite3 *db)
             rc = SQLITE_ERROR;
     }
     sqlite3_finalize(s);
-    return dm_store_err(rc);
+    return dm_sq_err(rc);
 }
 
 /* Switching a file to WAL takes an exclusive lock without calling the busy
@@ -245,16 +245,16 @@ static int set_wal(sqlite3 *db)
 
 static int migrate(sqlite3 *db)
 {
-    int rc = dm_store_err(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    int rc = dm_sq_err(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
     if (rc)
         return rc;
     /* Read again under the write lock: another process may have migrated. */
     int version = 0;
     rc = schema_version(db, &version);
     for (int v = version; !rc && v < DM_STORE_SCHEMA_VERSION; v++)
-        rc = dm_store_err(sqlite3_exec(db, dm_store_migrations[v], NULL, NULL, NULL));
+        rc = dm_sq_err(sqlite3_exec(db, dm_store_migrations[v], NULL, NULL, NULL));
     if (!rc)
-        rc = dm_store_err(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
+        rc = dm_sq_err(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
     if (rc)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -292,7 +292,7 @@ int dm_store_schema_setup(sqlite3 *db)
         rc = set_wal(db);
     if (!rc)
         /* Commits write the WAL without fsync; dmsec_store_sync makes
-         * them durable, one fsync for a group (sqlite.c). A checkpoint
+         * them durable, one fsync for a group (conn.c). A checkpoint
          * still syncs the WAL before and the database after copying. */
         rc = pragma_run(db, "PRAGMA synchronous = NORMAL");
     if (!rc)

@@ -15,16 +15,16 @@
 static int count_of(sqlite3 *db, const char *sql, int64_t param, int has_param, uint64_t *out)
 {
     sqlite3_stmt *s = NULL;
-    int rc = dm_store_err(sqlite3_prepare_v2(db, sql, -1, &s, NULL));
+    int rc = dm_sq_err(sqlite3_prepare_v2(db, sql, -1, &s, NULL));
     if (!rc && has_param)
-        rc = dm_store_bind_i64(s, 1, param);
+        rc = dm_sq_bind_i64(s, 1, param);
     if (!rc) {
         int r = sqlite3_step(s);
         if (r == SQLITE_ROW) {
             sqlite3_int64 v = sqlite3_column_int64(s, 0);
             *out = v > 0 ? (uint64_t)v : 0;
         } else
-            rc = r == SQLITE_DONE ? DMSEC_ERR_STORE_CORRUPT : dm_store_err(r);
+            rc = r == SQLITE_DONE ? DMSEC_ERR_STORE_CORRUPT : dm_sq_err(r);
     }
     sqlite3_finalize(s);
     return rc;
@@ -35,7 +35,7 @@ int dmsec_store_stats(dmsec_store_t *st, int64_t now, dmsec_store_stats_t *out)
     if (!st || !out)
         return DMSEC_ERR_INVALID_ARG;
     memset(out, 0, sizeof *out);
-    sqlite3 *db = dm_store_db(st);
+    sqlite3 *db = st->db;
     int rc = count_of(db, "SELECT COUNT(*) FROM devices", 0, 0, &out->devices);
     if (!rc)
         rc = count_of(db, "SELECT COUNT(*) FROM notifications WHERE opened = 0 AND expires > ?1",
@@ -52,20 +52,19 @@ int dmsec_store_audit_tally(dmsec_store_t *st, int64_t *after_id, const char *co
     if (!st || !after_id || (n && (!events || !counts)))
         return DMSEC_ERR_INVALID_ARG;
     sqlite3_stmt *s = NULL;
-    int rc = dm_store_err(sqlite3_prepare_v2(
-        dm_store_db(st), "SELECT id, event FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2", -1, &s,
-        NULL));
+    int rc = dm_sq_err(sqlite3_prepare_v2(
+        st->db, "SELECT id, event FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2", -1, &s, NULL));
     if (!rc)
-        rc = dm_store_bind_i64(s, 1, *after_id);
+        rc = dm_sq_bind_i64(s, 1, *after_id);
     if (!rc)
-        rc = dm_store_bind_i64(s, 2, TALLY_MAX_ROWS);
+        rc = dm_sq_bind_i64(s, 2, TALLY_MAX_ROWS);
     int64_t last = *after_id;
     while (!rc) {
         int r = sqlite3_step(s);
         if (r == SQLITE_DONE)
             break;
         if (r != SQLITE_ROW) {
-            rc = dm_store_err(r);
+            rc = dm_sq_err(r);
             break;
         }
         last = sqlite3_column_int64(s, 0);
