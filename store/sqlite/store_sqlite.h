@@ -3,8 +3,9 @@
  * (store/sqlite/). What each file owns:
  *
  * - conn.c: open and close (the file created owner-only, the connection's
- *   flags), the state every handle of this process on one file shares
- *   (struct sfile: commit counter, writer lock, group-commit queue),
+ *   flags) and the state every handle of this process on one file shares
+ *   (struct sfile: found by device and inode, counted).
+ * - tx.c: the writer lock and the writes outside a transaction,
  *   transactions (dmsec_store_begin/commit/rollback, savepoints when
  *   nested), dmsec_store_sync (one fsync for many commits) and
  *   dmsec_store_durable (group commit).
@@ -46,9 +47,11 @@
 #ifndef DMSEC_STORE_SQLITE_H
 #define DMSEC_STORE_SQLITE_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../store_int.h"
 
@@ -79,7 +82,7 @@ int dm_store_schema_check(sqlite3 *db);
 /* The slots of a handle's statement cache, by the file whose statement
  * each is (the texts live in that file). */
 enum {
-    /* conn.c */
+    /* tx.c */
     SQ_BEGIN,
     SQ_COMMIT,
     SQ_ROLLBACK,
@@ -158,13 +161,36 @@ typedef struct {
     const char *sql;
 } dm_sq_query_t;
 
-/* Rows a listing reads per batch (commands, events and inventory have
- * their own: their rows are larger). */
+/* Rows a listing reads per batch (commands and inventory have their own:
+ * their rows are larger). */
 #define DM_SQ_LIST_BATCH 32
 
-struct sfile; /* conn.c's */
+struct gjob; /* tx.c's: a job of dmsec_store_durable */
 
-/* The handle. conn.c alone changes sf and depth. */
+/* What every handle of this process on one database file shares: conn.c
+ * makes, finds and frees it; tx.c locks, counts and syncs through it. */
+struct sfile {
+    struct sfile *next;
+    dev_t dev;
+    ino_t ino;
+    unsigned refs;  /* under conn.c's registry lock */
+    char *wal_path; /* NULL: an in-memory database */
+    char *dir_path;
+    pthread_mutex_t mu;       /* guards everything below */
+    pthread_cond_t synced_cv; /* a group commit ended */
+    pthread_cond_t writer_cv; /* the writer lock was released */
+    uint64_t committed;       /* commits made so far */
+    uint64_t synced;          /* commits known durable */
+    int syncing;              /* a leader is in fsync */
+    int writer;               /* the writer lock is held */
+    pthread_cond_t group_cv;  /* a group transaction ended */
+    struct gjob *gq_head;     /* jobs waiting for the next group */
+    struct gjob *gq_tail;
+    int grouping;         /* a leader runs a group */
+    ino_t dir_synced_ino; /* WAL inode whose directory entry is durable */
+};
+
+/* The handle. conn.c sets db and sf; tx.c alone changes depth. */
 struct dmsec_store {
     sqlite3 *db;
     struct sfile *sf;
@@ -173,11 +199,14 @@ struct dmsec_store {
     sqlite3_stmt *stmt[SQ_COUNT];
 };
 
-/* conn.c: write_run steps a write under the writer lock (its own
+/* tx.c: write_run steps a write under the writer lock (its own
  * transaction outside a dmsec_store_begin) and resets it; write_bound the
  * same after its binds (rc: their result; an error resets it unrun). */
 int dm_sq_write_run(dmsec_store_t *st, sqlite3_stmt *s);
 int dm_sq_write_bound(dmsec_store_t *st, sqlite3_stmt *s, int rc);
+/* tx.c: rolls back the transaction the handle has open, if any (the
+ * handle is closing). */
+void dm_sq_tx_abort(dmsec_store_t *st);
 
 /* stmt.c:
  * - err maps an (extended) SQLite result code to DMSEC_OK or a
