@@ -138,6 +138,16 @@ int dmsec_store_device_account(const dmsec_device_t *dev, const char *server_id,
     return DMSEC_OK;
 }
 
+int dm_store_keeps_server_secret(int64_t scheme, int64_t integrity)
+{
+    return scheme == DMSEC_AUTH_BASIC || integrity == DMSEC_INTEGRITY_HMAC_SHA256;
+}
+
+int dm_store_keeps_client_secret(int64_t integrity)
+{
+    return integrity == DMSEC_INTEGRITY_HMAC_SHA256;
+}
+
 /* ---- rotation ---- */
 
 void dmsec_store_rotation_wipe(dmsec_rotation_t *r)
@@ -177,6 +187,27 @@ int dm_store_session_id_parse(const char *text, uint16_t *out)
     }
     *out = (uint16_t)v;
     return 1;
+}
+
+void dm_store_session_id_mark(uint8_t *used, int64_t v)
+{
+    if (v >= 1 && v <= 0xFFFF)
+        used[v >> 3] |= (uint8_t)(1u << (v & 7));
+}
+
+int dm_store_session_id_pick(const uint8_t *used, const uint8_t rnd[2], uint16_t *out)
+{
+    unsigned id = ((unsigned)rnd[0] << 8) | rnd[1];
+    for (unsigned tries = 0; tries < 0xFFFF; tries++) {
+        if (id == 0)
+            id = 1;
+        if (!(used[id >> 3] & (1u << (id & 7)))) {
+            *out = (uint16_t)id;
+            return DMSEC_OK;
+        }
+        id = (id + 1) & 0xFFFF;
+    }
+    return DMSEC_ERR_STORE_EXISTS; /* every id taken */
 }
 
 /* ---- the management half ---- */
@@ -337,6 +368,17 @@ int dm_store_cmd_valid(const dmsec_store_cmd_t *c, int64_t now)
         return DMSEC_ERR_INVALID_ARG;
     if (c->expires < 0 || (c->expires && c->expires < now) || c->parent_id < 0)
         return DMSEC_ERR_INVALID_ARG;
+    return DMSEC_OK;
+}
+
+int dm_store_cmd_filter_states(const dmsec_cmd_filter_t *f, unsigned *states)
+{
+    if (f->device_id && !dm_store_str_fits(f->device_id, DMSEC_STORE_ID_MAX))
+        return DMSEC_ERR_INVALID_ARG;
+    unsigned all = (1u << N_STATES) - 1;
+    if (f->states & ~all)
+        return DMSEC_ERR_INVALID_ARG;
+    *states = f->states ? f->states : all;
     return DMSEC_OK;
 }
 

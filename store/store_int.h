@@ -46,6 +46,20 @@ int dm_store_device_valid(const dmsec_device_t *d);
 int dm_store_scheme_ok(int64_t v);
 int dm_store_integrity_ok(int64_t v);
 
+/* Which plaintexts are kept (the rest only as pre-hashes): the server's
+ * own secret for basic and for HMAC-SHA256 (its key), the client's only
+ * for HMAC-SHA256. 1 when kept. */
+int dm_store_keeps_server_secret(int64_t scheme, int64_t integrity);
+int dm_store_keeps_client_secret(int64_t integrity);
+
+/* A notification's session id: the ids a device has used, marked in a
+ * bitmap of DM_STORE_SESSION_IDS_BYTES (bit v for id v; out of range
+ * ignored), and the first free one from the random start rnd (0 skipped),
+ * or DMSEC_ERR_STORE_EXISTS when every id is taken. */
+#define DM_STORE_SESSION_IDS_BYTES 8192
+void dm_store_session_id_mark(uint8_t *used, int64_t v);
+int dm_store_session_id_pick(const uint8_t *used, const uint8_t rnd[2], uint16_t *out);
+
 /* The session id as dmsec_pkg0_session_id_text writes it: 1 to 4
  * uppercase hex digits, no leading zero, into *out (1); any other spelling
  * names another SyncML session (0). */
@@ -67,6 +81,9 @@ int dm_store_url_ok(const char *url);
 int dm_store_text_ok(const char *s, size_t cap);
 int dm_store_cmd_valid(const dmsec_store_cmd_t *c, int64_t now);
 int dm_store_event_valid(const dmsec_device_event_t *e);
+/* The states a command listing asks for (all when none), into *states;
+ * DMSEC_ERR_INVALID_ARG for an unknown state or a device id too long. */
+int dm_store_cmd_filter_states(const dmsec_cmd_filter_t *f, unsigned *states);
 /* The arguments of dmsec_store_fumo_queue but its handle and what only
  * the database knows: *node defaulted when NULL, the digest in lowercase
  * into hex. 0 or DMSEC_ERR_INVALID_ARG. */

@@ -497,12 +497,9 @@ int dmsec_store_cmd_cancel(dmsec_store_t *st, int64_t id, int64_t now)
 int dmsec_store_cmd_list(dmsec_store_t *st, const dmsec_cmd_filter_t *f,
                          int (*fn)(void *ctx, const dmsec_store_cmd_t *c), void *ctx)
 {
-    if (!st || !f || !fn || (f->device_id && !dm_store_str_fits(f->device_id, DMSEC_STORE_ID_MAX)))
+    unsigned states = 0;
+    if (!st || !f || !fn || dm_store_cmd_filter_states(f, &states))
         return DMSEC_ERR_INVALID_ARG;
-    unsigned all = (1u << DM_STORE_CMD_STATES) - 1;
-    if (f->states & ~all)
-        return DMSEC_ERR_INVALID_ARG;
-    unsigned states = f->states ? f->states : all;
     const dm_sq_query_t *q = f->newest_first ? &q_list_desc : &q_list_asc;
     int64_t last = f->newest_first ? INT64_MAX : 0;
     size_t offset = f->offset;

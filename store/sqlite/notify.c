@@ -124,7 +124,7 @@ int dmsec_store_new_session_id(dmsec_store_t *st, const char *device_id, const u
     if (!st || !device_id || !rnd || !out || !dm_store_id_ok(device_id))
         return DMSEC_ERR_INVALID_ARG;
     /* One query for the ids in use, then a walk over a bitmap. */
-    uint8_t *used = calloc(8192, 1);
+    uint8_t *used = calloc(DM_STORE_SESSION_IDS_BYTES, 1);
     if (!used)
         return DMSEC_ERR_NO_MEMORY;
     sqlite3_stmt *s = NULL;
@@ -137,26 +137,12 @@ int dmsec_store_new_session_id(dmsec_store_t *st, const char *device_id, const u
             rc = src == SQLITE_DONE ? DMSEC_OK : dm_sq_err(src);
             break;
         }
-        sqlite3_int64 v = sqlite3_column_int64(s, 0);
-        if (v >= 1 && v <= 0xFFFF)
-            used[v >> 3] |= (uint8_t)(1u << (v & 7));
+        dm_store_session_id_mark(used, sqlite3_column_int64(s, 0));
     }
     if (s)
         dm_sq_done(s);
-    if (!rc) {
-        unsigned id = ((unsigned)rnd[0] << 8) | rnd[1];
-        rc = DMSEC_ERR_STORE_EXISTS; /* every id taken */
-        for (unsigned tries = 0; tries < 0xFFFF; tries++) {
-            if (id == 0)
-                id = 1;
-            if (!(used[id >> 3] & (1u << (id & 7)))) {
-                *out = (uint16_t)id;
-                rc = DMSEC_OK;
-                break;
-            }
-            id = (id + 1) & 0xFFFF;
-        }
-    }
+    if (!rc)
+        rc = dm_store_session_id_pick(used, rnd, out);
     free(used);
     return rc;
 }

@@ -89,7 +89,7 @@ static int pending_read(dmsec_store_t *st, const char *device_id, uint8_t *secre
     if (!rc) {
         sqlite3_int64 scheme = sqlite3_column_int64(s, 0);
         sqlite3_int64 integrity = sqlite3_column_int64(s, 1);
-        *keep_plain = scheme == DMSEC_AUTH_BASIC || integrity == DMSEC_INTEGRITY_HMAC_SHA256;
+        *keep_plain = dm_store_keeps_server_secret(scheme, integrity);
         rc = dm_sq_col_blob(s, 2, secret, DMSEC_SECRET_MAX, len);
         if (!rc && *len == 0)
             rc = DMSEC_ERR_STORE_NOT_FOUND; /* nothing to commit */
@@ -167,7 +167,7 @@ static int client_cred_read(dmsec_store_t *st, const char *device_id, char *name
     if (!rc)
         rc = dm_sq_col_text(s, 0, name, cap, 0);
     if (!rc)
-        *keep_plain = sqlite3_column_int64(s, 2) == DMSEC_INTEGRITY_HMAC_SHA256;
+        *keep_plain = dm_store_keeps_client_secret(sqlite3_column_int64(s, 2));
     dm_sq_done(s);
     return rc;
 }
