@@ -12,10 +12,10 @@
 #define TALLY_MAX_ROWS 100000
 
 /* One COUNT query with up to one integer parameter into *out. */
-static int count_of(sqlite3 *db, const char *sql, int64_t param, int has_param, uint64_t *out)
+static int count_of(dmsec_store_t *st, const char *sql, int64_t param, int has_param, uint64_t *out)
 {
     sqlite3_stmt *s = NULL;
-    int rc = dm_sq_err(sqlite3_prepare_v2(db, sql, -1, &s, NULL));
+    int rc = dm_sq_prepare(st, sql, &s);
     if (!rc && has_param)
         rc = dm_sq_bind_i64(s, 1, param);
     if (!rc) {
@@ -35,13 +35,12 @@ int dmsec_store_stats(dmsec_store_t *st, int64_t now, dmsec_store_stats_t *out)
     if (!st || !out)
         return DMSEC_ERR_INVALID_ARG;
     memset(out, 0, sizeof *out);
-    sqlite3 *db = st->db;
-    int rc = count_of(db, "SELECT COUNT(*) FROM devices", 0, 0, &out->devices);
+    int rc = count_of(st, "SELECT COUNT(*) FROM devices", 0, 0, &out->devices);
     if (!rc)
-        rc = count_of(db, "SELECT COUNT(*) FROM notifications WHERE opened = 0 AND expires > ?1",
+        rc = count_of(st, "SELECT COUNT(*) FROM notifications WHERE opened = 0 AND expires > ?1",
                       now, 1, &out->notifications_pending);
     if (!rc)
-        rc = count_of(db, "SELECT COUNT(*) FROM commands WHERE state = 0", 0, 0,
+        rc = count_of(st, "SELECT COUNT(*) FROM commands WHERE state = 0", 0, 0,
                       &out->commands_queued);
     return rc;
 }
@@ -52,8 +51,8 @@ int dmsec_store_audit_tally(dmsec_store_t *st, int64_t *after_id, const char *co
     if (!st || !after_id || (n && (!events || !counts)))
         return DMSEC_ERR_INVALID_ARG;
     sqlite3_stmt *s = NULL;
-    int rc = dm_sq_err(sqlite3_prepare_v2(
-        st->db, "SELECT id, event FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2", -1, &s, NULL));
+    int rc =
+        dm_sq_prepare(st, "SELECT id, event FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2", &s);
     if (!rc)
         rc = dm_sq_bind_i64(s, 1, *after_id);
     if (!rc)

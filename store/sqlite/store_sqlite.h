@@ -34,15 +34,17 @@
  * - stats.c: the figures of the server's metrics.
  *
  * The rules every file keeps: statements prepared once per handle (a
- * dm_sq_query_t of the file's own: its slot below and its text), always
- * with bound parameters, and reset with bindings cleared (dm_sq_done)
- * before a function returns; secrets bound SQLITE_STATIC, so SQLite keeps
- * no copy. Listings read a batch, reset, and only then call back: a
- * callback may write through the same handle, and its write commits at
- * once (an implicit transaction commits only when no statement of the
- * connection is still running). A write outside the caller's transaction
- * goes through dm_sq_write_run (the writer lock, a commit counted for
- * dmsec_store_sync). The contract's own checks are store_int.h's.
+ * dm_sq_query_t of the file's own: its slot below and its text; the rare
+ * ones of the lifecycle, meta.c and stats.c prepared per call with
+ * dm_sq_prepare and finalized at once), always with bound parameters, and
+ * reset with bindings cleared (dm_sq_done) before a function returns;
+ * secrets bound SQLITE_STATIC, so SQLite keeps no copy. Listings read a
+ * batch, reset, and only then call back: a callback may write through the
+ * same handle, and its write commits at once (an implicit transaction
+ * commits only when no statement of the connection is still running).
+ * Every write steps through dm_sq_write_run (or _bound): outside the
+ * caller's transaction it takes the writer lock and counts a commit for
+ * dmsec_store_sync. The contract's own checks are store_int.h's.
  */
 #ifndef DMSEC_STORE_SQLITE_H
 #define DMSEC_STORE_SQLITE_H
