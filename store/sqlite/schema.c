@@ -260,14 +260,23 @@ static int migrate(sqlite3 *db)
     return rc;
 }
 
-int dm_store_schema_check(sqlite3 *db)
+/* The busy timeout, and a crafted file must not run its own SQL (triggers,
+ * views) or let statements corrupt the schema. Then the file's schema
+ * version, read before anything in it changes. */
+static int open_checked(sqlite3 *db, int *version)
 {
     if (sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS) != SQLITE_OK)
         return DMSEC_ERR_STORE_IO;
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    *version = 0;
+    return schema_version(db, version);
+}
+
+int dm_store_schema_check(sqlite3 *db)
+{
     int version = 0;
-    int rc = schema_version(db, &version);
+    int rc = open_checked(db, &version);
     /* An empty file is no store either: nothing here creates one. */
     if (!rc && version == 0)
         rc = DMSEC_ERR_STORE_CORRUPT;
@@ -279,15 +288,8 @@ int dm_store_schema_check(sqlite3 *db)
 
 int dm_store_schema_setup(sqlite3 *db)
 {
-    if (sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS) != SQLITE_OK)
-        return DMSEC_ERR_STORE_IO;
-    /* A crafted file must not run its own SQL (triggers, views) or let
-     * statements corrupt the schema. */
-    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     int version = 0;
-    /* Identify the file before changing anything in it. */
-    int rc = schema_version(db, &version);
+    int rc = open_checked(db, &version);
     if (!rc)
         rc = set_wal(db);
     if (!rc)
