@@ -6,8 +6,8 @@
  * is read and dropped. A hook may run before each answer (a durable write,
  * for a floor). Header-only (static functions), as bench_client.h.
  *
- * bench_lb uses it; bench_server still has its own copy of the handler
- * (fixed()), to move here once nobody else is editing that file.
+ * bench_server (its ceiling, and its floor with a durable write as the
+ * hook) and bench_lb use it.
  */
 #ifndef DMSEC_BENCH_FIXED_H
 #define DMSEC_BENCH_FIXED_H

@@ -56,6 +56,7 @@
 #include "dmsec/store.h"
 
 #include "bench_client.h"
+#include "bench_fixed.h"
 
 #define SERVER_ID "bench"
 #define MAX_CLIENTS 64
@@ -72,7 +73,6 @@
  * dmsec-server does), then the fixed body is sent. No XML, no crypto, no
  * session. */
 
-static char fixed_body[1024];
 static const char *floor_db;
 static pthread_key_t floor_key; /* a store handle per connection thread */
 
@@ -111,31 +111,7 @@ static int floor_commit(const char *url)
     return dmsec_store_durable(st, floor_write, &j) ? -1 : 0;
 }
 
-/* cls: NULL for the ceiling, anything else for the floor. */
-static enum MHD_Result fixed(void *cls, struct MHD_Connection *c, const char *url,
-                             const char *method, const char *version, const char *upload,
-                             size_t *upload_size, void **con_cls)
-{
-    (void)method;
-    (void)version;
-    (void)upload;
-    if (*con_cls == NULL) {
-        *con_cls = c; /* first call: headers only */
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        *upload_size = 0; /* the request body is read and dropped */
-        return MHD_YES;
-    }
-    if (cls && floor_commit(url))
-        return MHD_NO;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(sizeof fixed_body, fixed_body, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(r, "Content-Type", "application/vnd.syncml.dm+xml");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
-}
+static const struct bench_fixed_hook floor_hook = {floor_commit};
 
 /* ---- the lean device: a load generator, not an agent ----
  *
@@ -412,7 +388,6 @@ int main(int argc, char **argv)
         curl_easy_setopt(cls[i].curl, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(cls[i].curl, CURLOPT_NOSIGNAL, 1L); /* no sigaction per request */
     }
-    memset(fixed_body, 'x', sizeof fixed_body);
 
     int port = 20000 + (int)(getpid() % 20000);
     char listen[64];
@@ -465,12 +440,8 @@ int main(int argc, char **argv)
     }
 
     /* The ceiling: the same stack, thread per connection as the server. */
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                         (uint16_t)(port + 1), NULL, NULL, fixed, NULL, MHD_OPTION_END);
-    struct MHD_Daemon *fd =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                         (uint16_t)(port + 2), NULL, NULL, fixed, fixed_body, MHD_OPTION_END);
+    struct MHD_Daemon *d = bench_fixed_start((uint16_t)(port + 1), NULL);
+    struct MHD_Daemon *fd = bench_fixed_start((uint16_t)(port + 2), &floor_hook);
     if (!d || !fd) {
         fprintf(stderr, "bench_server: cannot start the ceiling server\n");
         kill(pid, SIGTERM);
