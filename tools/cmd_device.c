@@ -57,27 +57,12 @@ static void hex_of(const uint8_t *p, size_t n, char *out, size_t cap)
         snprintf(out, cap, "-");
 }
 
-/* "cli:" and the operator's login name: who made a change. */
-static void operator_name(char *out, size_t cap)
-{
-    const char *user = getenv("USER");
-    char buf[64];
-    if (!user || !user[0])
-        user = getlogin_r(buf, sizeof buf) == 0 ? buf : NULL;
-    if (user)
-        snprintf(out, cap, "cli:%s", user);
-    else
-        snprintf(out, cap, "cli:uid %u", (unsigned)getuid());
-}
-
 /* An audit row for a change an operator made (never a secret in detail). */
 int tool_audit_change(dmsec_store_t *st, const char *device_id, const char *event,
                       const char *detail)
 {
-    char who[96];
     char text[256];
-    operator_name(who, sizeof who);
-    snprintf(text, sizeof text, "by %s%s%s", who, detail && detail[0] ? ": " : "",
+    snprintf(text, sizeof text, "by %s%s%s", tool_operator(), detail && detail[0] ? ": " : "",
              detail ? detail : "");
     return dmsec_store_audit(st, (int64_t)time(NULL), device_id, event, text);
 }

@@ -9,7 +9,6 @@
  * once the commands are committed and durable (dmsec_store_sync), so a
  * device that opens its session at once finds them. */
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,21 +120,6 @@ static int device_known(dmsec_store_t *st, const char *device)
     if (rc == DMSEC_ERR_STORE_NOT_FOUND)
         return tool_no_device(device);
     return rc ? tool_fail(device, rc) : 0;
-}
-
-/* "cli:" and the operator's login name. */
-static void operator_name(char *out, size_t cap)
-{
-    const char *user = getenv("USER");
-    if (!user || !*user)
-        user = getenv("LOGNAME");
-    struct passwd *pw = NULL;
-    if ((!user || !*user) && (pw = getpwuid(getuid())) != NULL)
-        user = pw->pw_name;
-    if (user && *user)
-        snprintf(out, cap, "cli:%s", user);
-    else
-        snprintf(out, cap, "cli:uid%u", (unsigned)getuid());
 }
 
 /* ---- output ---- */
@@ -816,7 +800,7 @@ static int cmd_queue(const char *kind_name_arg, int argc, char **argv)
         rc = field(c.correlator, sizeof c.correlator, "--correlator", opt_get(o, "correlator"));
     if (!rc)
         rc = cmd_data(o, &c);
-    operator_name(c.queued_by, sizeof c.queued_by);
+    snprintf(c.queued_by, sizeof c.queued_by, "%s", tool_operator());
     dmsec_store_t *st = NULL;
     if (!rc && (st = tool_store_open_mode(o, TOOL_STORE_WRITE)) == NULL)
         rc = TOOL_EXIT_FAIL;
@@ -1220,7 +1204,7 @@ int cmd_fumo(int argc, char **argv)
     const dmsec_notify_opts_t *no = NULL;
     if (parse_expires(o, &f.expires) || notify_setup(o, &nopts, &no))
         return TOOL_EXIT_USAGE;
-    operator_name(f.queued_by, sizeof f.queued_by);
+    snprintf(f.queued_by, sizeof f.queued_by, "%s", tool_operator());
     dmsec_store_t *st = tool_store_open_mode(o, TOOL_STORE_WRITE);
     if (!st)
         return TOOL_EXIT_FAIL;

@@ -158,6 +158,10 @@ int tool_device_keys(struct dmsec_device *d, const char *client_secret, const ch
  * 0, or TOOL_EXIT_FAIL after saying why. */
 #define TOOL_SECRET_LEN 32
 int tool_secret_new(char out[TOOL_SECRET_LEN + 1]);
+/* Who runs this command, for audit rows and queued commands: "cli:" and
+ * the login name ($USER, $LOGNAME, or the password entry of the uid), else
+ * "cli:uid N"; worked out once per process. */
+const char *tool_operator(void);
 /* An audit row "by cli:USER[: detail]" for a change an operator made
  * (never a secret in detail). */
 int tool_audit_change(struct dmsec_store *st, const char *device_id, const char *event,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "dmsec/encoding.h"
@@ -400,4 +401,22 @@ void tool_iso_time(int64_t t, char out[32])
         snprintf(out, 32, "-");
     else
         strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *tool_operator(void)
+{
+    static char who[96];
+    if (who[0])
+        return who; /* once per process: an import audits every row */
+    const char *user = getenv("USER");
+    if (!user || !*user)
+        user = getenv("LOGNAME");
+    struct passwd *pw = NULL;
+    if ((!user || !*user) && (pw = getpwuid(getuid())) != NULL)
+        user = pw->pw_name;
+    if (user && *user)
+        snprintf(who, sizeof who, "cli:%s", user);
+    else
+        snprintf(who, sizeof who, "cli:uid %u", (unsigned)getuid());
+    return who;
 }
