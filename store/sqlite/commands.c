@@ -44,6 +44,11 @@ static const dm_sq_query_t q_insert = {
     SQ_CMD_INSERT, "INSERT INTO commands (device_id, parent_id, kind, target, source, data, format,"
                    " mime, correlator, expires, queued_by, queued_at)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"};
+/* Anything to expire or to send: the common answer, an empty queue, in
+ * one lookup of commands_queue, with no write and no sort. */
+static const dm_sq_query_t q_any = {SQ_CMD_ANY,
+                                    "SELECT EXISTS (SELECT 1 FROM commands WHERE device_id = ?1"
+                                    " AND state IN (0, 1))"};
 /* Never sent and past its expiry, or a member of a group that is. */
 static const dm_sq_query_t q_expire = {
     SQ_CMD_EXPIRE, "UPDATE commands SET state = 5, done_at = ?2 WHERE device_id = ?1 AND state = 0"
@@ -308,13 +313,32 @@ static int expire_due(dmsec_store_t *st, const char *device_id, int64_t now)
     return dm_sq_write_bound(st, s, rc);
 }
 
+/* Whether the device has commands not yet sent or sent and unanswered
+ * (states 0 and 1): the only ones expire_due and q_pending touch. */
+static int queue_open(dmsec_store_t *st, const char *device_id, int *any)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = dm_sq_stmt(st, &q_any, &s);
+    if (rc)
+        return rc;
+    rc = dm_sq_step_row(s, dm_sq_bind_str(s, 1, device_id));
+    if (!rc)
+        *any = sqlite3_column_int(s, 0);
+    dm_sq_done(s);
+    return rc;
+}
+
 int dmsec_store_cmd_pending(dmsec_store_t *st, const char *device_id, const char *session_id,
                             int64_t now, int (*fn)(void *ctx, const dmsec_store_cmd_t *c),
                             void *ctx)
 {
     if (!st || !dm_store_id_ok(device_id) || !session_id || !fn)
         return DMSEC_ERR_INVALID_ARG;
-    int rc = expire_due(st, device_id, now);
+    int any = 0;
+    int rc = queue_open(st, device_id, &any);
+    if (rc || !any)
+        return rc;
+    rc = expire_due(st, device_id, now);
     if (rc)
         return rc;
     dmsec_store_cmd_t batch[CMD_BATCH];
