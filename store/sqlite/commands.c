@@ -29,7 +29,8 @@
     " result_format, result_mime, outcome, done_at"
 /* Not finished: what counts towards the bound, and what may be cancelled. */
 #define OPEN_STATES "(0, 1, 2)"
-/* The key that keeps each group's members right after it, in id order. */
+/* The key that keeps each group's members right after it, in id order
+ * (schema.c's index commands_send holds it: keep the two the same). */
 #define GROUP_KEY "(CASE WHEN c.parent_id = 0 THEN c.id ELSE c.parent_id END)"
 /* Goes (again) to the device in a session other than ?2. */
 #define TO_SEND(t) "(" t ".state = 0 OR (" t ".state = 1 AND " t ".session_id <> ?2))"

@@ -165,6 +165,14 @@ const char *const dm_store_migrations[DM_STORE_SCHEMA_VERSION] = {
     "ALTER TABLE devices ADD COLUMN client_pending_ph_sha256 BLOB;"
     "ALTER TABLE devices ADD COLUMN client_pending_secret BLOB;"
     "PRAGMA user_version = 5;",
+    /* 5 -> 6: the commands to send, in the order commands.c's q_pending
+     * sends them (each group's members right after it), so that reading
+     * a device's queue needs no sort: only the open ones (states 0 and 1),
+     * a few rows per device at most. */
+    "CREATE INDEX commands_send ON commands"
+    " (device_id, (CASE WHEN parent_id = 0 THEN id ELSE parent_id END), id)"
+    " WHERE state IN (0, 1);"
+    "PRAGMA user_version = 6;",
 };
 
 /* Runs one constant statement (a PRAGMA setting), ignoring its row. */

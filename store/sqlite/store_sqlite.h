@@ -58,7 +58,7 @@
 #include "../store_int.h"
 
 /* The schema this code writes and reads (PRAGMA user_version). */
-#define DM_STORE_SCHEMA_VERSION 5
+#define DM_STORE_SCHEMA_VERSION 6
 
 /* PRAGMA application_id of a dmsec store ("DMSC"): tells our file from any
  * other SQLite database. */

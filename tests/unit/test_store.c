@@ -1094,7 +1094,7 @@ static void file_is_private_and_wal(void **state)
 
     sqlite3 *db = raw_open("mode.db");
     raw_is(db, "PRAGMA journal_mode", "wal");
-    raw_is(db, "PRAGMA user_version", "5");
+    raw_is(db, "PRAGMA user_version", "6");
     raw_is(db, "PRAGMA application_id", "1145918275"); /* "DMSC" */
     sqlite3_close(db);
     dmsec_store_close(st);
@@ -1125,7 +1125,7 @@ static void migrates_from_v1(void **state)
     /* Opening migrates, keeping every row. */
     dmsec_store_t *st = store_open("v1.db");
     db = raw_open("v1.db");
-    raw_is(db, "PRAGMA user_version", "5");
+    raw_is(db, "PRAGMA user_version", "6");
     raw_is(db,
            "SELECT count(*) FROM pragma_table_info('devices')"
            " WHERE name = 'client_nonce_pending'",
@@ -1160,7 +1160,7 @@ static void migrates_from_v1(void **state)
     assert_bytes(got.client_nonce_pending, got.client_nonce_pending_len, pend, sizeof pend);
     dmsec_store_close(st);
     db = raw_open("v1.db");
-    raw_is(db, "PRAGMA user_version", "5");
+    raw_is(db, "PRAGMA user_version", "6");
     sqlite3_close(db);
 }
 

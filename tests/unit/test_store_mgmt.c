@@ -1283,11 +1283,11 @@ static void migrates_from_v2(void **state)
 
     dmsec_store_t *st = store_open("v2.db");
     sqlite3 *db = raw_open("v2.db");
-    raw_is(db, "PRAGMA user_version", "5");
+    raw_is(db, "PRAGMA user_version", "6");
     raw_is(db,
            "SELECT count(*) FROM sqlite_master WHERE name IN ('commands', 'device_events',"
-           " 'inventory', 'commands_queue', 'commands_correlator')",
-           "5");
+           " 'inventory', 'commands_queue', 'commands_correlator', 'commands_send')",
+           "6");
     raw_is(db, "SELECT count(*) FROM pragma_foreign_key_check", "0");
     sqlite3_close(db);
     dmsec_device_t d;
