@@ -86,6 +86,15 @@ static int sfile_get(sqlite3 *db, struct sfile **out)
     return rc;
 }
 
+/* Closes a handle's connection and frees it (not its file's state). */
+static void handle_free(dmsec_store_t *st)
+{
+    dm_sq_tx_abort(st); /* an open transaction is rolled back */
+    dm_sq_finalize_all(st);
+    sqlite3_close_v2(st->db);
+    free(st);
+}
+
 static void sfile_put(struct sfile *sf)
 {
     if (!sf)
@@ -102,6 +111,8 @@ static void sfile_put(struct sfile *sf)
         }
     }
     pthread_mutex_unlock(&reg_mu);
+    if (sf->group_st)
+        handle_free(sf->group_st);
     pthread_mutex_destroy(&sf->mu);
     pthread_cond_destroy(&sf->synced_cv);
     pthread_cond_destroy(&sf->writer_cv);
@@ -206,13 +217,32 @@ int dm_sqlite_open(const char *path, unsigned flags, dmsec_store_t **out)
     return DMSEC_OK;
 }
 
+int dm_sq_group_open(dmsec_store_t *st, dmsec_store_t **out)
+{
+    const char *file = sqlite3_db_filename(st->db, "main"); /* a full path */
+    if (!file || !*file)
+        return DMSEC_ERR_INVALID_ARG;
+    dmsec_store_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return DMSEC_ERR_NO_MEMORY;
+    int rc = dm_sq_err(sqlite3_open_v2(
+        file, &g->db, SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_READWRITE, NULL));
+    if (!rc)
+        rc = dm_store_schema_setup(g->db);
+    if (rc) {
+        handle_free(g);
+        return rc;
+    }
+    g->sf = st->sf;
+    *out = g;
+    return DMSEC_OK;
+}
+
 void dmsec_store_close(dmsec_store_t *st)
 {
     if (!st)
         return;
-    dm_sq_tx_abort(st); /* an open transaction is rolled back */
-    dm_sq_finalize_all(st);
-    sqlite3_close_v2(st->db);
-    sfile_put(st->sf);
-    free(st);
+    struct sfile *sf = st->sf;
+    handle_free(st);
+    sfile_put(sf);
 }

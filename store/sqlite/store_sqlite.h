@@ -191,6 +191,10 @@ struct sfile {
     struct gjob *gq_tail;
     int grouping;         /* a leader runs a group */
     ino_t dir_synced_ino; /* WAL inode whose directory entry is durable */
+    /* tx.c's handle for the groups of dmsec_store_durable, opened by the
+     * first leader (set under mu), used by one leader at a time (grouping),
+     * closed by conn.c with the rest; NULL until then. */
+    struct dmsec_store *group_st;
 };
 
 /* The handle. conn.c sets db and sf; tx.c alone changes depth. */
@@ -201,6 +205,10 @@ struct dmsec_store {
     unsigned mac_calls; /* replay.c's prune counter */
     sqlite3_stmt *stmt[SQ_COUNT];
 };
+
+/* conn.c: a handle of its own on st's file, for the group commit (its
+ * sf is st's, not counted: the file's state closes it). */
+int dm_sq_group_open(dmsec_store_t *st, dmsec_store_t **out);
 
 /* tx.c: write_run steps a write under the writer lock (its own
  * transaction outside a dmsec_store_begin) and resets it; write_bound the

@@ -253,9 +253,10 @@ int dmsec_store_sync(dmsec_store_t *st)
  *
  * Callers queue their job on the shared file; the first one to find no
  * group running becomes the leader: it takes the whole queue, runs every
- * job in its own savepoint of one transaction on its own handle, commits
- * once, syncs once, and hands each job its result. Jobs queued meanwhile
- * form the next group, led by the first of their callers to wake up. */
+ * job in its own savepoint of one transaction on the file's group handle
+ * (group_handle), commits once, syncs once, and hands each job its
+ * result. Jobs queued meanwhile form the next group, led by the first of
+ * their callers to wake up. */
 struct gjob {
     dmsec_store_job_fn fn;
     void *ctx;
@@ -352,6 +353,20 @@ static int group_sync_locked(dmsec_store_t *st, struct gjob *batch)
     return rc;
 }
 
+/* The handle a leader runs its group on, with sf->mu held: the file's own
+ * (opened on first use), so that its page cache stays valid from one group
+ * to the next (a handle's cache is dropped whenever another handle has
+ * committed since its last transaction, and the leaders are the pool's
+ * handles taking turns); the leader's own when that cannot be opened or
+ * the leader's handle is read-only. */
+static dmsec_store_t *group_handle(dmsec_store_t *st)
+{
+    struct sfile *sf = st->sf;
+    if (!sf->group_st && sqlite3_db_readonly(st->db, "main") == 0)
+        (void)dm_sq_group_open(st, &sf->group_st);
+    return sf->group_st ? sf->group_st : st;
+}
+
 int dmsec_store_durable(dmsec_store_t *st, dmsec_store_job_fn fn, void *ctx)
 {
     if (!st || !fn || st->depth)
@@ -384,10 +399,11 @@ int dmsec_store_durable(dmsec_store_t *st, dmsec_store_job_fn fn, void *ctx)
         sf->gq_head = sf->gq_tail = NULL;
         for (struct gjob *j = batch; j; j = j->next)
             j->taken = 1;
+        dmsec_store_t *g = group_handle(st);
         pthread_mutex_unlock(&sf->mu);
-        group_run(st, batch);
+        group_run(g, batch);
         pthread_mutex_lock(&sf->mu);
-        int rc = group_sync_locked(st, batch);
+        int rc = group_sync_locked(g, batch);
         for (struct gjob *j = batch, *next; j; j = next) {
             next = j->next; /* j belongs to a waiting caller until done */
             if (rc && !j->rc)

@@ -1558,6 +1558,46 @@ static void durable_groups_threads(void **state)
     dmsec_store_close(st);
 }
 
+/* Every group of a file runs on one handle of the file's own (its page
+ * cache stays valid between groups), whichever handle the caller holds;
+ * it lives as long as any handle on the file, and its writes are seen by
+ * all of them. */
+static int record_handle_fn(dmsec_store_t *st, void *ctx)
+{
+    dmsec_store_t **seen = ctx;
+    *seen = st;
+    return dmsec_store_audit(st, 1, "IMEI:1", "durable", "job");
+}
+
+static void durable_one_group_handle(void **state)
+{
+    (void)state;
+    dmsec_store_t *a = store_open("onehandle.db");
+    dmsec_store_t *b = store_open("onehandle.db");
+    dmsec_store_t *seen_a = NULL;
+    dmsec_store_t *seen_b = NULL;
+    assert_int_equal(dmsec_store_durable(a, record_handle_fn, &seen_a), DMSEC_OK);
+    assert_int_equal(dmsec_store_durable(b, record_handle_fn, &seen_b), DMSEC_OK);
+    assert_non_null(seen_a);
+    assert_ptr_equal(seen_a, seen_b);
+    assert_ptr_not_equal(seen_a, a);
+    assert_ptr_not_equal(seen_a, b);
+    dmsec_store_close(a);
+    assert_int_equal(dmsec_store_durable(b, record_handle_fn, &seen_b), DMSEC_OK);
+    assert_ptr_equal(seen_a, seen_b);
+    int counts[2] = {0, 0};
+    assert_int_equal(dmsec_store_audit_list(b, 0, count_event, counts), DMSEC_OK);
+    assert_int_equal(counts[0], 3);
+    dmsec_store_close(b);
+    /* All closed: the file's state is gone; a new handle starts again. */
+    a = store_open("onehandle.db");
+    assert_int_equal(dmsec_store_durable(a, record_handle_fn, &seen_a), DMSEC_OK);
+    counts[0] = 0;
+    assert_int_equal(dmsec_store_audit_list(a, 0, count_event, counts), DMSEC_OK);
+    assert_int_equal(counts[0], 4);
+    dmsec_store_close(a);
+}
+
 /* In memory there is no group: the job runs alone, with the same result. */
 static void durable_in_memory(void **state)
 {
@@ -1769,6 +1809,7 @@ int main(void)
         cmocka_unit_test(begin_commit_rollback),
         cmocka_unit_test(group_commit_threads),
         cmocka_unit_test(durable_groups_threads),
+        cmocka_unit_test(durable_one_group_handle),
         cmocka_unit_test(durable_in_memory),
     };
     return cmocka_run_group_tests_name("store", tests, make_dir, remove_dir);
