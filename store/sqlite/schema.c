@@ -311,6 +311,12 @@ int dm_store_schema_setup(sqlite3 *db)
      * database pages instead of lingering in free space. */
     if (!rc)
         rc = pragma_run(db, "PRAGMA secure_delete = ON");
+    /* Statement and savepoint journals and temporary tables in memory:
+     * they copy pages (secrets among them) and play no part in crash
+     * recovery; on disk an import's per-row savepoints wrote ten pages
+     * per device (docs/DECISIONS.md). */
+    if (!rc)
+        rc = pragma_run(db, "PRAGMA temp_store = MEMORY");
     if (!rc && version < DM_STORE_SCHEMA_VERSION)
         rc = migrate(db);
     return rc;
