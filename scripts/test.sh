@@ -16,6 +16,10 @@ echo "== format (clang-format)"
 files=$(git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || find include src tools tests bench -name '*.[ch]')
 clang-format --dry-run -Werror $files
 
+echo "== release build, as scripts/run.sh makes it (-O3 warns where the others do not)"
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DDMSEC_TESTS=OFF >/dev/null
+cmake --build build/release -j "$jobs" >/dev/null || cmake --build build/release -j 1
+
 echo "== gcc build, warnings as errors"
 cmake -S . -B build/gcc -G Ninja -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/gcc -j "$jobs"

@@ -18,7 +18,8 @@
 #define API_GROUP_MAX 64
 
 /* A DM URI as the API takes it: non-empty, no spaces, controls, '?', '#'
- * or "//". 0, or -1 with err (naming key). */
+ * or "//". 0, or -1 with err (naming key; err NULL or ecap 0: no
+ * message). */
 int api_check_uri(const char *u, const char *key, char *err, size_t ecap);
 
 /* The commands of a queueing body (an object: a command, or a group with
