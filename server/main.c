@@ -208,6 +208,22 @@ static void free_pem(char *p)
     }
 }
 
+/* Start-up failed once the store pool is open: stops what was started
+ * (each stop is a no-op for what was not) and wipes the PEM files read;
+ * the exit status. */
+static int start_failed(struct server *srv, char *cert, char *key, char *ca)
+{
+    free_pem(cert);
+    free_pem(key);
+    free_pem(ca);
+    conns_stop();
+    api_stop();
+    ratelimit_free(srv->rl);
+    srv->rl = NULL;
+    storepool_close_all();
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     static struct server srv;
@@ -267,14 +283,11 @@ int main(int argc, char **argv)
         else
             log_msg(LOG_ERROR, "cannot read the server id of the store %s: %s", srv.cfg.db,
                     dmsec_errname(rc));
-        storepool_close_all();
-        return 1;
+        return start_failed(&srv, NULL, NULL, NULL);
     }
     /* The management API (api.c), when a token file is given. */
-    if (srv.cfg.api_token_file[0] && api_start(&srv.cfg)) {
-        storepool_close_all();
-        return 1;
-    }
+    if (srv.cfg.api_token_file[0] && api_start(&srv.cfg))
+        return start_failed(&srv, NULL, NULL, NULL);
     char *cert = NULL;
     char *key = NULL;
     char *ca = NULL;
@@ -283,14 +296,8 @@ int main(int argc, char **argv)
         key = tls_read_file(srv.cfg.tls_key, NULL);
         if (srv.cfg.client_ca[0])
             ca = tls_read_file(srv.cfg.client_ca, NULL);
-        if (!cert || !key || (srv.cfg.client_ca[0] && !ca)) {
-            free_pem(cert);
-            free_pem(key);
-            free_pem(ca);
-            api_stop();
-            storepool_close_all();
-            return 1;
-        }
+        if (!cert || !key || (srv.cfg.client_ca[0] && !ca))
+            return start_failed(&srv, cert, key, ca);
         srv.tls = 1;
         srv.client_certs = ca != NULL;
     }
@@ -302,12 +309,7 @@ int main(int argc, char **argv)
             log_msg(LOG_ERROR, "this store (%s) was just given to server '%s', not '%s'",
                     srv.cfg.db, owner, srv.cfg.server_id);
             dmsec_store_close(idst);
-            free_pem(cert);
-            free_pem(key);
-            free_pem(ca);
-            api_stop();
-            storepool_close_all();
-            return 1;
+            return start_failed(&srv, cert, key, ca);
         }
         if (rc)
             log_msg(LOG_WARN, "cannot record the server id in the store %s: %s", srv.cfg.db,
@@ -323,14 +325,7 @@ int main(int argc, char **argv)
     if (!d) {
         log_msg(LOG_ERROR, "cannot listen on %s%s", srv.cfg.listen,
                 cert ? " (check the certificate and key)" : "");
-        free_pem(cert);
-        free_pem(key);
-        free_pem(ca);
-        conns_stop();
-        api_stop();
-        ratelimit_free(srv.rl);
-        storepool_close_all();
-        return 1;
+        return start_failed(&srv, cert, key, ca);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     if (info && info->port)
