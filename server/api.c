@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "dmsec/codec.h"
 #include "dmsec/dispatch.h"
 #include "dmsec/encoding.h"
 #include "dmsec/errors.h"
@@ -206,35 +207,10 @@ static int query_count(struct MHD_Connection *c, const char *key, size_t def, si
     return 0;
 }
 
+/* Text for a JSON string: UTF-8 without NUL. */
 static int valid_utf8_text(const uint8_t *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t b = s[i];
-        size_t k;
-        if (b == 0)
-            return 0;
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        if ((b & 0xE0) == 0xC0 && b >= 0xC2)
-            k = 1;
-        else if ((b & 0xF0) == 0xE0)
-            k = 2;
-        else if ((b & 0xF8) == 0xF0 && b <= 0xF4)
-            k = 3;
-        else
-            return 0;
-        if (i + k >= n)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                return 0;
-        }
-        i += k + 1;
-    }
-    return 1;
+    return n == 0 || (!memchr(s, 0, n) && dmsec_utf8_valid(s, n));
 }
 
 /* Sets key to the bytes as a string when they are UTF-8 text, else to

@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include "dmsec/codec.h"
 #include "dmsec/encoding.h"
 #include "dmsec/errors.h"
 #include "dmsec/store.h"
@@ -209,35 +210,11 @@ uint8_t *hex_arg(const char *what, const char *hex, size_t *len)
     return out;
 }
 
-/* The length of the UTF-8 sequence at p (1 to 4 bytes, shortest form, no
- * surrogates, at most U+10FFFF), or 0 when p[0..n) does not start with one. */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-    size_t len = p[0] < 0x80                    ? 1
-                 : p[0] >= 0xC2 && p[0] <= 0xDF ? 2
-                 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
-                 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
-                                                : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    }
-    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) ||
-        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
-        return 0;
-    return len;
-}
-
 void json_bytes(const uint8_t *p, size_t n)
 {
-    size_t i = 0;
-    while (i < n && utf8_seq(p + i, n - i))
-        i += utf8_seq(p + i, n - i);
-    int utf8 = i == n;
+    int utf8 = dmsec_utf8_valid(p, n);
     putchar('"');
-    for (i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         uint8_t c = p[i];
         if (c == '"' || c == '\\')
             printf("\\%c", c);

@@ -221,6 +221,11 @@ int dmsec_wbxml_decode(const uint8_t *buf, size_t len, const dmsec_codec_limits_
 int dmsec_msg_decode(dmsec_codec_t codec, const uint8_t *buf, size_t len,
                      const dmsec_codec_limits_t *limits, dmsec_msg_t **out);
 
+/* 1 when buf[0..len) is UTF-8 as the codecs read it (shortest forms, no
+ * surrogates, at most U+10FFFF; NUL and other controls allowed), else 0.
+ * For tools that show bytes as text when they are text. */
+int dmsec_utf8_valid(const uint8_t *buf, size_t len);
+
 /* Encodes msg (which must pass dmsec_msg_validate). XML: compact, UTF-8,
  * no whitespace between elements. WBXML: version 1.2, public id 0x1201 (0x0FD3
  * when VerDTD is "1.1"), UTF-8, no string table, inline strings, OPAQUE for

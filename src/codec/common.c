@@ -306,6 +306,11 @@ int utf8_check(const uint8_t *s, size_t len, int xml_chars)
     return 0;
 }
 
+int dmsec_utf8_valid(const uint8_t *buf, size_t len)
+{
+    return (buf || !len) && utf8_check(buf, len, 0) == 0;
+}
+
 /* ---- output buffer ---- */
 
 void ob_put(struct obuf *o, const void *bytes, size_t n)

@@ -688,6 +688,38 @@ static void test_content_types(void **state)
     assert_string_equal(dmsec_metinf_name(DMSEC_MI_FIELDLEVEL), "FieldLevel");
 }
 
+/* dmsec_utf8_valid: the codecs' reading of UTF-8, for tools. */
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        int valid;
+    } cases[] = {
+        {"", 1},
+        {"plain ASCII, long enough for the 8-byte runs", 1},
+        {"dm.\xc3\xa9.example", 1},           /* e acute */
+        {"\xe2\x82\xac \xf0\x9f\x98\x80", 1}, /* euro sign, U+1F600 */
+        {"a\x01"
+         "b\x7f",
+         1},                     /* controls are text here */
+        {"\xc0\x80", 0},         /* overlong NUL */
+        {"\xe0\x80\x80", 0},     /* overlong, 3 bytes */
+        {"\xed\xa0\x80", 0},     /* a surrogate */
+        {"\xf4\x90\x80\x80", 0}, /* beyond U+10FFFF */
+        {"\xc3", 0},             /* cut short */
+        {"a\xe9"
+         "b",
+         0},         /* Latin-1 */
+        {"\x80", 0}, /* a lone continuation byte */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(dmsec_utf8_valid((const uint8_t *)cases[i].bytes, strlen(cases[i].bytes)),
+                         cases[i].valid);
+    assert_int_equal(dmsec_utf8_valid(NULL, 0), 1);
+    assert_int_equal(dmsec_utf8_valid(NULL, 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_hdr_status_without_cmdref),
         cmocka_unit_test(test_repeated_cmd_id),
         cmocka_unit_test(test_content_types),
+        cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
