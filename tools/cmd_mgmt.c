@@ -159,17 +159,6 @@ static int printable(const uint8_t *p, size_t n)
     return 1;
 }
 
-static char *b64_alloc(const uint8_t *p, size_t n)
-{
-    size_t cap = DMSEC_B64_LEN(n) + 1;
-    char *s = malloc(cap);
-    if (s && dmsec_b64_encode(p, n, s, cap, NULL)) {
-        free(s);
-        s = NULL;
-    }
-    return s;
-}
-
 /* "NAME":value,"NAME_encoding":"text"|"base64" (null when absent), whole. */
 static void json_value(const char *name, int has, const uint8_t *p, size_t n)
 {
@@ -183,7 +172,7 @@ static void json_value(const char *name, int has, const uint8_t *p, size_t n)
         printf(",\"%s_encoding\":\"text\"", name);
         return;
     }
-    char *b = b64_alloc(p, n);
+    char *b = tool_b64_alloc(p, n);
     json_str(b ? b : "");
     free(b);
     printf(",\"%s_encoding\":\"base64\"", name);
@@ -202,7 +191,7 @@ static void text_value(int has, const uint8_t *p, size_t n, size_t max)
     size_t len = n;
     const char *tag = "";
     if (!printable(p, n)) {
-        b = b64_alloc(p, n);
+        b = tool_b64_alloc(p, n);
         s = b ? b : "";
         len = strlen(s);
         tag = "base64:";
@@ -689,7 +678,7 @@ static int cmd_data(tool_opts_t *o, dmsec_store_cmd_t *c)
         if (!buf)
             return TOOL_EXIT_FAIL;
         if (!strcmp(c->format, "b64")) {
-            char *b = b64_alloc(buf, n);
+            char *b = tool_b64_alloc(buf, n);
             free(buf);
             if (!b)
                 return tool_fail(file, DMSEC_ERR_NO_MEMORY);

@@ -94,6 +94,9 @@ void tool_json_int(const char *name, long long value);
 void tool_json_bool(const char *name, int value);
 void tool_json_hex(const char *name, const uint8_t *p, size_t n);    /* lowercase hex */
 void tool_json_base64(const char *name, const uint8_t *p, size_t n); /* RFC 4648 */
+/* p[0..n) in base64, malloc'd for the caller to free (NULL when out of
+ * memory). */
+char *tool_b64_alloc(const uint8_t *p, size_t n);
 /* "name": then the caller writes the value (an object or array of its own). */
 void tool_json_key(const char *name);
 int tool_json_end(void);

@@ -275,7 +275,7 @@ void tool_json_hex(const char *name, const uint8_t *p, size_t n)
     putchar('"');
 }
 
-void tool_json_base64(const char *name, const uint8_t *p, size_t n)
+char *tool_b64_alloc(const uint8_t *p, size_t n)
 {
     size_t cap = DMSEC_B64_LEN(n) + 1;
     char *b = malloc(cap);
@@ -283,6 +283,12 @@ void tool_json_base64(const char *name, const uint8_t *p, size_t n)
         free(b);
         b = NULL;
     }
+    return b;
+}
+
+void tool_json_base64(const char *name, const uint8_t *p, size_t n)
+{
+    char *b = tool_b64_alloc(p, n);
     /* Out of memory: null, so the object stays valid JSON. */
     tool_json_str(name, b);
     free(b);
